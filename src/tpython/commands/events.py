@@ -1,0 +1,48 @@
+"""`tpython events`: CPython's audit events, their arguments, and what each profile does."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional, TextIO
+
+from tpython.engine.rules import Decision, DispatchTable
+from tpython.errors import UsageError
+from tpython.policy.catalog import CATEGORIES, EVENTS
+from tpython.policy.loader import PROFILES, load_policy
+
+
+def _describe(entry: object) -> str:
+    if not isinstance(entry, Decision):
+        return str(entry)
+    parts = []
+    for rule in entry.candidates:
+        conditional = bool(rule.when or rule.unless)
+        parts.append(f"{rule.action}{'?' if conditional else ''} ({rule.id})")
+        if not conditional:
+            return ", ".join(parts)
+    parts.append(f"else {entry.default}")
+    return ", ".join(parts)
+
+
+def list_events(*, as_json: bool = False, category: Optional[str] = None, out: TextIO = sys.stdout) -> int:
+    """Print the table; `?` marks a rule that applies only when its conditions hold."""
+    if category is not None and category not in CATEGORIES:
+        raise UsageError(f"unknown category {category!r} (known: {', '.join(CATEGORIES)})")
+    tables = {name: DispatchTable(load_policy(name)) for name in PROFILES}
+    rows = []
+    for name, info in sorted(EVENTS.items()):
+        if category and info.category != category:
+            continue
+        rows.append({"event": name, "args": list(info.args), "category": info.category, "since": info.since,
+                     **{p: _describe(t.lookup(name)) for p, t in tables.items()}})
+    if as_json:
+        json.dump(rows, out, indent=1)
+        out.write("\n")
+        return 0
+    width = max(len(r["event"]) for r in rows) if rows else 10
+    print(f"{'EVENT':{width}}  {'CATEGORY':11}  {'DEFAULT':8}  STRICT / ARGUMENTS", file=out)
+    for r in rows:
+        print(f"{r['event']:{width}}  {r['category']:11}  {r['default']:8}  {r['strict']}", file=out)
+        print(f"{'':{width}}  {'':11}  {'':8}  ({', '.join(r['args'])}; since {r['since']})", file=out)
+    print(f"\n{len(rows)} events. '?' marks a rule that applies only when its conditions hold.", file=out)
+    return 0

@@ -1,0 +1,34 @@
+"""`tpython info`: the engine in use and what this platform offers."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from typing import TextIO
+
+from tpython import __version__
+
+
+def info(out: TextIO = sys.stdout) -> int:
+    """Print the engine and platform features."""
+    print(f"tpython {__version__}", file=out)
+    print("engine: python (pure-Python audit hook; the native engine is not built yet)", file=out)
+    print(f"python: {platform.python_implementation()} {platform.python_version()} ({sys.executable})", file=out)
+    print(f"platform: {platform.system()} {platform.release()} {platform.machine()}", file=out)
+    features = {
+        "syslog socket (/dev/log)": os.path.exists("/dev/log"),
+        "journald socket": os.path.exists("/run/systemd/journal/socket"),
+        "_posixsubprocess.fork_exec audit event": sys.version_info >= (3, 13),
+        "controlling terminal for `ask`": _has_tty(),
+    }
+    for name, present in features.items():
+        print(f"  {name}: {'yes' if present else 'no'}", file=out)
+    return 0
+
+
+def _has_tty() -> bool:
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+        return True
+    except OSError:
+        return False

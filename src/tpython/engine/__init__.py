@@ -1,0 +1,1 @@
+"""The engine: one audit hook deciding each event from a compiled policy."""

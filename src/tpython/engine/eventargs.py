@@ -1,0 +1,64 @@
+"""Where each audit event keeps its paths, and which events write.
+
+Data only, shared by rendering (paths shown as text) and by the facts
+that rule conditions test.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+# event -> positions of path arguments, and for each the position of its dir_fd.
+PATH_ARGS: dict[str, tuple[tuple[int, Optional[int]], ...]] = {
+    "open": ((0, None),),
+    "os.rename": ((0, 2), (1, 3)),
+    "os.link": ((0, 2), (1, 3)),
+    "os.symlink": ((0, None), (1, 2)),
+    "os.remove": ((0, 1),),
+    "os.rmdir": ((0, 1),),
+    "os.mkdir": ((0, 2),),
+    "os.truncate": ((0, None),),
+    "os.chmod": ((0, 2),),
+    "os.chown": ((0, 3),),
+    "os.utime": ((0, 3),),
+    "os.chdir": ((0, None),),
+    "os.listdir": ((0, None),),
+    "os.scandir": ((0, None),),
+    "os.setxattr": ((0, None),),
+    "os.removexattr": ((0, None),),
+    "os.getxattr": ((0, None),),
+    "os.listxattr": ((0, None),),
+    "os.chflags": ((0, None),),
+    "os.lchflags": ((0, None),),
+    "os.mkfifo": ((0, 2),),
+    "os.mknod": ((0, 3),),
+    "shutil.copyfile": ((0, None), (1, None)),
+    "shutil.copymode": ((0, None), (1, None)),
+    "shutil.copystat": ((0, None), (1, None)),
+    "shutil.copytree": ((0, None), (1, None)),
+    "shutil.move": ((0, None), (1, None)),
+    "shutil.rmtree": ((0, None),),
+    "shutil.chown": ((0, None),),
+    "shutil.make_archive": ((0, None),),
+    "shutil.unpack_archive": ((0, None), (1, None)),
+    "glob.glob": ((0, None),),
+    "glob.glob/2": ((0, None),),
+    "ctypes.dlopen": ((0, None),),
+    "sqlite3.connect": ((0, None),),
+    "os.startfile": ((0, None),),
+    "os.exec": ((0, None),),
+    "os.posix_spawn": ((0, None),),
+    "tempfile.mkstemp": ((0, None),),
+    "tempfile.mkdtemp": ((0, None),),
+}
+
+# Events that change the file system whatever their arguments say.
+WRITE_EVENTS = frozenset({
+    "os.rename", "os.link", "os.symlink", "os.remove", "os.rmdir", "os.mkdir", "os.truncate",
+    "os.chmod", "os.chown", "os.utime", "os.setxattr", "os.removexattr", "os.chflags",
+    "os.lchflags", "os.mkfifo", "os.mknod", "shutil.copyfile", "shutil.copymode",
+    "shutil.copystat", "shutil.copytree", "shutil.move", "shutil.rmtree", "shutil.chown",
+    "shutil.make_archive", "shutil.unpack_archive", "tempfile.mkstemp", "tempfile.mkdtemp",
+})
+
+# Arguments that are lists of paths (the program list of fork_exec).
+PATH_LIST_ARGS: dict[str, tuple[int, ...]] = {"_posixsubprocess.fork_exec": (1,)}

@@ -1,0 +1,224 @@
+"""What a rule condition can ask about one event: paths, write, host, port, executable.
+
+Each fact is extracted from the event's arguments per event kind, without
+running the program's code (see :mod:`tpython.engine.render`). Unknown
+facts are ``None``; conditions then decide conservatively.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket as _socket_mod
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+from tpython.engine.eventargs import PATH_ARGS, WRITE_EVENTS
+from tpython.engine.render import exact_str, path_text
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+_SOCKET_ADDRESS = {"socket.connect": 1, "socket.bind": 1, "socket.sendto": 1, "socket.sendmsg": 1,
+                   "socket.getnameinfo": 0}
+_HOST_PORT = {"socket.getaddrinfo": (0, 1), "socket.gethostbyname": (0, None),
+              "socket.gethostbyaddr": (0, None), "http.client.connect": (1, 2),
+              "ftplib.connect": (1, 2), "smtplib.connect": (1, 2), "poplib.connect": (1, 2),
+              "imaplib.open": (1, 2), "nntplib.connect": (1, 2), "telnetlib.Telnet.open": (1, 2)}
+_URL_ARG = {"urllib.Request": 0, "webbrowser.open": 0}
+
+
+def _abspath(text: str, dir_fd: object) -> str:
+    if not os.path.isabs(text):
+        base = None
+        if type(dir_fd) is int and dir_fd >= 0:
+            try:
+                base = os.readlink(f"/proc/self/fd/{dir_fd}")
+            except OSError:
+                base = None
+        text = os.path.join(base if base is not None else os.getcwd(), text)
+    return os.path.normpath(text)
+
+
+def event_paths(event: str, args: tuple[Any, ...]) -> Optional[list[str]]:
+    """Candidate paths: each path argument made absolute, and its symlinks resolved.
+
+    None when the event has a path argument whose value cannot be known.
+    """
+    spec = PATH_ARGS.get(event)
+    if spec is None:
+        if event in _SOCKET_ADDRESS and len(args) > _SOCKET_ADDRESS[event]:
+            addr = args[_SOCKET_ADDRESS[event]]
+            if isinstance(addr, (str, bytes)):  # AF_UNIX
+                spec, args = ((0, None),), (addr,)
+        if spec is None:
+            return []
+    found: list[str] = []
+    for pos, fd_pos in spec:
+        if pos >= len(args) or args[pos] is None:
+            continue
+        text = path_text(args[pos])
+        if text is None:
+            return None
+        if text.startswith("\0"):  # abstract unix socket
+            found.append(text)
+            continue
+        dir_fd = args[fd_pos] if fd_pos is not None and fd_pos < len(args) else None
+        absolute = _abspath(text, dir_fd)
+        found.append(absolute)
+        real = os.path.realpath(absolute)
+        if real != absolute:
+            found.append(real)
+    return found
+
+
+def is_write(event: str, args: tuple[Any, ...]) -> bool:
+    """True when the event writes, appends, creates or truncates."""
+    if event == "open":
+        mode = args[1] if len(args) > 1 else None
+        flags = args[2] if len(args) > 2 else 0
+        if type(flags) is int and flags & _WRITE_FLAGS:
+            return True
+        text = exact_str(mode)
+        return text is not None and any(c in text for c in "wax+")
+    return event in WRITE_EVENTS
+
+
+def _host_text(value: object) -> Optional[str]:
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("idna", "replace") if value else ""
+    text = exact_str(value)
+    return None if text is None else text.strip().rstrip(".").lower()
+
+
+def event_host_port(event: str, args: tuple[Any, ...]) -> tuple[Optional[str], Optional[int]]:
+    """The remote host (name or address text) and port an event names, if any."""
+    host: object = None
+    port: object = None
+    if event in _SOCKET_ADDRESS:
+        pos = _SOCKET_ADDRESS[event]
+        addr = args[pos] if pos < len(args) else None
+        if isinstance(addr, tuple) and len(addr) >= 2:
+            host, port = addr[0], addr[1]
+        elif isinstance(addr, tuple) and len(addr) == 1:
+            host = addr[0]
+    elif event in _HOST_PORT:
+        hpos, ppos = _HOST_PORT[event]
+        host = args[hpos] if hpos < len(args) else None
+        port = args[ppos] if ppos is not None and ppos < len(args) else None
+    elif event in _URL_ARG:
+        url = exact_str(args[_URL_ARG[event]]) if args else None
+        if url:
+            try:
+                parts = urlsplit(url)
+                host, port = parts.hostname, parts.port
+            except ValueError:
+                host = None
+    host_text = _host_text(host) if host is not None else None
+    port_num: Optional[int] = None
+    if type(port) is int:
+        port_num = port
+    elif exact_str(port) is not None and exact_str(port).isdigit():  # type: ignore[union-attr]
+        port_num = int(exact_str(port))  # type: ignore[arg-type]
+    return host_text, port_num
+
+
+def parse_address(host: str) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """HOST as an IP address, accepting the legacy IPv4 forms the C library accepts (127.1, 0x7f.1)."""
+    text = host.split("%", 1)[0].strip("[]")
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        if not re.fullmatch(r"[0-9a-fA-Fx.]+", text) or not re.search(r"\d", text):
+            return None
+        try:
+            addr = ipaddress.IPv4Address(_socket_mod.inet_aton(text))
+        except (OSError, ValueError):
+            return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def _which(name: str, env: object) -> Optional[str]:
+    """Resolve NAME the way exec*p would, with the PATH of ENV (or ours)."""
+    if "/" in name:
+        return os.path.normpath(os.path.join(os.getcwd(), name))
+    path_value = None
+    if isinstance(env, dict):
+        for key in ("PATH", b"PATH"):
+            if key in env:
+                path_value = path_text(dict.__getitem__(env, key))
+    if path_value is None:
+        path_value = os.environ.get("PATH", os.defpath)
+    for directory in path_value.split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return os.path.abspath(candidate)
+    return None
+
+
+def _first_word(command: str) -> Optional[str]:
+    words = command.strip().split()
+    return words[0] if words else None
+
+
+def event_executables(event: str, args: tuple[Any, ...]) -> Optional[list[str]]:
+    """Programs an event would run: as named, as resolved on PATH, and with symlinks resolved.
+
+    None when the program cannot be known from the arguments.
+    """
+    names: list[str] = []
+    env: object = None
+    if event == "subprocess.Popen":
+        exe, argv = (args + (None, None))[:2]
+        env = args[3] if len(args) > 3 else None
+        first = exe if exe is not None else (argv[0] if isinstance(argv, (list, tuple)) and argv else argv)
+        text = path_text(first)
+        if text is None:
+            return None
+        names.append(text)
+        if isinstance(argv, (list, tuple)) and len(argv) >= 3 and path_text(argv[1]) == "-c":
+            shell_cmd = path_text(argv[2])  # shell=True: the command's own program too
+            word = _first_word(shell_cmd) if shell_cmd else None
+            if word:
+                names.append(word)
+    elif event == "os.system":
+        names.append("/bin/sh")
+        command = path_text(args[0]) if args else None
+        word = _first_word(command) if command else None
+        if word:
+            names.append(word)
+    elif event in ("os.exec", "os.posix_spawn"):
+        text = path_text(args[0]) if args else None
+        if text is None:
+            return None
+        names.append(text)
+        env = args[2] if len(args) > 2 else None
+    elif event == "os.spawn":
+        text = path_text(args[1]) if len(args) > 1 else None
+        if text is None:
+            return None
+        names.append(text)
+        env = args[3] if len(args) > 3 else None
+    elif event == "_posixsubprocess.fork_exec":
+        exes = args[1] if len(args) > 1 else None
+        if isinstance(exes, (list, tuple)):
+            for exe in exes:
+                text = path_text(exe)
+                if text is None:
+                    return None
+                names.append(text)
+        else:
+            return None
+    else:
+        return []
+    found: list[str] = []
+    for name in names:
+        found.append(name)
+        resolved = _which(name, env)
+        if resolved:
+            found.append(resolved)
+            real = os.path.realpath(resolved)
+            if real != resolved:
+                found.append(real)
+    return found

@@ -1,0 +1,199 @@
+"""The Python engine: one audit hook, a dispatch table, a recorder.
+
+Hot path (see :func:`Engine.make_hook`): one dict lookup; an event that no
+rule names and whose category is counted or allowed returns at once.
+Everything else runs in :meth:`Engine.handle` with this thread marked
+busy, so the engine's own work (rendering, writing, prompting, importing
+its own modules) never recurses into the hook and is never recorded as
+the program's behaviour.
+"""
+from __future__ import annotations
+
+import _thread
+import os
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
+
+from tpython.engine.attribution import Attributor
+from tpython.engine.prompt import ask, describe
+from tpython.engine.recorder import Recorder
+from tpython.engine.rules import Decision, DispatchTable, EventFacts
+from tpython.errors import PolicyViolation
+from tpython.policy.model import Policy
+from tpython.sinks.interface import Sink
+
+KILL_STATUS = 255
+_get_ident = _thread.get_ident
+_getframe = sys._getframe
+
+
+class Engine:
+    """Decides events for one process run and records them."""
+
+    def __init__(self, policy: Policy, sinks: list[Sink], *, warn_fd: int) -> None:
+        self.policy = policy
+        self.table = DispatchTable(policy)
+        self.enforce = policy.mode == "enforce"
+        self.recorder = Recorder(sinks, warn_fd)
+        self.attributor = Attributor()
+        self.counts: dict[str, int] = {}
+        self.actions: dict[str, int] = {}
+        self.denials: dict[tuple[str, Optional[str]], int] = {}
+        self.busy: set[int] = set()
+        self.start_args: dict[str, Any] = {}
+        self.finished = False
+        self.exit_hooks: list[Callable[[int], None]] = []
+
+    # -- the hook ---------------------------------------------------------
+    def make_hook(self) -> Callable[[str, tuple[Any, ...]], None]:
+        """The audit hook, with everything it needs bound as locals."""
+        table_get = self.table.table.get
+        lookup = self.table.lookup
+        counts = self.counts
+        counts_get = counts.get
+        busy = self.busy
+        handle = self.handle
+        get_ident = _get_ident
+
+        def tpython_audit_hook(event: str, args: tuple[Any, ...]) -> None:
+            entry = table_get(event)
+            if entry is None:
+                if get_ident() in busy:
+                    return
+                entry = lookup(event)
+            if entry == "count":
+                if get_ident() not in busy:
+                    counts[event] = counts_get(event, 0) + 1
+                return
+            if entry == "allow" or get_ident() in busy:
+                return
+            handle(event, args, entry)
+
+        return tpython_audit_hook
+
+    def handle(self, event: str, args: tuple[Any, ...], entry: Any) -> None:
+        """Decide and record one event (the slow path)."""
+        ident = _get_ident()
+        self.busy.add(ident)
+        try:
+            frame = _getframe(2)
+            responsible = self.attributor.responsible
+            facts = EventFacts(event, args, lambda: responsible(frame))
+            try:
+                if isinstance(entry, Decision):
+                    action, rule = entry.decide(facts)
+                else:
+                    action, rule = entry, None
+            except Exception as exc:  # fail closed when a denial was possible
+                action, rule = self._internal_error(event, entry, exc)
+            if action == "allow":
+                return
+            if action == "count":
+                self.counts[event] = self.counts.get(event, 0) + 1
+                return
+            self._record_and_enforce(event, facts, action, rule)
+        finally:
+            self.busy.discard(ident)
+
+    def _internal_error(self, event: str, entry: Any, exc: Exception) -> tuple[str, Optional[str]]:
+        strict = isinstance(entry, Decision) and (
+            entry.default in ("deny", "kill") or any(r.action in ("deny", "kill") for r in entry.candidates)
+        )
+        self.warn(f"internal error deciding {event}: {type(exc).__name__}: {exc}; "
+                  f"{'denying (fail closed)' if strict else 'logging'}")
+        return ("deny" if strict else "log"), "tpython-internal-error"
+
+    def _record_and_enforce(self, event: str, facts: EventFacts, action: str, rule: Optional[str]) -> None:
+        enforced = self.enforce
+        extra: Optional[dict[str, Any]] = None
+        blocked = action in ("deny", "kill")
+        if action == "ask":
+            if enforced:
+                question = describe(event, facts.args, facts.rendered, facts.host_port, facts.paths, facts.executables)
+                allowed, how = ask(question, rule)
+                extra = {"answer": how}
+                blocked = not allowed
+            else:
+                extra = {"answer": "not-asked"}
+        try:
+            args = facts.rendered
+        except Exception as exc:  # rendering must never turn a deny into an allow
+            args = [f"<unrenderable: {type(exc).__name__}>"]
+        module = facts.module
+        package = self.attributor.package(module, facts.module_file) if module else None
+        self.recorder.emit(event, args, action, enforced=enforced or action in ("log", "count"),
+                           rule=rule, module=module, package=package, extra=extra)
+        self.actions[action] = self.actions.get(action, 0) + 1
+        if blocked:
+            key = (event, rule)
+            self.denials[key] = self.denials.get(key, 0) + 1
+        if blocked and enforced:
+            if action == "kill":
+                self.finish(KILL_STATUS, reason=f"killed by rule {rule!r} on {event}")
+                os._exit(KILL_STATUS)
+            raise PolicyViolation(event, rule, self.policy.name, self._rule_message(rule))
+
+    def _rule_message(self, rule: Optional[str]) -> str:
+        for r in self.policy.rules:
+            if r.id == rule:
+                return r.message
+        return ""
+
+    @contextmanager
+    def internal(self) -> Iterator[None]:
+        """Mark this thread's work as tpython's own: its events are not the program's."""
+        ident = _get_ident()
+        nested = ident in self.busy
+        self.busy.add(ident)
+        try:
+            yield
+        finally:
+            if not nested:
+                self.busy.discard(ident)
+
+    # -- run lifecycle ----------------------------------------------------
+    def emit_internal(self, event: str, args: Any, action: str = "log", *, rule: Optional[str] = None,
+                      enforced: bool = True, extra: Optional[dict[str, Any]] = None) -> None:
+        """Record a tpython.* event (start, exit, launch, integrity…)."""
+        with self.internal():
+            self.recorder.emit(event, args, action, rule=rule, enforced=enforced, extra=extra)
+
+    def start(self, start_args: dict[str, Any]) -> None:
+        """Write `tpython.start`."""
+        self.start_args = start_args
+        self.emit_internal("tpython.start", start_args)
+
+    def after_fork_in_child(self) -> None:
+        """A forked child begins a new run that names its parent."""
+        self.busy.clear()
+        parent = self.recorder.restart_after_fork()
+        self.counts.clear()
+        self.actions.clear()
+        self.denials.clear()
+        self.emit_internal("tpython.start", {**self.start_args, "parent_run": parent, "forked": True,
+                                             "pid": os.getpid()})
+
+    def finish(self, status: int, *, reason: Optional[str] = None) -> None:
+        """Write `tpython.exit` (once) and run the exit hooks (summary)."""
+        if self.finished:
+            return
+        self.finished = True
+        args: dict[str, Any] = {"status": status, "counted": dict(sorted(self.counts.items())),
+                                "actions": dict(self.actions)}
+        if reason:
+            args["reason"] = reason
+        self.emit_internal("tpython.exit", args)
+        with self.internal():
+            for hook in self.exit_hooks:
+                hook(status)
+
+    def warn(self, message: str) -> None:
+        """One line on the original stderr."""
+        try:
+            os.write(self.recorder.warn_fd, f"tpython: {message}\n".encode("utf-8", "replace"))
+        except OSError:
+            pass
+
+
+__all__ = ["Engine", "KILL_STATUS"]

@@ -1,0 +1,100 @@
+"""Turn decisions into chained records and hand them to every sink.
+
+Records are numbered per run and chained by hash (see
+:mod:`tpython.logs.chain`). A sink that fails does not stop the others;
+the failure is reported once on stderr and counted, and the next record
+that reaches that sink carries the count in ``lost``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from typing import Any, Optional
+
+from tpython.logs.chain import rfc3339, seal
+from tpython.sinks.interface import Sink
+
+
+def new_run_id() -> str:
+    """A random id for one process run."""
+    return secrets.token_hex(8)
+
+
+class Recorder:
+    """Numbers, chains and writes records; thread-safe and fork-aware."""
+
+    def __init__(self, sinks: list[Sink], warn_fd: int) -> None:
+        self.sinks = sinks
+        self.warn_fd = warn_fd
+        self.run = new_run_id()
+        self.pid = os.getpid()
+        self.seq = 0
+        self.prev: Optional[str] = None
+        self.lost: dict[str, int] = {}
+        self.written = 0
+        self.lock = threading.Lock()
+
+    def restart_after_fork(self) -> str:
+        """In a forked child: a new run, numbered from 0. Returns the parent's run id."""
+        parent = self.run
+        self.lock = threading.Lock()
+        self.run = new_run_id()
+        self.pid = os.getpid()
+        self.seq = 0
+        self.prev = None
+        self.lost = {}
+        self.written = 0
+        return parent
+
+    def emit(
+        self,
+        event: str,
+        args: Any,
+        action: str,
+        *,
+        enforced: bool = True,
+        rule: Optional[str] = None,
+        module: Optional[str] = None,
+        package: Optional[dict[str, str]] = None,
+        extra: Optional[dict[str, Any]] = None,
+    ) -> dict[str, Any]:
+        """Build, seal and write one record; returns it."""
+        with self.lock:
+            record: dict[str, Any] = {
+                "ts": rfc3339(time.time()), "seq": self.seq, "run": self.run, "pid": self.pid,
+                "event": event, "args": args, "action": action, "enforced": enforced,
+                "rule": rule, "module": module, "package": package,
+            }
+            if extra:
+                record.update(extra)
+            if self.lost:
+                record["lost"] = dict(self.lost)
+            record["prev"] = self.prev
+            line = seal(record)
+            self.seq += 1
+            self.prev = record["hash"]
+            self.written += 1
+            for sink in self.sinks:
+                try:
+                    sink.write(record, line)
+                except OSError as exc:
+                    self._sink_failed(sink, exc)
+                else:
+                    self.lost.pop(sink.name, None)
+            return record
+
+    def _sink_failed(self, sink: Sink, exc: OSError) -> None:
+        first = sink.name not in self.lost
+        self.lost[sink.name] = self.lost.get(sink.name, 0) + 1
+        if first:
+            msg = f"tpython: cannot write to {sink.name}: {exc}; counting lost records\n"
+            try:
+                os.write(self.warn_fd, msg.encode("utf-8", "replace"))
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()

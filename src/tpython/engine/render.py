@@ -1,0 +1,181 @@
+"""Render audit-event arguments JSON-safe and bounded, without running user code.
+
+The hook sees the program's own objects. Calling their ``__repr__``,
+``__str__`` or ``__fspath__`` would run the program's code inside the
+hook (where it could inspect tpython's frames) and would let an object
+show one path to the check and another to the operation. So only exact
+built-in types are looked into; anything else is named by its type.
+"""
+from __future__ import annotations
+
+import _socket
+import hashlib
+import math
+import os
+import pathlib
+import types
+from typing import Any, Optional
+
+from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS
+
+MAX_STR = 512
+MAX_ITEMS = 16
+MAX_DEPTH = 4
+EXCERPT = 200
+
+_type_qualname = type.__dict__["__qualname__"].__get__
+_type_module = type.__dict__["__module__"].__get__
+_TRUSTED_PATHS = (
+    pathlib.PurePath, pathlib.PurePosixPath, pathlib.PureWindowsPath,
+    pathlib.Path, pathlib.PosixPath, pathlib.WindowsPath,
+)
+_sock_family = _socket.socket.family.__get__
+_sock_type = _socket.socket.type.__get__
+_FAMILIES = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET", 40: "AF_VSOCK"}
+_SOCK_TYPES = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"}
+
+# Events whose arguments at these positions are source text to digest.
+SOURCE_ARGS = {"compile": (0,), "cpython.run_command": (0,), "exec": (0,)}
+
+
+def type_name(obj: object) -> str:
+    """`module.QualName` of OBJ's type, read without running user code."""
+    cls = type(obj)
+    module = _type_module(cls)
+    qual = _type_qualname(cls)
+    return qual if module == "builtins" or not isinstance(module, str) else f"{module}.{qual}"
+
+
+def digest(data: bytes) -> str:
+    """Lowercase hex SHA-256."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def exact_str(value: object) -> Optional[str]:
+    """VALUE as a plain str if it is a str (subclasses copied without their methods)."""
+    if type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    return None
+
+
+def bound(text: str) -> str:
+    """Cut long text, saying how much was left out."""
+    if len(text) <= MAX_STR:
+        return text
+    return f"{text[:MAX_STR]}…[+{len(text) - MAX_STR} chars]"
+
+
+def source(value: object) -> Any:
+    """Source text (str, bytes or AST) as an excerpt plus the SHA-256 of the whole."""
+    text = exact_str(value)
+    if text is not None:
+        data = text.encode("utf-8", "surrogatepass")
+        return {"excerpt": text[:EXCERPT], "length": len(text), "sha256": digest(data)}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        return {"excerpt": data[:EXCERPT].decode("utf-8", "replace"), "length": len(data), "sha256": digest(data)}
+    return render(value)
+
+
+def path_text(value: object) -> Optional[str]:
+    """A path argument as text: str, bytes, an fd (resolved through /proc) or a pathlib path.
+
+    Returns None for objects whose path could only be learnt by running
+    their own code.
+    """
+    text = exact_str(value)
+    if text is not None:
+        return text
+    if isinstance(value, (bytes, bytearray)):
+        return os.fsdecode(bytes(value))
+    if type(value) is int:
+        try:
+            return os.readlink(f"/proc/self/fd/{value}")
+        except OSError:
+            return f"fd:{value}"
+    if type(value) in _TRUSTED_PATHS:
+        return os.fspath(value)  # type: ignore[call-overload]
+    return None
+
+
+def render(value: object, depth: int = 0) -> Any:
+    """One argument, JSON-safe and bounded."""
+    if value is None or type(value) is bool or type(value) is int:
+        return value
+    if type(value) is float:
+        return value if math.isfinite(value) else repr(value)
+    text = exact_str(value)
+    if text is not None:
+        return bound(text)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        return {"bytes": len(data), "sha256": digest(data)}
+    if isinstance(value, int):  # int subclasses (IntEnum, bool handled above)
+        return int.__index__(value)
+    if type(value) is types.CodeType:
+        return {"code": {"file": value.co_filename, "name": getattr(value, "co_qualname", value.co_name),
+                         "line": value.co_firstlineno}}
+    if isinstance(value, _socket.socket):
+        fam, typ = _sock_family(value), _sock_type(value)
+        return {"socket": {"family": _FAMILIES.get(int(fam), str(int(fam))),
+                           "type": _SOCK_TYPES.get(int(typ) & 0xF, str(int(typ)))}}
+    if depth >= MAX_DEPTH:
+        return f"<{type_name(value)}>"
+    if isinstance(value, (tuple, list)):
+        base = tuple if isinstance(value, tuple) else list
+        n = base.__len__(value)
+        items = [render(base.__getitem__(value, i), depth + 1) for i in range(min(n, MAX_ITEMS))]
+        if n > MAX_ITEMS:
+            items.append(f"…[+{n - MAX_ITEMS} items]")
+        return items
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for i, (k, v) in enumerate(dict.items(value)):
+            if i >= MAX_ITEMS:
+                out["…"] = f"+{dict.__len__(value) - MAX_ITEMS} items"
+                break
+            key = exact_str(k)
+            out[bound(key) if key is not None else f"<{type_name(k)}>"] = render(v, depth + 1)
+        return out
+    if type(value) in _TRUSTED_PATHS:
+        return os.fspath(value)  # type: ignore[call-overload]
+    if type(value) is types.FunctionType:
+        return f"<function {_qual(value)}>"
+    if type(value) is types.ModuleType:
+        name = exact_str(value.__dict__.get("__name__"))
+        return f"<module {name}>"
+    if isinstance(value, type):
+        return f"<class {_type_module(value)}.{_type_qualname(value)}>"
+    return f"<{type_name(value)}>"
+
+
+def _qual(func: types.FunctionType) -> str:
+    module = exact_str(func.__module__) or "?"
+    qual = exact_str(func.__qualname__) or "?"
+    return f"{module}.{qual}"
+
+
+def _path(value: object) -> Any:
+    text = path_text(value) if value is not None else None
+    return render(value) if text is None else bound(text)
+
+
+def render_args(event: str, args: tuple[Any, ...]) -> list[Any]:
+    """All of an event's arguments, rendered: paths as text (bytes and fds too),
+    source text as excerpt + digest, everything else by :func:`render`."""
+    sources = SOURCE_ARGS.get(event, ())
+    paths = {pos for pos, _ in PATH_ARGS.get(event, ())}
+    path_lists = PATH_LIST_ARGS.get(event, ())
+    out: list[Any] = []
+    for i, a in enumerate(args):
+        if i in sources and not isinstance(a, types.CodeType):
+            out.append(source(a))
+        elif i in paths:
+            out.append(_path(a))
+        elif i in path_lists and isinstance(a, (list, tuple)):
+            out.append([_path(x) for x in a[:MAX_ITEMS]])
+        else:
+            out.append(render(a))
+    return out

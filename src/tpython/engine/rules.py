@@ -1,0 +1,226 @@
+"""Compile a :class:`~tpython.policy.Policy` into the engine's dispatch table.
+
+Each event name maps, on first sight, to a :class:`Decision`: the
+constant action when no rule names the event (one dict lookup from then
+on), or the candidate rules in order with the category default behind
+them. Conditions become small predicates over an :class:`EventFacts`.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable, Optional
+
+from tpython.engine import facts as _facts
+from tpython.engine.render import render_args
+from tpython.policy.catalog import category_of
+from tpython.policy.model import Policy, Rule
+from tpython.policy.patterns import (
+    compile_globs,
+    expand_path_glob,
+    parse_host,
+    parse_port,
+    path_placeholders,
+)
+
+
+class EventFacts:
+    """Facts about one event, each worked out on first use."""
+
+    __slots__ = ("event", "args", "_rendered", "_json", "_paths", "_hostport", "_exes", "_module", "locate")
+
+    def __init__(self, event: str, args: tuple[Any, ...],
+                 locate: Callable[[], tuple[Optional[str], Optional[str]]]) -> None:
+        self.event = event
+        self.args = args
+        self.locate = locate
+        self._rendered: Optional[list[Any]] = None
+        self._json: Optional[str] = None
+        self._paths: Any = False
+        self._hostport: Any = None
+        self._exes: Any = False
+        self._module: Any = False
+
+    @property
+    def rendered(self) -> list[Any]:
+        if self._rendered is None:
+            self._rendered = render_args(self.event, self.args)
+        return self._rendered
+
+    @property
+    def args_json(self) -> str:
+        if self._json is None:
+            self._json = json.dumps(self.rendered, separators=(",", ":"), ensure_ascii=False)
+        return self._json
+
+    @property
+    def paths(self) -> Optional[list[str]]:
+        if self._paths is False:
+            self._paths = _facts.event_paths(self.event, self.args)
+        return self._paths  # type: ignore[no-any-return]
+
+    @property
+    def host_port(self) -> tuple[Optional[str], Optional[int]]:
+        if self._hostport is None:
+            self._hostport = _facts.event_host_port(self.event, self.args)
+        return self._hostport  # type: ignore[no-any-return]
+
+    @property
+    def executables(self) -> Optional[list[str]]:
+        if self._exes is False:
+            self._exes = _facts.event_executables(self.event, self.args)
+        return self._exes  # type: ignore[no-any-return]
+
+    @property
+    def module(self) -> Optional[str]:
+        """The responsible module (SPEC 4), found on first use."""
+        if self._module is False:
+            self._module = self.locate()
+        return self._module[0]  # type: ignore[no-any-return]
+
+    @property
+    def module_file(self) -> Optional[str]:
+        """The file of the responsible module's frame."""
+        if self._module is False:
+            self._module = self.locate()
+        return self._module[1]  # type: ignore[no-any-return]
+
+
+Predicate = Callable[[EventFacts], bool]
+
+
+def _any_or_all(values: Optional[list[str]], match: Callable[[str], bool], strict_all: bool) -> bool:
+    """Match a list of candidates: any (widens a denial) or all (narrows an exemption).
+
+    Unknown values (None) count as matching when widening and as not
+    matching when narrowing, so an unknowable argument never opens a hole.
+    """
+    if values is None:
+        return not strict_all
+    if not values:
+        return False
+    return all(match(v) for v in values) if strict_all else any(match(v) for v in values)
+
+
+def compile_condition(key: str, value: Any, strict_all: bool, placeholders: dict[str, list[str]]) -> Predicate:
+    """One condition as a predicate; STRICT_ALL says how multi-valued facts match."""
+    if key == "write":
+        want = bool(value)
+        return lambda f: _facts.is_write(f.event, f.args) == want
+    if key == "path":
+        match = compile_globs([g for p in value for g in expand_path_glob(p, placeholders)], path=True)
+        return lambda f: _any_or_all(f.paths, match, strict_all)
+    if key == "host":
+        entries = [parse_host(v) for v in value]
+        networks = [e for e in entries if not isinstance(e, str)]
+        names = [e for e in entries if isinstance(e, str)]
+        name_match = compile_globs(names, path=False) if names else (lambda _: False)
+
+        def host_ok(f: EventFacts) -> bool:
+            host, _ = f.host_port
+            if host is None:
+                return not strict_all
+            addr = _facts.parse_address(host)
+            if addr is not None:
+                return any(addr in n for n in networks) or name_match(host)
+            return name_match(host)
+
+        return host_ok
+    if key == "port":
+        ranges = [parse_port(v) for v in value]
+
+        def port_ok(f: EventFacts) -> bool:
+            _, port = f.host_port
+            if port is None:
+                return not strict_all
+            return any(lo <= port <= hi for lo, hi in ranges)
+
+        return port_ok
+    if key == "executable":
+        with_slash = compile_globs([v for v in value if "/" in v], path=False) if any("/" in v for v in value) else None
+        bare = compile_globs([v for v in value if "/" not in v], path=False) if any("/" not in v for v in value) else None
+
+        def exe_match(path: str) -> bool:
+            if with_slash is not None and with_slash(path):
+                return True
+            return bare is not None and bare(path.rsplit("/", 1)[-1])
+
+        return lambda f: _any_or_all(f.executables, exe_match, strict_all)
+    if key == "module":
+        match = compile_globs(list(value), path=False)
+
+        def module_ok(f: EventFacts) -> bool:
+            module = f.module
+            return match(module) if module is not None else False
+
+        return module_ok
+    if key == "arg":
+        regexes = [re.compile(v) for v in value]
+        return lambda f: any(rx.search(f.args_json) for rx in regexes)
+    raise ValueError(f"unknown condition {key!r}")  # the loader rejects these first
+
+
+class CompiledRule:
+    """A rule ready to test: its event matcher and its when/unless predicates."""
+
+    __slots__ = ("rule", "id", "action", "event_match", "when", "unless")
+
+    def __init__(self, rule: Rule, placeholders: dict[str, list[str]]) -> None:
+        self.rule = rule
+        self.id = rule.id
+        self.action = rule.action
+        self.event_match = compile_globs(list(rule.events), path=False)
+        narrowing = rule.action == "allow"  # an allow must hold for every candidate
+        self.when = [compile_condition(k, v, narrowing, placeholders) for k, v in rule.when.items()]
+        self.unless = [compile_condition(k, v, not narrowing, placeholders) for k, v in rule.unless.items()]
+
+    def applies(self, f: EventFacts) -> bool:
+        for pred in self.when:
+            if not pred(f):
+                return False
+        if self.unless and all(pred(f) for pred in self.unless):
+            return False
+        return True
+
+
+class Decision:
+    """How one event name is decided: candidate rules, then the category default."""
+
+    __slots__ = ("candidates", "default", "category")
+
+    def __init__(self, candidates: list[CompiledRule], default: str, category: str) -> None:
+        self.candidates = candidates
+        self.default = default
+        self.category = category
+
+    def decide(self, f: EventFacts) -> tuple[str, Optional[str]]:
+        for rule in self.candidates:
+            if rule.applies(f):
+                return rule.action, rule.id
+        return self.default, None
+
+
+class DispatchTable:
+    """event name -> action string (no rule names it) or :class:`Decision`."""
+
+    def __init__(self, policy: Policy, placeholders: Optional[dict[str, list[str]]] = None) -> None:
+        self.policy = policy
+        values = placeholders if placeholders is not None else path_placeholders()
+        self.rules = [CompiledRule(r, values) for r in policy.rules]
+        self.table: dict[str, Any] = {}
+
+    def lookup(self, event: str) -> Any:
+        """The cached entry for EVENT, computing it on first sight."""
+        entry = self.table.get(event)
+        if entry is None:
+            entry = self._resolve(event)
+            self.table[event] = entry
+        return entry
+
+    def _resolve(self, event: str) -> Any:
+        category = category_of(event)
+        default = self.policy.default_for(category)
+        candidates = [r for r in self.rules if r.event_match(event)]
+        if not candidates:
+            return default
+        return Decision(candidates, default, category)

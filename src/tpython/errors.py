@@ -1,0 +1,63 @@
+"""One exception tree for everything a user can cause.
+
+The CLI catches :class:`Error` and prints its message as one line; each
+error has a short stable ``slug`` listed in docs/messages.md.
+"""
+from __future__ import annotations
+
+
+class Error(Exception):
+    """Base of tpython's user-facing errors; the message says what and why."""
+
+    slug = "error"
+    exit_status = 2
+
+
+class UsageError(Error):
+    """The command line does not make sense."""
+
+    slug = "usage"
+
+
+class PolicyError(Error):
+    """A policy file is missing, malformed or invalid."""
+
+    slug = "policy"
+    exit_status = 78  # EX_CONFIG
+
+
+class SinkError(Error):
+    """A log sink is unknown, malformed or cannot be opened."""
+
+    slug = "sink"
+    exit_status = 78
+
+
+class LaunchRefused(Error):
+    """The policy does not allow this kind of launch."""
+
+    slug = "launch-refused"
+    exit_status = 2
+
+
+class LogFileError(Error):
+    """A log file to read cannot be opened."""
+
+    slug = "log-file"
+
+
+class PolicyViolation(PermissionError):
+    """Raised into the program when the policy denies an audit event.
+
+    The message names the event, the rule and the policy.
+    """
+
+    def __init__(self, event: str, rule: str | None, policy: str, detail: str = "") -> None:
+        self.event = event
+        self.rule = rule
+        self.policy = policy
+        what = f"rule {rule!r}" if rule else "the category default"
+        msg = f"tpython: {event} denied by {what} of policy {policy!r}"
+        if detail:
+            msg += f": {detail}"
+        super().__init__(msg)

@@ -1,0 +1,1 @@
+"""The launcher: `tpython run` starts the target in a hardened interpreter."""

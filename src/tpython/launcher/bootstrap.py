@@ -1,0 +1,309 @@
+"""Runs first inside the hardened interpreter that `tpython run` starts.
+
+Order matters, and is the point of this module:
+
+1. take the launch spec out of the environment;
+2. wrap the private process-spawning routes CPython does not audit;
+3. open the sinks (a log that cannot be written stops the launch here);
+4. install the audit hook and write `tpython.start`;
+5. register exit and fork handling (`tpython.exit`, new runs in children);
+6. refuse launches the policy does not allow;
+7. only now run `site` (so `.pth` files and sitecustomize are seen);
+8. run the target as `python` would: argv, __main__, sys.path[0],
+   tracebacks and exit status.
+"""
+from __future__ import annotations
+
+import atexit
+import builtins
+import os
+import platform
+import socket
+import sys
+import traceback
+from collections import namedtuple
+from types import TracebackType
+from typing import Any, NoReturn, Optional
+
+import tpython
+from tpython.engine.hook import Engine
+from tpython.errors import Error, LaunchRefused, PolicyViolation
+from tpython.launcher import children
+from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, package_parent
+from tpython.policy.model import Policy
+from tpython.sinks.spec import DEFAULT_SPEC, open_sink, parse_sink_spec
+
+_TPYTHON_DIR = os.path.dirname(os.path.abspath(tpython.__file__)) + os.sep
+EXIT_LAUNCH_REFUSED = 2
+
+
+def _die(message: str, status: int) -> NoReturn:
+    sys.stderr.write(f"tpython: {message}\n")
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def main() -> None:
+    """Boot the engine, then run the target; never returns."""
+    if sys.path and sys.path[0] == package_parent():
+        del sys.path[0]
+    # 1. The launch spec.
+    raw = os.environ.pop(ENV_VAR, None)
+    if raw is None:
+        _die("this interpreter was not started by `tpython run` (no launch spec)", 2)
+    spec = LaunchSpec.from_env(raw)
+    policy = Policy.from_json(spec.policy_json)
+    warn_fd = os.dup(2)
+    os.set_inheritable(warn_fd, False)
+    # 2-3. Private routes, sinks.
+    try:
+        sinks = [open_sink(parse_sink_spec(s)) for s in (policy.sinks or (DEFAULT_SPEC,))]
+    except Error as exc:
+        _die(str(exc), exc.exit_status)
+    engine = Engine(policy, sinks, warn_fd=warn_fd)
+    children.wrap_fork_exec(sys.audit)
+    site_flags = _flags_with_site()
+    # 4. The hook, then the first record.
+    sys.addaudithook(engine.make_hook())
+    with engine.internal():
+        engine.start(_start_args(spec, policy, engine))
+    # 5. Exit and children.
+    status_box: list[Any] = [0]
+    atexit.register(_at_exit, engine, status_box)
+    if not spec.quiet:
+        engine.exit_hooks.append(lambda status: _summary(engine, warn_fd))
+    os.register_at_fork(before=engine.recorder.lock.acquire,
+                        after_in_parent=lambda: engine.recorder.lock.release(),
+                        after_in_child=engine.after_fork_in_child)
+    sys.meta_path.insert(0, children.PatchOnImport({
+        "multiprocessing.util": children.make_mp_patch(
+            spec.policy_json, lambda: engine.recorder.run, engine.internal),
+    }))
+    # 6. Launch checks.
+    try:
+        _check_launch(spec, policy)
+    except LaunchRefused as exc:
+        engine.emit_internal("tpython.launch", {"kind": spec.target.kind, "refused": str(exc)},
+                             "deny", rule="launch")
+        engine.exit_hooks.clear()  # the refusal is the one line the user sees
+        engine.finish(EXIT_LAUNCH_REFUSED)
+        _die(str(exc), EXIT_LAUNCH_REFUSED)
+    # 7. site, under the hook.
+    import site
+
+    site.main()
+    if site_flags is not None:
+        sys.flags = site_flags  # type: ignore[assignment]
+    # 8. The target.
+    code = _run_target(spec.target, engine)
+    status_box[0] = code
+    sys.exit(code)
+
+
+def _start_args(spec: LaunchSpec, policy: Policy, engine: Engine) -> dict[str, Any]:
+    env = os.environ
+    ignored = sorted(k for k in env if k.startswith("PYTHON"))
+    lacks = []
+    if not os.path.exists("/dev/log"):
+        lacks.append("syslog socket /dev/log")
+    if not os.path.exists("/run/systemd/journal/socket"):
+        lacks.append("journald socket")
+    if sys.version_info < (3, 13):
+        lacks.append("_posixsubprocess.fork_exec audit event (tpython wraps it)")
+    return {
+        "argv": [spec.target.value or "", *spec.target.args] if spec.target.kind != "interactive" else [""],
+        "launch": spec.target.kind,
+        "executable": sys.executable,
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "tpython": tpython.__version__,
+        "engine": "python",
+        "policy": {"name": policy.name, "digest": policy.digest, "mode": policy.mode,
+                   "sources": list(policy.sources)},
+        "sinks": [s.name for s in engine.recorder.sinks],
+        "uid": os.getuid(),
+        "hostname": socket.gethostname(),
+        "cwd": os.getcwd(),
+        "environment": {
+            "LD_PRELOAD": env.get("LD_PRELOAD"),
+            "LD_LIBRARY_PATH": env.get("LD_LIBRARY_PATH"),
+            "ignored_python_variables": ignored,
+        },
+        "parent_run": spec.parent_run,
+        "lacks": lacks,
+    }
+
+
+def _check_launch(spec: LaunchSpec, policy: Policy) -> None:
+    if spec.internal == "multiprocessing":
+        return  # tpython's own worker launch, under this same policy
+    kind = spec.target.kind
+    if kind not in policy.launch_allow:
+        names = {"file": "a script file", "module": "-m MODULE", "command": "-c CODE",
+                 "stdin": "code from standard input (-)", "interactive": "the interactive prompt"}
+        raise LaunchRefused(
+            f"launch of {names.get(kind, kind)} refused by policy {policy.name!r} "
+            f"([launch] allow = {', '.join(policy.launch_allow) or 'nothing'})")
+    if policy.refuse_ld_preload and os.environ.get("LD_PRELOAD"):
+        raise LaunchRefused(f"LD_PRELOAD is set ({os.environ['LD_PRELOAD']}); policy {policy.name!r} "
+                            "refuses to start ([launch] refuse_ld_preload = true)")
+
+
+def _flags_with_site() -> Any:
+    """sys.flags as it will be once site has run: `-S` only deferred site until the
+    hook was in, and interpreters started from sys.flags (subprocess, test.support)
+    must get site too. Built before the hook, so it is not the program's behaviour."""
+    flags = sys.flags
+    fields = getattr(type(flags), "__match_args__", None)
+    if not fields:  # pragma: no cover - Python 3.9
+        return None
+    Flags = namedtuple("flags", fields)  # type: ignore[misc]
+    return Flags(*[0 if f == "no_site" else getattr(flags, f) for f in fields])
+
+
+def _fresh_main(**extra: Any) -> dict[str, Any]:
+    main_dict = sys.modules["__main__"].__dict__
+    main_dict.clear()
+    main_dict.update(__name__="__main__", __doc__=None, __package__=None, __spec__=None,
+                     __annotations__={}, __builtins__=builtins)
+    main_dict.update(extra)
+    return main_dict
+
+
+def _run_target(target: Target, engine: Engine) -> Any:
+    """Run the target; returns what `sys.exit` should get."""
+    try:
+        if target.kind == "file":
+            _run_file(target, engine)
+        elif target.kind == "module":
+            import runpy
+
+            sys.argv = ["-m", *target.args]
+            sys.path.insert(0, os.getcwd())
+            runpy._run_module_as_main(target.value, alter_argv=True)  # type: ignore[attr-defined]
+        elif target.kind == "command":
+            sys.argv = ["-c", *target.args]
+            sys.path.insert(0, "")
+            sys.audit("cpython.run_command", target.value)
+            main_dict = _fresh_main(__loader__=sys.modules["__main__"].__loader__)
+            with engine.internal():
+                code = compile(target.value or "", "<string>", "exec", dont_inherit=True)
+            exec(code, main_dict)
+        elif target.kind == "stdin":
+            sys.argv = ["-", *target.args]
+            sys.path.insert(0, "")
+            sys.audit("cpython.run_stdin")
+            source = sys.stdin.buffer.read()
+            main_dict = _fresh_main(__loader__=sys.modules["__main__"].__loader__)
+            with engine.internal():
+                code = compile(source, "<stdin>", "exec", dont_inherit=True)
+            exec(code, main_dict)
+        else:
+            _interact()
+    except SystemExit as exc:
+        return exc.code
+    except BaseException as exc:  # the program's own error: print it as python would
+        _print_exception(exc)
+        if isinstance(exc, KeyboardInterrupt):
+            return 130
+        return 1
+    return 0
+
+
+def _run_file(target: Target, engine: Engine) -> None:
+    path = target.value or ""
+    sys.argv = [path, *target.args]
+    absolute = os.path.abspath(path)
+    with engine.internal():
+        from importlib.machinery import SourceFileLoader
+
+        package_like = os.path.isdir(path) or _is_zip(path)
+    if package_like:
+        import runpy
+
+        sys.path.insert(0, absolute)
+        runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore[attr-defined]
+        return
+    sys.path.insert(0, os.path.dirname(os.path.realpath(path)))
+    sys.audit("cpython.run_file", absolute)
+    try:
+        import io
+
+        with io.open_code(absolute) as f:
+            source = f.read()
+    except OSError as exc:
+        sys.stderr.write(f"tpython: can't open file {absolute!r}: [Errno {exc.errno}] {exc.strerror}\n")
+        raise SystemExit(2) from None
+    main_dict = _fresh_main(__file__=absolute, __cached__=None,
+                            __loader__=SourceFileLoader("__main__", absolute))
+    with engine.internal():
+        code = compile(source, absolute, "exec", dont_inherit=True)
+    exec(code, main_dict)
+
+
+def _is_zip(path: str) -> bool:
+    try:
+        import zipfile
+
+        return os.path.isfile(path) and zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def _interact() -> None:
+    import code
+
+    sys.argv = [""]
+    sys.path.insert(0, "")
+    sys.audit("cpython.run_stdin")
+    try:
+        import readline  # noqa: F401  (line editing, as the real prompt has)
+    except ImportError:
+        pass
+    banner = f"Python {sys.version} on {sys.platform}\n(tpython {tpython.__version__}: audited session)"
+    code.interact(banner=banner, local=_fresh_main(), exitmsg="")
+
+
+def _strip_tpython(tb: Optional[TracebackType]) -> Optional[TracebackType]:
+    """Drop the leading frames that belong to tpython's launcher."""
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(_TPYTHON_DIR) or filename == "<string>" and tb.tb_frame.f_back is None:
+            tb = tb.tb_next
+            continue
+        break
+    return tb
+
+
+def _print_exception(exc: BaseException) -> None:
+    exc.__traceback__ = _strip_tpython(exc.__traceback__)
+    try:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    except Exception:  # a broken excepthook must not hide the error
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+
+
+def exit_status(code: Any) -> int:
+    """The process status `sys.exit(code)` gives."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    return 1
+
+
+def _at_exit(engine: Engine, status_box: list[Any]) -> None:
+    engine.finish(exit_status(status_box[0]))
+
+
+def _summary(engine: Engine, fd: int) -> None:
+    from tpython.logs.summary import format_summary
+
+    text = format_summary(engine)
+    try:
+        os.write(fd, text.encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+__all__ = ["main", "exit_status", "PolicyViolation"]

@@ -1,0 +1,127 @@
+"""`tpython run`: parse the command line, validate everything, exec the hardened interpreter.
+
+Everything that can be checked before the target starts is checked here
+(policy, sinks, log paths), so a mistake is one line and a non-zero
+status, not a half-started program.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+from tpython.errors import SinkError, UsageError
+from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, interpreter_argv
+from tpython.policy.loader import load_policy
+from tpython.policy.model import MODES
+from tpython.sinks.spec import DEFAULT_SPEC, parse_sink_spec
+
+_HELP = """usage: tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--log SINK]... [--quiet]
+                   [--] (SCRIPT | -m MODULE | -c CODE | -) [ARGS...]
+
+Run a Python program under tpython's audit hook and policy.
+
+options:
+  --policy FILE|PROFILE  a policy file, or a built-in profile: default, strict (default: default)
+  --mode audit|enforce   override the policy's mode; audit blocks nothing
+  --log SINK             where records go (repeatable): jsonl:PATH, stderr, syslog,
+                         syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT, journald
+                         (default: the policy's [log] sinks, else jsonl:tpython-audit.jsonl)
+  --quiet, -q            no summary on stderr at exit
+"""
+
+
+def parse_run_args(argv: list[str]) -> tuple[dict[str, object], Target]:
+    """Split `tpython run` arguments into tpython's options and the target."""
+    opts: dict[str, object] = {"policy": None, "mode": None, "log": [], "quiet": False}
+    i = 0
+
+    def value(name: str) -> str:
+        nonlocal i
+        arg = argv[i]
+        if "=" in arg and arg.startswith("--"):
+            return arg.split("=", 1)[1]
+        if i + 1 >= len(argv):
+            raise UsageError(f"tpython run: {name} needs a value")
+        i += 1
+        return argv[i]
+
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "--help"):
+            raise _HelpRequested
+        if arg == "--":
+            i += 1
+            break
+        if arg == "--policy" or arg.startswith("--policy="):
+            opts["policy"] = value("--policy")
+        elif arg == "--mode" or arg.startswith("--mode="):
+            mode = value("--mode")
+            if mode not in MODES:
+                raise UsageError(f"tpython run: --mode must be audit or enforce, not {mode!r}")
+            opts["mode"] = mode
+        elif arg == "--log" or arg.startswith("--log="):
+            opts["log"].append(value("--log"))  # type: ignore[attr-defined]
+        elif arg in ("--quiet", "-q"):
+            opts["quiet"] = True
+        elif arg.startswith("--"):
+            raise UsageError(f"tpython run: unknown option {arg!r} (see tpython run --help)")
+        else:
+            break
+        i += 1
+    rest = argv[i:]
+    if not rest:
+        kind = "interactive" if sys.stdin.isatty() else "stdin"
+        return opts, Target(kind)
+    first = rest[0]
+    if first in ("-m", "-c"):
+        if len(rest) < 2:
+            raise UsageError(f"tpython run: {first} needs an argument")
+        return opts, Target("module" if first == "-m" else "command", rest[1], rest[2:])
+    if first.startswith("-m") and len(first) > 2:
+        return opts, Target("module", first[2:], rest[1:])
+    if first.startswith("-c") and len(first) > 2:
+        return opts, Target("command", first[2:], rest[1:])
+    if first == "-":
+        return opts, Target("stdin", None, rest[1:])
+    if first.startswith("-"):
+        raise UsageError(f"tpython run: unknown option {first!r} (see tpython run --help)")
+    return opts, Target("file", first, rest[1:])
+
+
+class _HelpRequested(Exception):
+    pass
+
+
+def check_sink_writable(spec_text: str) -> None:
+    """Refuse a log path that cannot be written, before the target starts."""
+    spec = parse_sink_spec(spec_text)
+    if spec.kind != "jsonl":
+        return
+    path = os.path.abspath(os.path.expanduser(spec.path or ""))
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    except OSError as exc:
+        raise SinkError(f"cannot open log {path}: {exc.strerror}") from None
+    os.close(fd)
+
+
+def run_command(argv: list[str], executable: Optional[str] = None) -> int:
+    """`tpython run`: never returns on success (the process becomes the target)."""
+    try:
+        opts, target = parse_run_args(argv)
+    except _HelpRequested:
+        sys.stdout.write(_HELP)
+        return 0
+    policy = load_policy(str(opts["policy"] or "default"))
+    policy = policy.with_overrides(mode=opts["mode"], sinks=tuple(opts["log"]))  # type: ignore[arg-type]
+    for sink in policy.sinks or (DEFAULT_SPEC,):
+        check_sink_writable(sink)
+    spec = LaunchSpec(policy.to_json(), target, quiet=bool(opts["quiet"]))
+    env = dict(os.environ)
+    env[ENV_VAR] = spec.to_env()
+    argv_new = interpreter_argv(executable)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(argv_new[0], argv_new, env)
+    return 0  # pragma: no cover - execve does not return

@@ -1,0 +1,63 @@
+"""The launch spec handed from `tpython run` to the interpreter it starts.
+
+It travels in the ``TPYTHON_LAUNCH`` environment variable, which the
+bootstrap removes before anything else runs. It carries the policy as
+validated by the launcher, so the started interpreter decides with the
+exact policy the user checked.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+ENV_VAR = "TPYTHON_LAUNCH"
+
+
+@dataclass
+class Target:
+    """What to run: kind is one of LAUNCH_KINDS; value the path, module or code."""
+
+    kind: str
+    value: Optional[str] = None
+    args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LaunchSpec:
+    """Everything the bootstrap needs."""
+
+    policy_json: str
+    target: Target
+    quiet: bool = False
+    parent_run: Optional[str] = None
+    internal: Optional[str] = None  # "multiprocessing" for tpython's own worker launches
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_env(cls, text: str) -> LaunchSpec:
+        data: dict[str, Any] = json.loads(text)
+        data["target"] = Target(**data["target"])
+        return cls(**data)
+
+
+def bootstrap_code(package_parent: str) -> str:
+    """The `-c` line the started interpreter runs: put tpython on the path, boot."""
+    return (
+        f"import sys;sys.path.insert(0,{package_parent!r});"
+        "from tpython.launcher.bootstrap import main;main()"
+    )
+
+
+def package_parent() -> str:
+    """The directory holding the `tpython` package."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def interpreter_argv(executable: Optional[str] = None) -> list[str]:
+    """argv of a hardened interpreter: isolated (-I), site deferred (-S) until the hook is in."""
+    return [executable or sys.executable, "-I", "-S", "-c", bootstrap_code(package_parent())]

@@ -1,0 +1,45 @@
+"""The record's hash chain, shared by the writer and `tpython log verify`.
+
+A record's ``hash`` is the SHA-256 (lowercase hex) of the UTF-8 bytes of
+the record *without* its ``hash`` field, serialised as compact JSON
+(``separators=(",", ":")``, ``ensure_ascii=False``) with the fields in the
+order they appear in the line. ``prev`` holds the previous record's hash
+in the same run (null at ``seq`` 0), so an edited, deleted, inserted or
+reordered record breaks the chain at a place `verify` can name.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+FIELDS = ("ts", "seq", "run", "pid", "event", "args", "action", "enforced", "rule", "module", "package")
+
+
+def canonical(record: dict[str, Any]) -> bytes:
+    """The bytes the hash is computed over (RECORD must not hold ``hash``)."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+def seal(record: dict[str, Any]) -> bytes:
+    """Add ``hash`` to RECORD (which has ``prev``) and return its JSONL line."""
+    body = canonical(record)
+    digest = hashlib.sha256(body).hexdigest()
+    record["hash"] = digest
+    return body[:-1] + b',"hash":"' + digest.encode("ascii") + b'"}\n'
+
+
+def expected_hash(record: dict[str, Any]) -> str:
+    """Recompute the hash of a parsed record."""
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def rfc3339(now: float) -> str:
+    """RFC 3339 UTC with microseconds, e.g. 2026-11-27T20:39:18.123456Z."""
+    sec = int(now)
+    micro = int(round((now - sec) * 1_000_000))
+    if micro == 1_000_000:
+        sec, micro = sec + 1, 0
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{micro:06d}Z"

@@ -1,0 +1,285 @@
+"""Load a policy: read TOML, follow `extends`, validate, merge.
+
+Every error names the file, the line where it could be found, the rule id
+and the key, and says what is wrong (:class:`tpython.errors.PolicyError`).
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from tpython.errors import PolicyError
+from tpython.policy.model import ACTIONS, CONDITION_KEYS, LAUNCH_KINDS, MODES, Policy, Rule
+from tpython.policy.patterns import (
+    PatternError,
+    compile_globs,
+    expand_path_glob,
+    parse_host,
+    parse_port,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10
+    import tomli as tomllib
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+PROFILES = ("default", "strict")
+
+_TOP_KEYS = {"version", "extends", "mode", "description", "launch", "integrity", "log", "defaults", "rules"}
+_LAUNCH_KEYS = {"allow", "refuse_ld_preload"}
+_INTEGRITY_KEYS = {"manifest", "pubkey", "xattr", "kernel_check", "require", "seccomp", "max_size"}
+_LOG_KEYS = {"sinks", "facility", "app_name", "on_sink_failure"}
+_RULE_KEYS = {"id", "events", "action", "when", "unless", "message", "description"}
+
+
+class _Source:
+    """One policy file's text, for locating keys when reporting errors."""
+
+    def __init__(self, label: str, text: str) -> None:
+        self.label = label
+        self.lines = text.splitlines()
+
+    def line_of(self, key: str, *, rule_index: int | None = None, table: str | None = None) -> int | None:
+        start, end = 0, len(self.lines)
+        if rule_index is not None:
+            headers = [i for i, l in enumerate(self.lines) if re.match(r"\s*\[\[\s*rules\s*\]\]", l)]
+            if rule_index < len(headers):
+                start = headers[rule_index]
+                later = [i for i, l in enumerate(self.lines) if i > start and re.match(r"\s*\[", l)]
+                end = later[0] if later else len(self.lines)
+        elif table is not None:
+            for i, l in enumerate(self.lines):
+                if re.match(rf"\s*\[\s*{re.escape(table)}\s*\]", l):
+                    start = i
+                    break
+        word = re.compile(rf"(^|[\s{{,]){re.escape(key)}\s*=|^\s*\[\s*{re.escape(key)}\s*\]")
+        for i in range(start, end):
+            if word.search(self.lines[i]):
+                return i + 1
+        return start + 1 if rule_index is not None or table is not None else None
+
+    def where(self, key: str, **kw: Any) -> str:
+        line = self.line_of(key, **kw)
+        return f"{self.label}:{line}" if line else self.label
+
+
+def _fail(src: _Source, key: str, message: str, **kw: Any) -> PolicyError:
+    return PolicyError(f"{src.where(key, **kw)}: {message}")
+
+
+def _read(ref: str, base_dir: Path | None) -> tuple[_Source, dict[str, Any], str]:
+    """Read a profile name or a file; return its source, data and a name."""
+    if ref in PROFILES:
+        path = PROFILES_DIR / f"{ref}.toml"
+        label, name = f"<profile {ref}>", ref
+    else:
+        path = Path(os.path.expanduser(ref))
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        label = name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        hint = "" if os.sep in ref or ref.endswith(".toml") else f" (built-in profiles: {', '.join(PROFILES)})"
+        raise PolicyError(f"policy {ref!r} not found: no such file{hint}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"policy {label}: cannot read: {exc}") from None
+    src = _Source(label, text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{label}: not valid TOML: {exc}") from None
+    return src, data, name
+
+
+def load_policy(ref: str) -> Policy:
+    """Load the policy named by REF (a profile name or a path), `extends` resolved."""
+    chain: list[tuple[_Source, dict[str, Any], str]] = []
+    seen: set[str] = set()
+    base_dir: Path | None = None
+    current: str | None = ref
+    while current is not None:
+        src, data, name = _read(current, base_dir)
+        if name in seen:
+            raise PolicyError(f"{src.label}: `extends` loops back to {name!r}")
+        seen.add(name)
+        _validate_top(src, data)
+        chain.append((src, data, name))
+        nxt = data.get("extends")
+        if nxt is not None and not isinstance(nxt, str):
+            raise _fail(src, "extends", "`extends` must be a profile name or a path")
+        if name not in PROFILES:
+            base_dir = Path(name).parent
+        current = nxt
+    return _merge(chain)
+
+
+def _validate_top(src: _Source, data: dict[str, Any]) -> None:
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise _fail(src, key, f"unknown key {key!r} (known: {', '.join(sorted(_TOP_KEYS))})")
+    version = data.get("version", 1)
+    if version != 1:
+        raise _fail(src, "version", f"unsupported policy version {version!r} (this tpython reads version 1)")
+    if "mode" in data and data["mode"] not in MODES:
+        raise _fail(src, "mode", f"mode must be one of {', '.join(MODES)}, not {data['mode']!r}")
+    for table, known in (("launch", _LAUNCH_KEYS), ("integrity", _INTEGRITY_KEYS), ("log", _LOG_KEYS)):
+        value = data.get(table, {})
+        if not isinstance(value, dict):
+            raise _fail(src, table, f"[{table}] must be a table")
+        for key in value:
+            if key not in known:
+                raise _fail(src, key, f"unknown key {key!r} in [{table}] (known: {', '.join(sorted(known))})", table=table)
+    allow = data.get("launch", {}).get("allow")
+    if allow is not None:
+        if not isinstance(allow, list) or any(k not in LAUNCH_KINDS for k in allow):
+            raise _fail(src, "allow", f"[launch] allow must be a list of: {', '.join(LAUNCH_KINDS)}", table="launch")
+    ld = data.get("launch", {}).get("refuse_ld_preload")
+    if ld is not None and not isinstance(ld, bool):
+        raise _fail(src, "refuse_ld_preload", "[launch] refuse_ld_preload must be true or false", table="launch")
+    sinks = data.get("log", {}).get("sinks")
+    if sinks is not None:
+        if not isinstance(sinks, list) or not all(isinstance(s, str) for s in sinks):
+            raise _fail(src, "sinks", "[log] sinks must be a list of sink strings", table="log")
+        from tpython.sinks.spec import parse_sink_spec  # validated here, opened at launch
+
+        for spec in sinks:
+            try:
+                parse_sink_spec(spec)
+            except Exception as exc:  # SinkError
+                raise _fail(src, "sinks", str(exc), table="log") from None
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise _fail(src, "defaults", "[defaults] must be a table of category = action")
+    from tpython.policy.catalog import CATEGORIES
+
+    for category, action in defaults.items():
+        if category != "*" and category not in CATEGORIES:
+            raise _fail(src, category, f"unknown category {category!r} in [defaults] (known: {', '.join(CATEGORIES)}, *)", table="defaults")
+        if action not in ACTIONS:
+            raise _fail(src, category, f"unknown action {action!r} in [defaults] (known: {', '.join(ACTIONS)})", table="defaults")
+    rules = data.get("rules", [])
+    if not isinstance(rules, list):
+        raise _fail(src, "rules", "`rules` must be an array of tables ([[rules]])")
+
+
+def _rule(src: _Source, index: int, raw: Any) -> Rule:
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{src.label}: rule #{index + 1} must be a table")
+    rid = raw.get("id")
+    if not isinstance(rid, str) or not rid:
+        raise _fail(src, "id", f"rule #{index + 1}: missing `id` (a non-empty string)", rule_index=index)
+    label = f"rule {rid!r}"
+
+    def fail(key: str, message: str) -> PolicyError:
+        return _fail(src, key, f"{label}: {message}", rule_index=index)
+
+    for key in raw:
+        if key not in _RULE_KEYS:
+            raise fail(key, f"unknown key {key!r} (known: {', '.join(sorted(_RULE_KEYS))})")
+    events = raw.get("events")
+    if isinstance(events, str):
+        events = [events]
+    if not isinstance(events, list) or not events or not all(isinstance(e, str) and e for e in events):
+        raise fail("events", "`events` must be a non-empty list of event names or globs")
+    try:
+        compile_globs(events, path=False)
+    except PatternError as exc:
+        raise fail("events", f"bad event glob: {exc}") from None
+    action = raw.get("action")
+    if action not in ACTIONS:
+        raise fail("action", f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
+    conditions = {}
+    for part in ("when", "unless"):
+        value = raw.get(part, {})
+        if not isinstance(value, dict):
+            raise fail(part, f"`{part}` must be a table of conditions")
+        conditions[part] = {k: _condition(k, v, fail, part) for k, v in value.items()}
+    message = raw.get("message", raw.get("description", ""))
+    if not isinstance(message, str):
+        raise fail("message", "`message` must be a string")
+    return Rule(
+        id=rid, events=tuple(events), action=action, when=conditions["when"],
+        unless=conditions["unless"], message=message, origin=src.where("id", rule_index=index),
+    )
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _condition(key: str, value: Any, fail: Any, part: str) -> Any:
+    """Validate one condition value and return it normalised (lists)."""
+    if key not in CONDITION_KEYS:
+        raise fail(key, f"unknown condition key {key!r} in `{part}` (known: {', '.join(CONDITION_KEYS)})")
+    if key == "write":
+        if not isinstance(value, bool):
+            raise fail(key, f"condition `write` must be true or false, not {value!r}")
+        return value
+    items = _as_list(value)
+    if not items:
+        raise fail(key, f"condition `{key}` is an empty list: it could never match")
+    if key == "port":
+        try:
+            for item in items:
+                parse_port(item)
+        except PatternError as exc:
+            raise fail(key, str(exc)) from None
+        return items
+    if not all(isinstance(i, str) and i for i in items):
+        raise fail(key, f"condition `{key}` must be a string or a list of non-empty strings")
+    try:
+        if key == "path":
+            expanded = [g for p in items for g in expand_path_glob(p)]
+            compile_globs(expanded, path=True)
+        elif key == "host":
+            for item in items:
+                parse_host(item)
+        elif key in ("module", "executable"):
+            compile_globs(items, path=False)
+        elif key == "arg":
+            for item in items:
+                re.compile(item)
+    except PatternError as exc:
+        raise fail(key, str(exc)) from None
+    except re.error as exc:
+        raise fail(key, f"bad regex {exc.pattern!r}: {exc}") from None
+    return items
+
+
+def _merge(chain: list[tuple[_Source, dict[str, Any], str]]) -> Policy:
+    """Merge base-first; the extending file's rules come first."""
+    mode = "enforce"
+    launch_allow: list[str] = ["file", "module"]
+    refuse_ld = False
+    defaults: dict[str, str] = {}
+    integrity: dict[str, Any] = {}
+    log: dict[str, Any] = {}
+    sinks: list[str] = []
+    rules: list[Rule] = []
+    ids: dict[str, str] = {}
+    for src, data, _ in reversed(chain):
+        mode = data.get("mode", mode)
+        launch = data.get("launch", {})
+        launch_allow = list(launch.get("allow", launch_allow))
+        refuse_ld = launch.get("refuse_ld_preload", refuse_ld)
+        defaults.update(data.get("defaults", {}))
+        integrity.update(data.get("integrity", {}))
+        log_table = dict(data.get("log", {}))
+        sinks = list(log_table.pop("sinks", sinks))
+        log.update(log_table)
+        own = [_rule(src, i, r) for i, r in enumerate(data.get("rules", []))]
+        for rule in own:
+            if rule.id in ids and ids[rule.id] == src.label:
+                raise PolicyError(f"{rule.origin}: rule {rule.id!r}: duplicate rule id (also at {ids[rule.id]})")
+            ids[rule.id] = src.label
+        rules = own + rules
+    return Policy(
+        name=chain[0][2], mode=mode, launch_allow=tuple(launch_allow), refuse_ld_preload=refuse_ld,
+        defaults=defaults, rules=tuple(rules), sinks=tuple(sinks), integrity=integrity, log=log,
+        sources=tuple(src.label for src, _, _ in chain),
+    )

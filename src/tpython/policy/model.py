@@ -1,0 +1,84 @@
+"""The policy as data: validated, merged over its `extends` chain, serialisable.
+
+A :class:`Policy` is what the loader produces and what the engine compiles
+into its dispatch table. It round-trips through JSON so that the launcher
+can hand the exact policy it validated to the interpreter it starts.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ACTIONS = ("allow", "count", "log", "ask", "deny", "kill")
+MODES = ("audit", "enforce")
+LAUNCH_KINDS = ("file", "module", "command", "stdin", "interactive")
+CONDITION_KEYS = ("path", "write", "host", "port", "executable", "module", "arg")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One `[[rules]]` entry; `when`/`unless` hold validated condition values."""
+
+    id: str
+    events: tuple[str, ...]
+    action: str
+    when: dict[str, Any] = field(default_factory=dict)
+    unless: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    origin: str = ""  # "file:line" where the rule was written
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A complete policy, built-in profiles merged in."""
+
+    name: str
+    mode: str = "enforce"
+    launch_allow: tuple[str, ...] = ("file", "module")
+    refuse_ld_preload: bool = False
+    defaults: dict[str, str] = field(default_factory=dict)  # category -> action; "*" catch-all
+    rules: tuple[Rule, ...] = ()
+    sinks: tuple[str, ...] = ()
+    integrity: dict[str, Any] = field(default_factory=dict)
+    log: dict[str, Any] = field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+
+    def default_for(self, category: str) -> str:
+        """The action an event of CATEGORY gets when no rule decides."""
+        return self.defaults.get(category, self.defaults.get("*", "log"))
+
+    def to_json(self) -> str:
+        """Serialise for the launched interpreter (and for the digest)."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Policy:
+        """Inverse of :meth:`to_json`."""
+        data = json.loads(text)
+        data["rules"] = tuple(
+            Rule(**{**r, "events": tuple(r["events"])}) for r in data["rules"]
+        )
+        for key in ("launch_allow", "sinks", "sources"):
+            data[key] = tuple(data[key])
+        return cls(**data)
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the canonical serialisation; names this exact policy in logs."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    def with_overrides(self, *, mode: str | None = None, sinks: tuple[str, ...] | None = None) -> Policy:
+        """A copy with the command line's --mode / --log applied."""
+        changes: dict[str, Any] = {}
+        if mode is not None:
+            changes["mode"] = mode
+        if sinks:
+            changes["sinks"] = sinks
+        if not changes:
+            return self
+        data = asdict(self)
+        data.update(changes)
+        data["rules"] = self.rules
+        return Policy(**data)

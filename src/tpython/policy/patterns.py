@@ -1,0 +1,143 @@
+"""Glob, host and port patterns used by rule conditions.
+
+Path globs: ``*`` and ``?`` stay within one path component, ``**`` spans
+any number of them, ``[...]`` is a character class, a leading ``~`` is the
+home directory, and ``{prefix}``-style placeholders name interpreter
+locations (see :func:`path_placeholders`). Name globs (modules, hosts,
+events) are fnmatch-style, where ``*`` also spans dots.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import sys
+import sysconfig
+import tempfile
+from typing import Callable, Union
+
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+class PatternError(ValueError):
+    """A pattern is malformed; the message says how."""
+
+
+def path_placeholders() -> dict[str, list[str]]:
+    """Values for ``{name}`` placeholders in path globs, for this interpreter."""
+    site_dirs = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    try:
+        import site
+
+        site_dirs.update(site.getsitepackages())
+        site_dirs.add(site.getusersitepackages())
+    except (ImportError, AttributeError):  # pragma: no cover - stripped site module
+        pass
+    return {
+        "home": [os.path.expanduser("~")],
+        "prefix": sorted({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}),
+        "site": sorted(site_dirs),
+        "stdlib": [sysconfig.get_paths()["stdlib"]],
+        "tmp": [tempfile.gettempdir()],
+        "cwd": [os.getcwd()],
+    }
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+PLACEHOLDER_NAMES = ("home", "prefix", "site", "stdlib", "tmp", "cwd")
+
+
+def expand_path_glob(pattern: str, values: dict[str, list[str]] | None = None) -> list[str]:
+    """Expand ``~`` and placeholders; one pattern may become several."""
+    if pattern == "~" or pattern.startswith("~/"):
+        pattern = "{home}" + pattern[1:]
+    names = _PLACEHOLDER.findall(pattern)
+    for name in names:
+        if name not in PLACEHOLDER_NAMES:
+            raise PatternError(
+                f"unknown placeholder {{{name}}} (known: {', '.join(PLACEHOLDER_NAMES)})"
+            )
+    if not names:
+        return [pattern]
+    if values is None:
+        values = path_placeholders()
+    results = [pattern]
+    for name in dict.fromkeys(names):
+        results = [
+            r.replace("{" + name + "}", v.rstrip("/") or "/") for r in results for v in values[name]
+        ]
+    return results
+
+
+def glob_to_regex(pattern: str, *, path: bool) -> str:
+    """Translate a glob to a regex body (unanchored)."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    single = "[^/]" if path else "."
+    while i < n:
+        c = pattern[i]
+        if c == "*":
+            if path and pattern.startswith("**", i):
+                i += 2
+                if i < n and pattern[i] == "/":
+                    i += 1
+                    out.append("(?:.*/)?")  # zero or more whole components
+                else:
+                    out.append(".*")
+                continue
+            out.append(single + "*")
+        elif c == "?":
+            out.append(single)
+        elif c == "[":
+            end = pattern.find("]", i + 2 if pattern.startswith("[!", i) or pattern.startswith("[]", i) else i + 1)
+            if end < 0:
+                raise PatternError(f"unclosed '[' in glob {pattern!r}")
+            body = pattern[i + 1 : end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def compile_globs(patterns: list[str], *, path: bool) -> Callable[[str], bool]:
+    """One matcher for a list of globs (any may match)."""
+    if not patterns:
+        raise PatternError("empty list of patterns")
+    body = "|".join(f"(?:{glob_to_regex(p, path=path)})" for p in patterns)
+    try:
+        rx = re.compile(rf"\A(?:{body})\Z", re.DOTALL)
+    except re.error as exc:  # pragma: no cover - glob_to_regex escapes everything
+        raise PatternError(f"bad glob: {exc}") from None
+    return lambda text: rx.match(text) is not None
+
+
+def parse_host(entry: str) -> IPNetwork | str:
+    """A host entry: a network (CIDR or single address) or a hostname glob."""
+    looks_numeric = bool(re.fullmatch(r"[0-9./]+", entry)) or ":" in entry
+    if looks_numeric:
+        try:
+            return ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise PatternError(f"bad CIDR {entry!r}: {exc}") from None
+    if not re.fullmatch(r"[A-Za-z0-9*?._\-\[\]!]+", entry):
+        raise PatternError(f"bad host {entry!r}: neither a CIDR nor a hostname glob")
+    return entry.lower()
+
+
+def parse_port(entry: object) -> tuple[int, int]:
+    """A port entry: an integer or a ``"low-high"`` range."""
+    if isinstance(entry, bool):
+        raise PatternError(f"bad port {entry!r}")
+    if isinstance(entry, int):
+        low = high = entry
+    elif isinstance(entry, str) and re.fullmatch(r"\d+-\d+", entry):
+        low, high = (int(x) for x in entry.split("-"))
+    else:
+        raise PatternError(f"bad port {entry!r}: an integer or \"low-high\"")
+    if not (0 <= low <= high <= 65535):
+        raise PatternError(f"bad port {entry!r}: out of range 0-65535")
+    return low, high

@@ -1,0 +1,59 @@
+"""Parse `--log SINK` strings (SPEC 1) and open the sink they name."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from tpython.errors import SinkError
+from tpython.sinks.interface import Sink
+
+KINDS = ("jsonl", "stderr", "syslog", "syslog+udp", "syslog+tcp", "journald")
+DEFAULT_SPEC = "jsonl:tpython-audit.jsonl"
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    """A parsed sink string."""
+
+    kind: str
+    path: Optional[str] = None
+    host: Optional[str] = None
+    port: Optional[int] = None
+    text: str = ""
+
+
+def parse_sink_spec(text: str) -> SinkSpec:
+    """`jsonl:PATH`, `stderr`, `syslog`, `syslog+udp://HOST:PORT`, `syslog+tcp://HOST:PORT`, `journald`."""
+    if text.startswith("jsonl:"):
+        path = text[len("jsonl:"):]
+        if not path:
+            raise SinkError(f"sink {text!r}: jsonl needs a path, as in jsonl:/var/log/tpython/audit.jsonl")
+        return SinkSpec("jsonl", path=path, text=text)
+    if text in ("stderr", "syslog", "journald"):
+        return SinkSpec(text, text=text)
+    m = re.fullmatch(r"(syslog\+(?:udp|tcp))://(\[[^\]]+\]|[^:/\[\]]+):(\d{1,5})", text)
+    if m:
+        port = int(m.group(3))
+        if not 0 < port < 65536:
+            raise SinkError(f"sink {text!r}: port {port} out of range")
+        return SinkSpec(m.group(1), host=m.group(2).strip("[]"), port=port, text=text)
+    if text.startswith(("syslog+udp", "syslog+tcp")):
+        raise SinkError(f"sink {text!r}: expected {text.split(':', 1)[0]}://HOST:PORT")
+    raise SinkError(
+        f"unknown sink {text!r} (known: jsonl:PATH, stderr, syslog, "
+        "syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT, journald)"
+    )
+
+
+def open_sink(spec: SinkSpec) -> Sink:
+    """Open the destination; raises SinkError with the reason when it cannot be."""
+    if spec.kind == "jsonl":
+        from tpython.sinks.jsonl import JsonlSink
+
+        return JsonlSink(spec.path or "")
+    if spec.kind == "stderr":
+        from tpython.sinks.stderr import StderrSink
+
+        return StderrSink()
+    raise SinkError(f"sink {spec.text!r}: {spec.kind} is not available in this version of tpython yet")

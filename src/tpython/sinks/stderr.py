@@ -1,0 +1,41 @@
+"""The stderr sink: one readable line per record."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+
+def format_line(record: dict[str, Any]) -> str:
+    """`HH:MM:SS.ffffff [action] event args  rule=… module=…` on one line."""
+    args = json.dumps(record.get("args"), ensure_ascii=False, separators=(",", ":"))
+    if len(args) > 300:
+        args = args[:300] + "…"
+    action = record.get("action", "?")
+    if record.get("enforced") is False:
+        action += ",not enforced"
+    parts = [f"tpython: {record.get('ts', '')[11:26]} [{action}] {record.get('event')} {args}"]
+    if record.get("rule"):
+        parts.append(f"rule={record['rule']}")
+    if record.get("module"):
+        parts.append(f"module={record['module']}")
+    return "  ".join(parts).replace("\n", "\\n")
+
+
+class StderrSink:
+    """Writes to the process's stderr as it was at start (a dup of fd 2)."""
+
+    name = "stderr"
+
+    def __init__(self) -> None:
+        self.fd = os.dup(2)
+        os.set_inheritable(self.fd, False)
+
+    def write(self, record: dict[str, Any], line: bytes) -> None:
+        os.write(self.fd, (format_line(record) + "\n").encode("utf-8", "replace"))
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
