@@ -3,7 +3,9 @@
 The CLI catches :class:`Error` and prints its message as one line; each
 error has a short stable ``slug`` listed in docs/messages.md.
 """
-from __future__ import annotations
+# No imports here, not even `from __future__`: this module is loaded by the
+# `tpython` command before it isolates itself from PYTHON* variables
+# (see tpython.cli._isolate), so it must not import anything from sys.path.
 
 
 class Error(Exception):
@@ -52,7 +54,7 @@ class PolicyViolation(PermissionError):
     The message names the event, the rule and the policy.
     """
 
-    def __init__(self, event: str, rule: str | None, policy: str, detail: str = "") -> None:
+    def __init__(self, event: str, rule: "str | None", policy: str, detail: str = "") -> None:
         self.event = event
         self.rule = rule
         self.policy = policy

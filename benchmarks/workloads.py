@@ -1,0 +1,147 @@
+"""Workloads timed by ``overhead.py``; each runs in its own process, plain or under tpython.
+
+Usage: ``workloads.py WORKLOAD ITERATIONS EXPECT`` where EXPECT is ``plain`` or
+``tpython``. The process checks that it really runs the way the caller expects
+(``'tpython' in sys.modules`` is true exactly under ``tpython run``) and exits with
+status 3 otherwise, so a broken set-up fails instead of producing numbers. On success
+it prints one JSON line: the loop's own ``time.perf_counter()`` figure (start-up
+excluded) and facts about the interpreter.
+
+Only the standard library is used, and nothing the ``strict`` profile denies: no
+sockets, no processes, and files are written only in a fresh temporary directory.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+# Modules imported by the start-up workload.
+# asyncio is deliberately absent: under the `strict` profile `import asyncio` fails
+# (types.coroutine assigns a function's __code__, which rule strict-code-swap denies).
+STARTUP_MODULES = (
+    "json", "email.message", "email.parser", "http.client", "decimal", "logging",
+    "argparse", "sqlite3", "xml.etree.ElementTree", "unittest",
+)
+EXIT_WRONG_MODE = 3
+
+
+def startup_imports(iterations: int) -> float:
+    """Import the start-up modules; the figure that matters is the whole process's time."""
+    start = time.perf_counter()
+    for name in STARTUP_MODULES:
+        __import__(name)
+    return time.perf_counter() - start
+
+
+def startup_bare(iterations: int) -> float:
+    """Do nothing: the process's time is interpreter (and launcher) start-up alone."""
+    return 0.0
+
+
+def _tree(depth: int, width: int) -> dict[str, object]:
+    """A nested dict/list structure of the kind configuration or JSON data has."""
+    node: dict[str, object] = {
+        "name": f"node-{depth}",
+        "size": depth * 1.5,
+        "tags": ["alpha", "beta", str(depth)],
+        "meta": {"owner": "bench", "ids": list(range(5)), "ok": True},
+    }
+    if depth > 0:
+        node["children"] = [_tree(depth - 1, width) for _ in range(width)]
+    return node
+
+
+def deepcopy_loop(iterations: int) -> float:
+    """``copy.deepcopy`` a nested structure (every ``id()`` call is an audit event)."""
+    import copy
+
+    data = _tree(3, 3)
+    start = time.perf_counter()
+    for _ in range(iterations):
+        copy.deepcopy(data)
+    return time.perf_counter() - start
+
+
+def file_io_loop(iterations: int) -> float:
+    """Open, write, close, open, read and close small files in a temporary directory."""
+    import os
+    import tempfile
+
+    payload = "tpython benchmark line\n" * 8
+    with tempfile.TemporaryDirectory(prefix="tpython-bench-") as tmp:
+        paths = [os.path.join(tmp, f"file-{i}.txt") for i in range(16)]
+        start = time.perf_counter()
+        for i in range(iterations):
+            path = paths[i % 16]
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(payload)
+            with open(path, encoding="utf-8") as inp:
+                if inp.read() != payload:
+                    raise RuntimeError(f"{path}: read back something else")
+        return time.perf_counter() - start
+
+
+def logging_loop(iterations: int) -> float:
+    """Log formatted INFO records through a ``logging.FileHandler``."""
+    import logging
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="tpython-bench-") as tmp:
+        handler = logging.FileHandler(os.path.join(tmp, "bench.log"), encoding="utf-8")
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s %(funcName)s: %(message)s"))
+        logger = logging.getLogger("tpython.bench")
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        try:
+            start = time.perf_counter()
+            for i in range(iterations):
+                logger.info("request %d handled in %.3f ms by %s", i, i / 7, "worker")
+            elapsed = time.perf_counter() - start
+        finally:
+            logger.removeHandler(handler)
+            handler.close()
+        return elapsed
+
+
+WORKLOADS = {
+    "startup": startup_imports,
+    "startup-bare": startup_bare,
+    "deepcopy": deepcopy_loop,
+    "file-io": file_io_loop,
+    "logging": logging_loop,
+}
+
+
+def main(argv: list[str]) -> int:
+    """Check the expected mode, run one workload, print its figure as JSON."""
+    if len(argv) != 3 or argv[0] not in WORKLOADS or argv[2] not in ("plain", "tpython"):
+        sys.stderr.write(f"usage: workloads.py {{{','.join(WORKLOADS)}}} ITERATIONS "
+                         "{plain,tpython}\n")
+        return 2
+    name, iterations, expect = argv[0], int(argv[1]), argv[2]
+    under_tpython = "tpython" in sys.modules
+    if under_tpython != (expect == "tpython"):
+        sys.stderr.write(f"workloads.py: expected to run {expect}, but 'tpython' in "
+                         f"sys.modules is {under_tpython}\n")
+        return EXIT_WRONG_MODE
+    seconds = WORKLOADS[name](iterations)
+    import json
+    import os
+
+    print(json.dumps({
+        "workload": name,
+        "iterations": iterations,
+        "seconds": seconds,
+        "tpython": under_tpython,
+        "executable": os.path.realpath(sys.executable),
+        "prefix": sys.prefix,
+        "version": sys.version,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

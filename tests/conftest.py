@@ -1,0 +1,91 @@
+"""Shared helpers: run `tpython` in a fresh process and read what it logged.
+
+Audit hooks cannot be removed, so every scenario runs in its own
+interpreter (as CPython's own test_audit does); the test asserts on what
+a user would see: exit status, stdout/stderr, and the JSONL records.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+TPYTHON = [sys.executable, "-m", "tpython"]
+
+
+@dataclass
+class Result:
+    """What one `tpython` invocation did."""
+
+    rc: int
+    out: str
+    err: str
+    log: Path
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["event"] == name]
+
+    def actions(self, action: str) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["action"] == action]
+
+
+class Runner:
+    """Runs `tpython …` in a temporary working directory."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+        self.log = cwd / "audit.jsonl"
+
+    def script(self, source: str, name: str = "app.py") -> Path:
+        path = self.cwd / name
+        path.write_text(textwrap.dedent(source))
+        return path
+
+    def policy(self, text: str, name: str = "policy.toml") -> Path:
+        path = self.cwd / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    def __call__(self, *args: str, input: Optional[str] = None, env: Optional[dict[str, str]] = None,
+                 log: bool = True, timeout: float = 120) -> Result:
+        argv = list(args)
+        if log and argv and argv[0] == "run" and not any(a.startswith("--log") for a in argv):
+            argv[1:1] = ["--log", f"jsonl:{self.log}"]
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("TPYTHON")}
+        if env:
+            full_env.update(env)
+        proc = subprocess.run(TPYTHON + argv, cwd=self.cwd, input=input, capture_output=True, text=True,
+                              env=full_env, timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL)
+        return Result(proc.returncode, proc.stdout, proc.stderr, self.log)
+
+    def cli(self, *args: str) -> Result:
+        return self(*args, log=False)
+
+
+@pytest.fixture
+def tp(tmp_path: Path) -> Runner:
+    """A runner for `tpython` in a fresh temporary directory."""
+    return Runner(tmp_path)
+
+
+def assert_one_line_error(result: Result, *needles: str) -> None:
+    """A user error: non-zero, one line on stderr, no traceback."""
+    assert result.rc != 0, result
+    lines = [l for l in result.err.splitlines() if l.strip()]
+    assert len(lines) == 1, result.err
+    assert "Traceback" not in result.err
+    for needle in needles:
+        assert needle in lines[0], lines[0]

@@ -1,0 +1,118 @@
+"""Every user mistake is one clear line, a non-zero status, and no traceback."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import assert_one_line_error
+
+BAD_POLICIES = {
+    "malformed": ('version = 1\n[[rules]\nid = "x"\n', ["not valid TOML"]),
+    "unknown action": ('version = 1\n[[rules]]\nid = "r1"\nevents = ["open"]\naction = "explode"\n',
+                       ["policy.toml:5", "rule 'r1'", "unknown action 'explode'"]),
+    "bad cidr": ('version = 1\n[[rules]]\nid = "net"\nevents = ["socket.connect"]\naction = "deny"\n'
+                 'unless = { host = ["10.0.0.300/8"] }\n', ["policy.toml:6", "rule 'net'", "bad CIDR"]),
+    "unknown condition key": ('version = 1\n[[rules]]\nid = "c"\nevents = ["open"]\naction = "deny"\n'
+                              'when = { hots = ["x"] }\n', ["policy.toml:6", "rule 'c'", "unknown condition key 'hots'"]),
+    "unknown top key": ('version = 1\nrulez = []\n', ["policy.toml:2", "unknown key 'rulez'"]),
+    "bad regex": ('version = 1\n[[rules]]\nid = "a"\nevents = ["open"]\naction = "deny"\n'
+                  'when = { arg = ["(unclosed"] }\n', ["rule 'a'", "bad regex"]),
+    "bad glob": ('version = 1\n[[rules]]\nid = "g"\nevents = ["open"]\naction = "deny"\n'
+                 'when = { path = ["/etc/[abc"] }\n', ["rule 'g'", "unclosed '['"]),
+    "missing id": ('version = 1\n[[rules]]\nevents = ["open"]\naction = "deny"\n', ["missing `id`"]),
+    "bad port": ('version = 1\n[[rules]]\nid = "p"\nevents = ["socket.connect"]\naction = "deny"\n'
+                 'when = { port = [70000] }\n', ["rule 'p'", "out of range"]),
+    "wrong version": ('version = 2\n', ["unsupported policy version"]),
+    "bad mode": ('version = 1\nmode = "yolo"\n', ["mode must be one of"]),
+    "bad launch kind": ('version = 1\n[launch]\nallow = ["file", "everything"]\n', ["[launch] allow"]),
+    "extends loop": ('version = 1\nextends = "policy.toml"\n', ["loops back"]),
+    "missing extends": ('version = 1\nextends = "nowhere.toml"\n', ["'nowhere.toml' not found"]),
+    "unknown sink in policy": ('version = 1\n[log]\nsinks = ["kafka://x"]\n', ["unknown sink 'kafka://x'"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_POLICIES))
+def test_bad_policy_refused_before_target_runs(tp, name):
+    text, needles = BAD_POLICIES[name]
+    tp.policy(text)
+    tp.script("print('target ran')")
+    r = tp("run", "--policy", "policy.toml", "app.py")
+    assert_one_line_error(r, *needles)
+    assert r.rc == 78
+    assert "target ran" not in r.out
+    check = tp.cli("policy", "check", "policy.toml")
+    assert_one_line_error(check, *needles)
+
+
+def test_missing_policy_file(tp):
+    tp.script("print('target ran')")
+    r = tp("run", "--policy", "missing.toml", "app.py")
+    assert_one_line_error(r, "'missing.toml' not found")
+
+
+def test_unknown_profile_name_hints_at_profiles(tp):
+    r = tp("run", "--policy", "stricter", "app.py")
+    assert_one_line_error(r, "built-in profiles: default, strict")
+
+
+def test_unwritable_log_path_refused_before_target_starts(tp):
+    tp.script("open('side-effect.txt', 'w').write('x')")
+    r = tp("run", "--log", "jsonl:/proc/no/such/dir/audit.jsonl", "app.py")
+    assert_one_line_error(r, "cannot open log /proc/no/such/dir/audit.jsonl")
+    assert r.rc == 78
+    assert not (tp.cwd / "side-effect.txt").exists()
+
+
+def test_log_path_that_is_a_directory(tp):
+    tp.script("print('x')")
+    r = tp("run", "--log", f"jsonl:{tp.cwd}", "app.py")
+    assert_one_line_error(r, "cannot open log")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a read-only file that root cannot write")
+def test_read_only_log_file_refused(tp):
+    import subprocess
+
+    log = tp.cwd / "ro.jsonl"
+    log.write_text("")
+    subprocess.run(["chattr", "+i", str(log)], check=False)
+    try:
+        if os.access(log, os.W_OK) and subprocess.run(["lsattr", str(log)], capture_output=True,
+                                                      text=True).stdout[:20].count("i") == 0:
+            pytest.skip("chattr +i is not supported on this file system")
+        tp.script("print('x')")
+        r = tp("run", "--log", f"jsonl:{log}", "app.py")
+        assert_one_line_error(r, "cannot open log")
+    finally:
+        subprocess.run(["chattr", "-i", str(log)], check=False)
+
+
+@pytest.mark.parametrize("sink,needle", [
+    ("kafka://broker:9092", "unknown sink"),
+    ("jsonl:", "jsonl needs a path"),
+    ("syslog+udp://nohost", "expected syslog+udp://HOST:PORT"),
+    ("syslog+tcp://host:99999", "out of range"),
+])
+def test_unknown_or_malformed_sink(tp, sink, needle):
+    tp.script("print('target ran')")
+    r = tp("run", "--log", sink, "app.py")
+    assert_one_line_error(r, needle)
+    assert "target ran" not in r.out
+
+
+def test_bad_run_options(tp):
+    assert_one_line_error(tp("run", "--mode", "maybe", "app.py"), "--mode must be audit or enforce")
+    assert_one_line_error(tp("run", "--frobnicate", "app.py"), "unknown option '--frobnicate'")
+    assert_one_line_error(tp("run", "-m"), "-m needs an argument")
+
+
+def test_verbose_shows_the_traceback(tp):
+    tp.policy('version = 1\nmode = "yolo"\n')
+    r = tp.cli("--verbose", "policy", "check", "policy.toml")
+    assert r.rc == 78 and "Traceback" in r.err
+
+
+def test_log_commands_on_missing_file(tp):
+    assert_one_line_error(tp.cli("log", "verify", "nope.jsonl"), "cannot read log")
+    assert_one_line_error(tp.cli("log", "show", "nope.jsonl"), "cannot read log")

@@ -1,0 +1,182 @@
+"""`tpython run` behaves as `python` does for the target, and hardens the start."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import assert_one_line_error
+
+PROBE = """
+import json, os, sys
+print(json.dumps({
+    "argv": sys.argv, "name": __name__, "file": globals().get("__file__"),
+    "path0": sys.path[0], "isolated": sys.flags.isolated, "no_site": sys.flags.no_site,
+    "user_site_enabled": __import__("site").ENABLE_USER_SITE,
+    "tpython_launch_env": "TPYTHON_LAUNCH" in os.environ,
+}))
+"""
+
+
+def _probe(result):
+    import json
+
+    assert result.rc == 0, result.err
+    return json.loads(result.out.strip().splitlines()[-1])
+
+
+def test_script_sees_python_like_argv_main_and_path(tp):
+    sub = tp.cwd / "pkg"
+    sub.mkdir()
+    tp.script(PROBE, "pkg/probe.py")
+    got = _probe(tp("run", "pkg/probe.py", "a", "--flag"))
+    plain = subprocess.run([sys.executable, "pkg/probe.py", "a", "--flag"], cwd=tp.cwd,
+                           capture_output=True, text=True)
+    want = _probe(type("R", (), {"rc": plain.returncode, "out": plain.stdout, "err": plain.stderr})())
+    for key in ("argv", "name", "file", "path0"):
+        assert got[key] == want[key], key
+    assert got["isolated"] == 1
+    assert got["no_site"] == 0  # site did run, after the hook
+    assert got["user_site_enabled"] is False
+    assert got["tpython_launch_env"] is False
+
+
+def test_module_launch_sets_argv0_and_cwd_path(tp):
+    tp.script(PROBE, "probemod.py")
+    got = _probe(tp("run", "-m", "probemod", "x"))
+    assert got["argv"] == [str(tp.cwd / "probemod.py"), "x"]
+    assert got["path0"] == str(tp.cwd)
+    assert got["name"] == "__main__"
+
+
+def test_exit_status_and_traceback_match_python(tp):
+    tp.script("""
+    import sys
+    def f():
+        raise ValueError("boom")
+    if sys.argv[1] == "raise":
+        f()
+    sys.exit(int(sys.argv[1]))
+    """)
+    assert tp("run", "app.py", "7").rc == 7
+    assert tp("run", "app.py", "0").rc == 0
+    r = tp("run", "app.py", "raise")
+    plain = subprocess.run([sys.executable, "app.py", "raise"], cwd=tp.cwd, capture_output=True, text=True)
+    assert r.rc == plain.returncode == 1
+    tb = [l for l in r.err.splitlines() if not l.startswith("tpython:")]
+    assert tb == plain.stderr.splitlines()
+    exit_rec = r.events("tpython.exit")[-1]
+    assert exit_rec["args"]["status"] == 1
+
+
+def test_sys_exit_with_message(tp):
+    tp.script("import sys; sys.exit('bad thing')")
+    r = tp("run", "app.py")
+    assert r.rc == 1
+    assert "bad thing" in r.err
+
+
+def test_missing_script_is_one_clear_line(tp):
+    r = tp("run", "--quiet", "nope.py")
+    assert r.rc == 2
+    assert "can't open file" in r.err and "nope.py" in r.err
+    assert "Traceback" not in r.err
+
+
+def test_command_and_stdin_refused_under_default(tp):
+    r = tp("run", "--quiet", "-c", "print('hi')")
+    assert_one_line_error(r, "refused", "-c")
+    assert r.rc == 2 and r.out == ""
+    assert r.events("tpython.launch")[0]["action"] == "deny"
+    r = tp("run", "--quiet", "-", input="print('hi')\n")
+    assert_one_line_error(r, "refused", "standard input")
+    assert r.rc == 2 and r.out == ""
+
+
+def test_interactive_refused_under_default(tp):
+    # no target and a non-terminal stdin is a stdin launch; force interactive through a pty
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: a terminal on stdin
+        os.chdir(tp.cwd)
+        os.execv(sys.executable, [sys.executable, "-m", "tpython", "run", "--quiet"])
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 2
+    assert b"interactive prompt refused" in out
+
+
+def test_command_and_stdin_run_when_allowed(tp):
+    tp.policy("""
+    version = 1
+    extends = "default"
+    [launch]
+    allow = ["file", "module", "command", "stdin"]
+    """)
+    r = tp("run", "--policy", "policy.toml", "-c", "import sys; print('hi', sys.argv)", "x")
+    assert r.rc == 0, r.err
+    assert "hi ['-c', 'x']" in r.out
+    assert r.events("cpython.run_command")
+    r = tp("run", "--policy", "policy.toml", "-", "y", input="import sys; print('from stdin', sys.argv)\n")
+    assert r.rc == 0, r.err
+    assert "from stdin ['-', 'y']" in r.out
+
+
+def test_python_environment_variables_ignored_and_recorded(tp):
+    (tp.cwd / "evil").mkdir()
+    (tp.cwd / "evil" / "json.py").write_text("raise SystemExit('hijacked')\n")
+    tp.script("import json, sys; print('ok', 'evil' in ''.join(sys.path))")
+    r = tp("run", "app.py", env={"PYTHONPATH": str(tp.cwd / "evil"), "PYTHONINSPECT": "1"})
+    assert r.rc == 0, r.err
+    assert "ok False" in r.out
+    start = r.events("tpython.start")[0]["args"]
+    assert "PYTHONPATH" in start["environment"]["ignored_python_variables"]
+    assert "PYTHONINSPECT" in start["environment"]["ignored_python_variables"]
+
+
+def test_ld_preload_recorded_and_refusable(tp):
+    lib = "/lib/x86_64-linux-gnu/libc.so.6"
+    if not os.path.exists(lib):
+        lib = [p for p in ("/lib64/libc.so.6", "/usr/lib/libc.so.6") if os.path.exists(p)][0]
+    tp.script("print('ran')")
+    r = tp("run", "app.py", env={"LD_PRELOAD": lib})
+    assert r.rc == 0 and "ran" in r.out
+    assert r.events("tpython.start")[0]["args"]["environment"]["LD_PRELOAD"] == lib
+    tp.policy("""
+    version = 1
+    extends = "default"
+    [launch]
+    refuse_ld_preload = true
+    """)
+    r = tp("run", "--quiet", "--policy", "policy.toml", "app.py", env={"LD_PRELOAD": lib})
+    assert_one_line_error(r, "LD_PRELOAD")
+    assert r.rc == 2 and "ran" not in r.out
+
+
+def test_hook_is_in_before_site_reads_pth_files(tp, tmp_path):
+    # a venv whose site-packages holds a .pth file with code: its exec must be logged
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+    site_dir = next((venv / "lib").glob("python*/site-packages"))
+    import tpython
+
+    (site_dir / "tpython_src.pth").write_text(os.path.dirname(os.path.dirname(tpython.__file__)) + "\n")
+    (site_dir / "zz_probe.pth").write_text("import sys; sys.stdout.write('')\n")
+    tp.script("print('main ran')")
+    env = {"PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
+    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "tpython", "run", "--log", f"jsonl:{tp.log}",
+                           "--quiet", "app.py"], cwd=tp.cwd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    records = tp.log.read_text().splitlines()
+    joined = "\n".join(records)
+    assert "zz_probe.pth" in joined
+    assert '"event":"tpython.start"' in records[0]
