@@ -80,6 +80,7 @@ def _read(ref: str, base_dir: Path | None) -> tuple[_Source, dict[str, Any], str
         path = Path(os.path.expanduser(ref))
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
+        path = Path(os.path.abspath(path))
         label = name = str(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -1,0 +1,438 @@
+"""Measure tpython's overhead: plain ``python`` vs ``tpython run --policy default|strict``.
+
+One run prints a table of medians and ratios (tpython / plain) for:
+
+* start-up: whole processes (interpreter start, tpython's launcher, imports), timed by
+  ``pyperf command``;
+* in-process loops (deepcopy, file I/O, logging): each process times its own loop with
+  ``time.perf_counter()``, so start-up is excluded.
+
+The in-process loops do not use pyperf's ``Runner``: its workers are started as
+``PYTHON SCRIPT --worker ...`` with one executable and no way to put ``tpython run
+--policy P --log ...`` in front, and the worker would run pyperf's own code
+(calibration, metadata collection) under the audit hook too. They are timed with
+``subprocess`` instead: one process per value, configurations interleaved, median
+of several runs after an untimed warm-up.
+
+Every tpython process is checked: the workload exits with an error unless
+``'tpython' in sys.modules`` matches what the caller expects, and each run's JSONL
+log must hold exactly the expected ``tpython.start`` records, for the expected
+policy, with status 0 and no denials. Anything else stops the benchmark.
+
+Usage: ``python benchmarks/overhead.py [--quick] [--python PATH] [--tpython PATH]
+[--json OUT]``. Needs pyperf (``pip install -e '.[bench]'``).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+HERE = Path(__file__).resolve().parent
+WORKLOADS_PY = HERE / "workloads.py"
+POLICIES = ("default", "strict")
+CONFIGS = ("plain", *POLICIES)
+
+
+class BenchError(Exception):
+    """A set-up or run failure: the benchmark stops rather than report wrong numbers."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One row of the table."""
+
+    name: str  # argument of workloads.py
+    label: str
+    startup: bool  # timed as whole processes by pyperf, else by the loop itself
+    iterations: int
+    quick_iterations: int
+    what: str
+
+
+WORKLOADS = (
+    Workload("startup", "startup (imports)", True, 1, 1,
+             "whole process: start-up + importing json, email, http.client, decimal, logging, "
+             "argparse, sqlite3, xml.etree.ElementTree, unittest"),
+    Workload("startup-bare", "startup (bare)", True, 1, 1,
+             "whole process: start-up of an empty script"),
+    Workload("deepcopy", "deepcopy loop", False, 2000, 200,
+             "copy.deepcopy of a nested dict/list structure (40 dicts, 80 lists)"),
+    Workload("file-io", "file I/O loop", False, 5000, 500,
+             "open+write+close, open+read+close of a 184-byte file in a temp dir"),
+    Workload("logging", "logging loop", False, 50000, 5000,
+             "logger.info with %-formatting through a logging.FileHandler"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much to repeat: full or --quick."""
+
+    runs: int  # timed processes per configuration, in-process workloads
+    warmups: int  # untimed processes per configuration before those
+    pyperf_processes: int
+    pyperf_values: int
+    pyperf_warmups: int
+
+
+FULL = Settings(runs=5, warmups=1, pyperf_processes=20, pyperf_values=3, pyperf_warmups=1)
+QUICK = Settings(runs=2, warmups=1, pyperf_processes=3, pyperf_values=2, pyperf_warmups=1)
+
+
+@dataclass
+class Result:
+    """Timings of one workload in one configuration, in seconds."""
+
+    values: list[float]
+    events: Optional[dict[str, Any]] = None  # tpython.exit counts of one run
+    stdev: Optional[float] = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+
+@dataclass
+class Bench:
+    """Everything one benchmark run needs."""
+
+    python: str
+    tpython: str
+    settings: Settings
+    quick: bool
+    workdir: Path
+    env: dict[str, str]
+    seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # config -> interpreter facts
+    runs_done: int = 0
+
+    def command(self, config: str, workload: str, iterations: int, log: Path) -> list[str]:
+        """argv running one workload process in one configuration."""
+        tail = [str(WORKLOADS_PY), workload, str(iterations)]
+        if config == "plain":
+            return [self.python, *tail, "plain"]
+        return [self.tpython, "run", "--policy", config, "--log", f"jsonl:{log}", "--quiet",
+                *tail, "tpython"]
+
+    def log_path(self, config: str, workload: str) -> Path:
+        self.runs_done += 1
+        return self.workdir / f"{workload}-{config}-{self.runs_done}.jsonl"
+
+    def run_once(self, config: str, workload: Workload) -> Result:
+        """Run one process, check it, return its own loop figure."""
+        iterations = workload.quick_iterations if self.quick else workload.iterations
+        log = self.log_path(config, workload.name)
+        argv = self.command(config, workload.name, iterations, log)
+        proc = subprocess.run(argv, cwd=self.workdir, env=self.env, capture_output=True,
+                              text=True, check=False)
+        if proc.returncode != 0:
+            raise BenchError(f"exit status {proc.returncode} from: {_shell(argv)}\n"
+                             f"stdout: {proc.stdout.strip()}\nstderr: {proc.stderr.strip()}")
+        try:
+            report = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise BenchError(f"no JSON report from: {_shell(argv)}\nstdout: {proc.stdout!r}\n"
+                             f"stderr: {proc.stderr.strip()}") from None
+        self.check_interpreter(config, report, argv)
+        events = None
+        if config != "plain":
+            events = check_log(log, config, expected_runs=1)[0]
+            log.unlink()
+        return Result([float(report["seconds"])], events)
+
+    def check_interpreter(self, config: str, report: dict[str, Any], argv: list[str]) -> None:
+        """Same interpreter in every configuration, and tpython exactly when expected."""
+        if bool(report.get("tpython")) != (config != "plain"):
+            raise BenchError(f"'tpython' in sys.modules is {report.get('tpython')} in: "
+                             f"{_shell(argv)}")
+        facts = {key: report[key] for key in ("executable", "prefix", "version")}
+        self.seen.setdefault(config, facts)
+        for other, other_facts in self.seen.items():
+            if other_facts != facts:
+                raise BenchError(f"{config} and {other} ran different interpreters: "
+                                 f"{facts} vs {other_facts}")
+
+    def in_process(self, workload: Workload) -> dict[str, Result]:
+        """Interleaved runs of every configuration; warm-ups first, untimed."""
+        results = {config: Result([]) for config in CONFIGS}
+        for _ in range(self.settings.warmups):
+            for config in CONFIGS:
+                results[config].events = self.run_once(config, workload).events
+        for run in range(self.settings.runs):
+            for config in CONFIGS:
+                one = self.run_once(config, workload)
+                results[config].values.extend(one.values)
+            progress(f"  {workload.label}: run {run + 1}/{self.settings.runs}: " + ", ".join(
+                f"{config} {results[config].values[-1] * 1e3:.1f} ms" for config in CONFIGS))
+        return results
+
+    def startup(self, workload: Workload) -> dict[str, Result]:
+        """Whole-process times from ``pyperf command``, after one checked warm-up run."""
+        import pyperf
+
+        s = self.settings
+        results: dict[str, Result] = {}
+        for config in CONFIGS:
+            warm = self.run_once(config, workload)
+            log = self.log_path(config, workload.name)
+            out = self.workdir / f"{workload.name}-{config}.pyperf.json"
+            argv = [sys.executable, "-m", "pyperf", "command", "--quiet",
+                    "--processes", str(s.pyperf_processes), "--values", str(s.pyperf_values),
+                    "--warmups", str(s.pyperf_warmups), "--loops", "1", "--output", str(out),
+                    "--", *self.command(config, workload.name, 1, log)]
+            proc = subprocess.run(argv, cwd=self.workdir, env=self.env, capture_output=True,
+                                  text=True, check=False)
+            if proc.returncode != 0:
+                raise BenchError(f"exit status {proc.returncode} from: {_shell(argv)}\n"
+                                 f"{proc.stdout.strip()}\n{proc.stderr.strip()}\n"
+                                 "(pyperf hides the command's own output: run it by hand)")
+            for line in (proc.stdout + proc.stderr).splitlines():
+                if line.strip():
+                    progress(f"  pyperf ({workload.label}, {config}): {line.strip()}")
+            bench = pyperf.Benchmark.load(str(out))
+            if config != "plain":
+                processes = s.pyperf_processes * (s.pyperf_warmups + s.pyperf_values)
+                check_log(log, config, expected_runs=processes)
+                log.unlink()
+            results[config] = Result(list(bench.get_values()), warm.events, bench.stdev())
+            progress(f"  {workload.label}: {config} {bench.median() * 1e3:.1f} ms "
+                     f"(pyperf: {bench.get_nvalue()} values)")
+        return results
+
+
+def check_log(path: Path, policy: str, expected_runs: int) -> list[dict[str, Any]]:
+    """Validate a JSONL log of `expected_runs` processes; return their tpython.exit args."""
+    starts = 0
+    exits: list[dict[str, Any]] = []
+    with path.open("rb") as log:
+        for number, line in enumerate(log, 1):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise BenchError(f"{path}:{number}: not JSON: {line[:200]!r}") from None
+            event = record.get("event")
+            if record.get("action") == "deny":
+                raise BenchError(f"{path}:{number}: policy {policy!r} denied {event}: "
+                                 f"{line[:400]!r}")
+            if event == "tpython.start":
+                starts += 1
+                name = record["args"]["policy"]["name"]
+                if name != policy:
+                    raise BenchError(f"{path}:{number}: ran under policy {name!r}, "
+                                     f"expected {policy!r}")
+            elif event == "tpython.exit":
+                exits.append(record["args"])
+                if record["args"].get("status") != 0:
+                    raise BenchError(f"{path}:{number}: exit status {record['args']}")
+    if starts != expected_runs or len(exits) != expected_runs:
+        raise BenchError(f"{path}: {starts} tpython.start and {len(exits)} tpython.exit "
+                         f"records, expected {expected_runs} of each")
+    return exits
+
+
+def progress(message: str) -> None:
+    """A line on stderr, so stdout carries only the report."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _shell(argv: list[str]) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(arg) for arg in argv)
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without PYTHON* variables.
+
+    `tpython run` starts its interpreter with -I, which ignores them; removing them
+    here gives plain python the same start (e.g. PYTHONDONTWRITEBYTECODE, PYTHONPATH).
+    """
+    return {key: value for key, value in os.environ.items()
+            if not key.startswith("PYTHON") and key != "TPYTHON_LAUNCH"}
+
+
+def machine() -> dict[str, Any]:
+    """Where the numbers come from."""
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info
+                        if line.startswith("model name")), "")
+    except OSError:
+        pass
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu,
+            "nproc": nproc}
+
+
+def interpreter_version(python: str, env: dict[str, str]) -> str:
+    """`sys.version` of the benchmarked interpreter, one line."""
+    out = subprocess.run([python, "-c", "import sys; print(sys.version)"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    return " ".join(out.split())
+
+
+def tpython_version(tpython: str, env: dict[str, str]) -> str:
+    """What `tpython --version` prints, or '?' if it does not."""
+    proc = subprocess.run([tpython, "--version"], env=env, capture_output=True, text=True,
+                          check=False)
+    return (proc.stdout or proc.stderr).strip() if proc.returncode == 0 else "?"
+
+
+def format_table(results: dict[str, dict[str, Result]]) -> str:
+    """The plain/default/strict table: medians, and ratios to plain."""
+    rows = [["workload", "plain", *POLICIES]]
+    for workload in WORKLOADS:
+        if workload.name not in results:
+            continue
+        by_config = results[workload.name]
+        plain = by_config["plain"].median
+        row = [workload.label, f"{plain * 1e3:.1f} ms"]
+        for policy in POLICIES:
+            value = by_config[policy].median
+            row.append(f"{value * 1e3:.1f} ms {value / plain:.2f}x")
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) + 2 for i in range(len(rows[0]))]
+    return "\n".join("".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                     for row in rows)
+
+
+def format_events(results: dict[str, dict[str, Result]]) -> str:
+    """Audit events per process, from each run's tpython.exit record."""
+    lines = ["audit events per process (default policy; strict is the same unless noted):"]
+    for workload in WORKLOADS:
+        by_config = results.get(workload.name)
+        if not by_config:
+            continue
+        texts = {policy: _event_text(by_config[policy].events) for policy in POLICIES}
+        text = texts["default"]
+        if texts["strict"] != text:
+            text += f"  | strict: {texts['strict']}"
+        lines.append(f"  {workload.label:<19} {text}")
+    return "\n".join(lines)
+
+
+def _event_text(events: Optional[dict[str, Any]]) -> str:
+    if not events:
+        return "?"
+    actions = ", ".join(f"{n} {action}ged" if action == "log" else f"{n} {action}"
+                        for action, n in sorted(events.get("actions", {}).items()))
+    counted = ", ".join(f"{n} {event}" for event, n in
+                        sorted(events.get("counted", {}).items(), key=lambda kv: -kv[1]))
+    return f"{actions}; counted: {counted or 'none'}"
+
+
+def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Measure tpython's overhead over plain python.")
+    parser.add_argument("--quick", action="store_true",
+                        help="few repetitions and short loops: a smoke test, not figures")
+    parser.add_argument("--python", default=sys.executable,
+                        help="plain interpreter (default: the one running this script)")
+    parser.add_argument("--tpython", default=None,
+                        help="tpython command (default: tpython next to sys.executable)")
+    parser.add_argument("--json", metavar="OUT", help="write the raw numbers to OUT")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run every workload in every configuration; print the table."""
+    args = parse_args(argv)
+    tpython = args.tpython or os.path.join(os.path.dirname(sys.executable), "tpython")
+    python = shutil.which(args.python) or args.python
+    tpython = shutil.which(tpython) or tpython
+    for what, path in (("--python", python), ("--tpython", tpython)):
+        if not os.access(path, os.X_OK):
+            raise BenchError(f"{what} {path}: not an executable")
+    if importlib.util.find_spec("pyperf") is None:
+        raise BenchError(f"pyperf is not installed for {sys.executable}: "
+                         "pip install -e '.[bench]'")
+    settings = QUICK if args.quick else FULL
+    env = clean_env()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    results: dict[str, dict[str, Result]] = {}
+    with tempfile.TemporaryDirectory(prefix="tpython-overhead-") as tmp:
+        bench = Bench(python, tpython, settings, args.quick, Path(tmp), env)
+        for workload in WORKLOADS:
+            progress(f"{workload.label} ...")
+            run = bench.startup if workload.startup else bench.in_process
+            results[workload.name] = run(workload)
+    finished = datetime.datetime.now(datetime.timezone.utc)
+    meta = {
+        "date": started.isoformat(timespec="seconds"),
+        "duration_s": round((finished - started).total_seconds(), 1),
+        "python": python,
+        "python_version": interpreter_version(python, env),
+        "tpython": tpython,
+        "tpython_version": tpython_version(tpython, env),
+        "pyperf_version": importlib.import_module("pyperf").__version__,
+        "quick": args.quick,
+        "settings": settings.__dict__,
+        **machine(),
+    }
+    print(f"tpython overhead{' (--quick: smoke test, not figures)' if args.quick else ''}")
+    print(f"date:    {meta['date']} (took {meta['duration_s']} s)")
+    print(f"python:  {meta['python_version']} ({python})")
+    print(f"tpython: {meta['tpython_version']} ({tpython})")
+    print(f"machine: {meta['platform']}, {meta['cpu'] or meta['machine']}, "
+          f"nproc={meta['nproc']}")
+    print()
+    print(format_table(results))
+    print()
+    print(f"startup rows: pyperf command, median of {settings.pyperf_processes} processes x "
+          f"{settings.pyperf_values} values (after {settings.pyperf_warmups} warm-up each); "
+          "ratio = tpython / plain")
+    print(f"loop rows: time of the loop alone (perf_counter inside the process), median of "
+          f"{settings.runs} processes per configuration after {settings.warmups} warm-up")
+    for workload in WORKLOADS:
+        iterations = workload.quick_iterations if args.quick else workload.iterations
+        count = "" if workload.startup else f"{iterations} x "
+        print(f"  {workload.label:<19} {count}{workload.what}")
+    print()
+    print(format_events(results))
+    if args.json:
+        raw = {
+            "meta": meta,
+            "workloads": {
+                workload.name: {
+                    "label": workload.label,
+                    "what": workload.what,
+                    "iterations": None if workload.startup else (
+                        workload.quick_iterations if args.quick else workload.iterations),
+                    "timer": "pyperf command" if workload.startup else "perf_counter in-process",
+                    "configs": {
+                        config: {
+                            "values_s": result.values,
+                            "median_s": result.median,
+                            "pyperf_stdev_s": result.stdev,
+                            "ratio_to_plain": result.median / results[workload.name][
+                                "plain"].median,
+                            "events": result.events,
+                        }
+                        for config, result in results[workload.name].items()
+                    },
+                }
+                for workload in WORKLOADS
+            },
+        }
+        Path(args.json).write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+        print(f"\nraw numbers: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        sys.stderr.write(f"overhead.py: error: {exc}\n")
+        sys.exit(1)

@@ -1,0 +1,73 @@
+"""The informational commands and the command's own hardening."""
+from __future__ import annotations
+
+import json
+
+
+def test_policy_check_summarises_a_valid_policy(tp):
+    tp.policy("""
+    version = 1
+    extends = "strict"
+    [log]
+    sinks = ["stderr"]
+    [[rules]]
+    id = "api"
+    events = ["socket.connect"]
+    action = "allow"
+    when = { host = ["10.0.0.0/8"], port = [443] }
+    """)
+    r = tp.cli("policy", "check", "policy.toml")
+    assert r.rc == 0, r.err
+    assert f"policy {tp.cwd / 'policy.toml'}: valid" in r.out
+    assert "-> <profile strict> -> <profile default>" in r.out
+    assert "api: allow socket.connect when host=[10.0.0.0/8], port=[443]" in r.out
+    assert r.out.index("api:") < r.out.index("strict-process:")
+    assert "sinks:    stderr" in r.out
+
+
+def test_policy_check_of_builtin_profiles(tp):
+    for name in ("default", "strict"):
+        r = tp.cli("policy", "check", name)
+        assert r.rc == 0 and "valid" in r.out
+
+
+def test_events_lists_arguments_categories_and_profiles(tp):
+    r = tp.cli("events", "--json")
+    assert r.rc == 0
+    rows = {row["event"]: row for row in json.loads(r.out)}
+    assert len(rows) > 150
+    assert rows["socket.connect"]["args"] == ["self", "address"]
+    assert rows["socket.connect"]["category"] == "network"
+    assert rows["socket.connect"]["default"] == "log"
+    assert rows["socket.connect"]["strict"] == "deny (strict-network)"
+    assert rows["builtins.id"]["default"] == "count"
+    assert rows["open"]["strict"].startswith("deny? (strict-secrets)")
+    text = tp.cli("events", "--category", "process").out
+    assert "subprocess.Popen" in text and "socket.connect" not in text
+    bad = tp.cli("events", "--category", "nonsense")
+    assert bad.rc == 2 and "unknown category" in bad.err
+
+
+def test_info_and_version(tp):
+    r = tp.cli("info")
+    assert r.rc == 0 and "engine: python" in r.out and "python: CPython" in r.out
+    v = tp.cli("--version")
+    assert v.rc == 0 and v.out.startswith("tpython ")
+
+
+def test_run_help(tp):
+    r = tp.cli("run", "--help")
+    assert r.rc == 0 and "--policy FILE|PROFILE" in r.out
+
+
+def test_command_ignores_pythonpath_hijack(tp):
+    evil = tp.cwd / "evil"
+    evil.mkdir()
+    for name in ("argparse", "json", "typing", "__future__", "dataclasses"):
+        (evil / f"{name}.py").write_text("raise SystemExit('hijacked')\n")
+    r = tp.cli("policy", "check", "default")
+    assert r.rc == 0
+    hijacked = tp("run", "--quiet", "-m", "nonexistent_module_xyz", env={"PYTHONPATH": str(evil)})
+    assert "hijacked" not in hijacked.err
+    r = tp("policy", "check", "default", env={"PYTHONPATH": str(evil)}, log=False)
+    assert r.rc == 0 and "hijacked" not in r.err
