@@ -180,3 +180,37 @@ def test_hook_is_in_before_site_reads_pth_files(tp, tmp_path):
     joined = "\n".join(records)
     assert "zz_probe.pth" in joined
     assert '"event":"tpython.start"' in records[0]
+
+
+def test_interactive_session_when_allowed(tp):
+    import pty
+
+    tp.policy("""
+    version = 1
+    extends = "default"
+    [launch]
+    allow = ["file", "module", "interactive"]
+    """)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(tp.cwd)
+        os.execv(sys.executable, [sys.executable, "-m", "tpython", "run", "--quiet", "--log",
+                                  f"jsonl:{tp.log}", "--policy", "policy.toml"])
+    out = b""
+    sent = False
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not sent and b">>> " in out:
+            os.write(fd, b"import os; os.listdir('.'); print(6 * 7)\nraise SystemExit(3)\n")
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 3
+    assert b"42" in out and b"audited session" in out
+    log = tp.log.read_text()
+    assert '"event":"cpython.run_stdin"' in log and '"event":"os.listdir","args":["."]' in log

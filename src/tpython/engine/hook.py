@@ -131,6 +131,11 @@ class Engine:
         if blocked and enforced:
             if action == "kill":
                 self.finish(KILL_STATUS, reason=f"killed by rule {rule!r} on {event}")
+                for stream in (sys.stdout, sys.stderr):  # what the program printed so far
+                    try:
+                        stream.flush()
+                    except Exception:
+                        pass
                 os._exit(KILL_STATUS)
             raise PolicyViolation(event, rule, self.policy.name, self._rule_message(rule))
 

@@ -24,9 +24,10 @@ MP_PROGRAM_PREFIXES = ("from multiprocessing.", "import multiprocessing")
 
 def wrap_fork_exec(audit: Callable[..., None]) -> None:
     """Make `_posixsubprocess.fork_exec` raise `_posixsubprocess.fork_exec` first (CPython < 3.13)."""
+    import _posixsubprocess  # imported before the hook on every version: strict denies re-imports
+
     if sys.version_info >= (3, 13):
         return
-    import _posixsubprocess
 
     original = _posixsubprocess.fork_exec
 

@@ -21,11 +21,6 @@ from tpython.policy.patterns import (
     parse_port,
 )
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10
-    import tomli as tomllib
-
 PROFILES_DIR = Path(__file__).parent / "profiles"
 PROFILES = ("default", "strict")
 
@@ -90,6 +85,10 @@ def _read(ref: str, base_dir: Path | None) -> tuple[_Source, dict[str, Any], str
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"policy {label}: cannot read: {exc}") from None
     src = _Source(label, text)
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10
+        import tomli as tomllib
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -28,8 +28,18 @@ class JsonlSink:
 
     def write(self, record: dict[str, Any], line: bytes) -> None:
         written = os.write(self.fd, line)
-        if written != len(line):  # only on a full disk; the rest would be a torn line
-            raise OSError(28, f"short write to {self.path} ({written} of {len(line)} bytes)")
+        if written != len(line):  # a full disk: take the torn line back out
+            self._untear(written)
+            raise OSError(28, f"No space left on device (short write to {self.path})")
+
+    def _untear(self, written: int) -> None:
+        """Remove the WRITTEN bytes of a partial record we just appended, if still last."""
+        try:
+            end = os.lseek(self.fd, 0, os.SEEK_CUR)
+            if os.fstat(self.fd).st_size == end:
+                os.ftruncate(self.fd, end - written)
+        except OSError:
+            pass
 
     def close(self) -> None:
         try:
