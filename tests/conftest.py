@@ -68,7 +68,8 @@ class Runner:
         if env:
             full_env.update(env)
         proc = subprocess.run(TPYTHON + argv, cwd=self.cwd, input=input, capture_output=True, text=True,
-                              env=full_env, timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL)
+                              env=full_env, timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL,
+                              start_new_session=True)  # no controlling terminal: `ask` must not block
         return Result(proc.returncode, proc.stdout, proc.stderr, self.log)
 
     def cli(self, *args: str) -> Result:
@@ -89,3 +90,32 @@ def assert_one_line_error(result: Result, *needles: str) -> None:
     assert "Traceback" not in result.err
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+def run_on_pty(cwd: Path, argv: list[str], replies: Optional[dict[bytes, bytes]] = None) -> tuple[int, str]:
+    """Run ARGV with a pseudo-terminal as its controlling terminal and stdio.
+
+    REPLIES maps a prompt to the bytes typed once that prompt appears.
+    Returns (exit status, everything the terminal showed).
+    """
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session leader whose terminal is the pty
+        os.chdir(cwd)
+        os.execv(argv[0], argv)
+    pending = dict(replies or {})
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        for prompt in [p for p in pending if p in out]:
+            os.write(fd, pending.pop(prompt))
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-import sys
+
+from conftest import TPYTHON, run_on_pty
 
 POLICY = """
 version = 1
@@ -109,33 +110,13 @@ def test_ask_without_terminal_denies(tp):
     r = tp("run", "--policy", "policy.toml", "app.py")  # stdin is /dev/null, no controlling tty? see below
     rec = r.events("socket.connect")[0]
     assert rec["action"] == "ask"
-    assert rec["answer"] in ("no-terminal", "no")
+    assert rec["answer"] == "no-terminal"
     assert "refused: PolicyViolation" in r.out
 
 
-def _run_on_pty(tp, answer: bytes):
-    import pty
-
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(tp.cwd)
-        os.execv(sys.executable, [sys.executable, "-m", "tpython", "run", "--quiet", "--log",
-                                  f"jsonl:{tp.log}", "--policy", "policy.toml", "app.py"])
-    out = b""
-    answered = False
-    while True:
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-        if not answered and b"Continue [Y/n]" in out:
-            os.write(fd, answer)
-            answered = True
-    os.waitpid(pid, 0)
-    return out.decode()
+def _run_on_pty(tp, answer: bytes) -> str:
+    argv = TPYTHON + ["run", "--quiet", "--log", f"jsonl:{tp.log}", "--policy", "policy.toml", "app.py"]
+    return run_on_pty(tp.cwd, argv, {b"Continue [Y/n]": answer})[1]
 
 
 def test_ask_on_terminal_yes_and_no(tp):

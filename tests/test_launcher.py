@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import assert_one_line_error
+from conftest import TPYTHON, assert_one_line_error, run_on_pty
 
 PROBE = """
 import json, os, sys
@@ -94,25 +94,10 @@ def test_command_and_stdin_refused_under_default(tp):
 
 
 def test_interactive_refused_under_default(tp):
-    # no target and a non-terminal stdin is a stdin launch; force interactive through a pty
-    import pty
-
-    pid, fd = pty.fork()
-    if pid == 0:  # child: a terminal on stdin
-        os.chdir(tp.cwd)
-        os.execv(sys.executable, [sys.executable, "-m", "tpython", "run", "--quiet"])
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 2
-    assert b"interactive prompt refused" in out
+    # no target and a terminal on stdin is an interactive launch
+    status, out = run_on_pty(tp.cwd, TPYTHON + ["run", "--quiet"])
+    assert status == 2
+    assert "interactive prompt refused" in out
 
 
 def test_command_and_stdin_run_when_allowed(tp):
@@ -169,7 +154,10 @@ def test_hook_is_in_before_site_reads_pth_files(tp, tmp_path):
     site_dir = next((venv / "lib").glob("python*/site-packages"))
     import tpython
 
-    (site_dir / "tpython_src.pth").write_text(os.path.dirname(os.path.dirname(tpython.__file__)) + "\n")
+    import sysconfig
+
+    here = [os.path.dirname(os.path.dirname(tpython.__file__)), sysconfig.get_paths()["purelib"]]
+    (site_dir / "tpython_src.pth").write_text("\n".join(here) + "\n")  # tpython and its dependencies
     (site_dir / "zz_probe.pth").write_text("import sys; sys.stdout.write('')\n")
     tp.script("print('main ran')")
     env = {"PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
@@ -183,34 +171,15 @@ def test_hook_is_in_before_site_reads_pth_files(tp, tmp_path):
 
 
 def test_interactive_session_when_allowed(tp):
-    import pty
-
     tp.policy("""
     version = 1
     extends = "default"
     [launch]
     allow = ["file", "module", "interactive"]
     """)
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(tp.cwd)
-        os.execv(sys.executable, [sys.executable, "-m", "tpython", "run", "--quiet", "--log",
-                                  f"jsonl:{tp.log}", "--policy", "policy.toml"])
-    out = b""
-    sent = False
-    while True:
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-        if not sent and b">>> " in out:
-            os.write(fd, b"import os; os.listdir('.'); print(6 * 7)\nraise SystemExit(3)\n")
-            sent = True
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 3
-    assert b"42" in out and b"audited session" in out
+    status, out = run_on_pty(tp.cwd, TPYTHON + ["run", "--quiet", "--log", f"jsonl:{tp.log}", "--policy", "policy.toml"],
+                             {b">>> ": b"import os; os.listdir('.'); print(6 * 7)\nraise SystemExit(3)\n"})
+    assert status == 3
+    assert "42" in out and "audited session" in out
     log = tp.log.read_text()
     assert '"event":"cpython.run_stdin"' in log and '"event":"os.listdir","args":["."]' in log

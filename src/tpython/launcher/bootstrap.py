@@ -149,14 +149,21 @@ def _check_launch(spec: LaunchSpec, policy: Policy) -> None:
                             "refuses to start ([launch] refuse_ld_preload = true)")
 
 
+_FLAG_NAMES = ("debug", "inspect", "interactive", "optimize", "dont_write_bytecode", "no_user_site",
+               "no_site", "ignore_environment", "verbose", "bytes_warning", "quiet", "hash_randomization",
+               "isolated", "dev_mode", "utf8_mode", "warn_default_encoding", "safe_path", "int_max_str_digits")
+
+
 def _flags_with_site() -> Any:
     """sys.flags as it will be once site has run: `-S` only deferred site until the
     hook was in, and interpreters started from sys.flags (subprocess, test.support)
     must get site too. Built before the hook, so it is not the program's behaviour."""
     flags = sys.flags
     fields = getattr(type(flags), "__match_args__", None)
-    if not fields:  # pragma: no cover - Python 3.9
-        return None
+    if not fields:  # Python 3.9: no __match_args__; the documented order
+        fields = tuple(n for n in _FLAG_NAMES if hasattr(flags, n))
+        if len(fields) != flags.n_sequence_fields:
+            return None
     Flags = namedtuple("flags", fields)  # type: ignore[misc]
     return Flags(*[0 if f == "no_site" else getattr(flags, f) for f in fields])
 
