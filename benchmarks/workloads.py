@@ -4,8 +4,8 @@ Usage: ``workloads.py WORKLOAD ITERATIONS EXPECT`` where EXPECT is ``plain`` or
 ``tpython``. The process checks that it really runs the way the caller expects
 (``'tpython' in sys.modules`` is true exactly under ``tpython run``) and exits with
 status 3 otherwise, so a broken set-up fails instead of producing numbers. On success
-it prints one JSON line: the loop's own ``time.perf_counter()`` figure (start-up
-excluded) and facts about the interpreter.
+it prints one JSON line: the loop's own ``time.perf_counter()`` and
+``time.process_time()`` figures (start-up excluded) and facts about the interpreter.
 
 Only the standard library is used, and nothing the ``strict`` profile denies: no
 sockets, no processes, and files are written only in a fresh temporary directory.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any, Callable
 
 # Modules imported by the start-up workload.
 # asyncio is deliberately absent: under the `strict` profile `import asyncio` fails
@@ -25,17 +26,31 @@ STARTUP_MODULES = (
 EXIT_WRONG_MODE = 3
 
 
-def startup_imports(iterations: int) -> float:
+class Timer:
+    """Wall-clock (perf_counter) and CPU (process_time) seconds of a ``with`` block."""
+
+    wall = 0.0
+    cpu = 0.0
+
+    def __enter__(self) -> Timer:
+        self._wall = time.perf_counter()
+        self._cpu = time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+
+
+def startup_imports(iterations: int, timer: Timer) -> None:
     """Import the start-up modules; the figure that matters is the whole process's time."""
-    start = time.perf_counter()
-    for name in STARTUP_MODULES:
-        __import__(name)
-    return time.perf_counter() - start
+    with timer:
+        for name in STARTUP_MODULES:
+            __import__(name)
 
 
-def startup_bare(iterations: int) -> float:
+def startup_bare(iterations: int, timer: Timer) -> None:
     """Do nothing: the process's time is interpreter (and launcher) start-up alone."""
-    return 0.0
 
 
 def _tree(depth: int, width: int) -> dict[str, object]:
@@ -51,18 +66,17 @@ def _tree(depth: int, width: int) -> dict[str, object]:
     return node
 
 
-def deepcopy_loop(iterations: int) -> float:
+def deepcopy_loop(iterations: int, timer: Timer) -> None:
     """``copy.deepcopy`` a nested structure (every ``id()`` call is an audit event)."""
     import copy
 
     data = _tree(3, 3)
-    start = time.perf_counter()
-    for _ in range(iterations):
-        copy.deepcopy(data)
-    return time.perf_counter() - start
+    with timer:
+        for _ in range(iterations):
+            copy.deepcopy(data)
 
 
-def file_io_loop(iterations: int) -> float:
+def file_io_loop(iterations: int, timer: Timer) -> None:
     """Open, write, close, open, read and close small files in a temporary directory."""
     import os
     import tempfile
@@ -70,18 +84,17 @@ def file_io_loop(iterations: int) -> float:
     payload = "tpython benchmark line\n" * 8
     with tempfile.TemporaryDirectory(prefix="tpython-bench-") as tmp:
         paths = [os.path.join(tmp, f"file-{i}.txt") for i in range(16)]
-        start = time.perf_counter()
-        for i in range(iterations):
-            path = paths[i % 16]
-            with open(path, "w", encoding="utf-8") as out:
-                out.write(payload)
-            with open(path, encoding="utf-8") as inp:
-                if inp.read() != payload:
-                    raise RuntimeError(f"{path}: read back something else")
-        return time.perf_counter() - start
+        with timer:
+            for i in range(iterations):
+                path = paths[i % 16]
+                with open(path, "w", encoding="utf-8") as out:
+                    out.write(payload)
+                with open(path, encoding="utf-8") as inp:
+                    if inp.read() != payload:
+                        raise RuntimeError(f"{path}: read back something else")
 
 
-def logging_loop(iterations: int) -> float:
+def logging_loop(iterations: int, timer: Timer) -> None:
     """Log formatted INFO records through a ``logging.FileHandler``."""
     import logging
     import os
@@ -96,17 +109,15 @@ def logging_loop(iterations: int) -> float:
         logger.setLevel(logging.INFO)
         logger.addHandler(handler)
         try:
-            start = time.perf_counter()
-            for i in range(iterations):
-                logger.info("request %d handled in %.3f ms by %s", i, i / 7, "worker")
-            elapsed = time.perf_counter() - start
+            with timer:
+                for i in range(iterations):
+                    logger.info("request %d handled in %.3f ms by %s", i, i / 7, "worker")
         finally:
             logger.removeHandler(handler)
             handler.close()
-        return elapsed
 
 
-WORKLOADS = {
+WORKLOADS: dict[str, Callable[[int, Timer], None]] = {
     "startup": startup_imports,
     "startup-bare": startup_bare,
     "deepcopy": deepcopy_loop,
@@ -127,19 +138,22 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"workloads.py: expected to run {expect}, but 'tpython' in "
                          f"sys.modules is {under_tpython}\n")
         return EXIT_WRONG_MODE
-    seconds = WORKLOADS[name](iterations)
+    timer = Timer()
+    WORKLOADS[name](iterations, timer)
     import json
     import os
 
-    print(json.dumps({
+    report: dict[str, Any] = {
         "workload": name,
         "iterations": iterations,
-        "seconds": seconds,
+        "seconds": timer.wall,
+        "cpu_seconds": timer.cpu,
         "tpython": under_tpython,
         "executable": os.path.realpath(sys.executable),
         "prefix": sys.prefix,
         "version": sys.version,
-    }))
+    }
+    print(json.dumps(report))
     return 0
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from conftest import assert_one_line_error
 
 BAD_POLICIES = {

@@ -152,9 +152,9 @@ def test_hook_is_in_before_site_reads_pth_files(tp, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
     site_dir = next((venv / "lib").glob("python*/site-packages"))
-    import tpython
-
     import sysconfig
+
+    import tpython
 
     here = [os.path.dirname(os.path.dirname(tpython.__file__)), sysconfig.get_paths()["purelib"]]
     (site_dir / "tpython_src.pth").write_text("\n".join(here) + "\n")  # tpython and its dependencies

@@ -14,7 +14,7 @@ import math
 import os
 import pathlib
 import types
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS
 
@@ -31,7 +31,8 @@ _TRUSTED_PATHS = (
 )
 _sock_family = _socket.socket.family.__get__
 _sock_type = _socket.socket.type.__get__
-_FAMILIES = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET", 40: "AF_VSOCK"}
+_FAMILIES = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK",
+             17: "AF_PACKET", 40: "AF_VSOCK"}
 _SOCK_TYPES = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"}
 
 # Events whose arguments at these positions are source text to digest.
@@ -96,7 +97,7 @@ def path_text(value: object) -> Optional[str]:
         except OSError:
             return f"fd:{value}"
     if type(value) in _TRUSTED_PATHS:
-        return os.fspath(value)  # type: ignore[call-overload]
+        return str(os.fspath(value))  # type: ignore[call-overload]
     return None
 
 
@@ -124,9 +125,13 @@ def render(value: object, depth: int = 0) -> Any:
     if depth >= MAX_DEPTH:
         return f"<{type_name(value)}>"
     if isinstance(value, (tuple, list)):
-        base = tuple if isinstance(value, tuple) else list
-        n = base.__len__(value)
-        items = [render(base.__getitem__(value, i), depth + 1) for i in range(min(n, MAX_ITEMS))]
+        # the base type's methods: the program's own __len__/__getitem__ are not called
+        head: Sequence[Any]
+        if isinstance(value, tuple):
+            n, head = tuple.__len__(value), tuple.__getitem__(value, slice(0, MAX_ITEMS))
+        else:
+            n, head = list.__len__(value), list.__getitem__(value, slice(0, MAX_ITEMS))
+        items = [render(item, depth + 1) for item in head]
         if n > MAX_ITEMS:
             items.append(f"…[+{n - MAX_ITEMS} items]")
         return items

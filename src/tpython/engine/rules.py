@@ -137,8 +137,10 @@ def compile_condition(key: str, value: Any, strict_all: bool, placeholders: dict
 
         return port_ok
     if key == "executable":
-        with_slash = compile_globs([v for v in value if "/" in v], path=False) if any("/" in v for v in value) else None
-        bare = compile_globs([v for v in value if "/" not in v], path=False) if any("/" not in v for v in value) else None
+        slashed = [v for v in value if "/" in v]
+        plain = [v for v in value if "/" not in v]
+        with_slash = compile_globs(slashed, path=False) if slashed else None
+        bare = compile_globs(plain, path=False) if plain else None
 
         def exe_match(path: str) -> bool:
             if with_slash is not None and with_slash(path):

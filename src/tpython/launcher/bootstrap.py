@@ -93,7 +93,7 @@ def main() -> None:
 
     site.main()
     if site_flags is not None:
-        sys.flags = site_flags  # type: ignore[assignment]
+        sys.flags = site_flags
     # 8. The target.
     code = _run_target(spec.target, engine)
     status_box[0] = code

@@ -62,7 +62,8 @@ class PatchOnImport(MetaPathFinder):
     def __init__(self, patches: dict[str, Callable[[ModuleType], None]]) -> None:
         self.patches = patches
 
-    def find_spec(self, fullname: str, path: Optional[Sequence[str]], target: Optional[ModuleType] = None) -> Optional[ModuleSpec]:
+    def find_spec(self, fullname: str, path: Optional[Sequence[str]],
+                  target: Optional[ModuleType] = None) -> Optional[ModuleSpec]:
         patch = self.patches.get(fullname)
         if patch is None:
             return None
@@ -83,7 +84,8 @@ def _same_interpreter(path: Any) -> bool:
         return False
 
 
-def make_mp_patch(policy_json: str, current_run: Callable[[], str], internal: Callable[[], Any]) -> Callable[[ModuleType], None]:
+def make_mp_patch(policy_json: str, current_run: Callable[[], str],
+                  internal: Callable[[], Any]) -> Callable[[ModuleType], None]:
     """The patch for `multiprocessing.util`: its interpreters start through tpython."""
 
     def patch(util: ModuleType) -> None:
@@ -106,6 +108,6 @@ def make_mp_patch(policy_json: str, current_run: Callable[[], str], internal: Ca
             return original(path, args, passfds)
 
         spawnv_passfds.__doc__ = original.__doc__
-        util.spawnv_passfds = spawnv_passfds
+        setattr(util, "spawnv_passfds", spawnv_passfds)  # noqa: B010
 
     return patch

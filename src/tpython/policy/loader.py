@@ -88,7 +88,7 @@ def _read(ref: str, base_dir: Path | None) -> tuple[_Source, dict[str, Any], str
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.9/3.10
-        import tomli as tomllib
+        import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -133,7 +133,8 @@ def _validate_top(src: _Source, data: dict[str, Any]) -> None:
             raise _fail(src, table, f"[{table}] must be a table")
         for key in value:
             if key not in known:
-                raise _fail(src, key, f"unknown key {key!r} in [{table}] (known: {', '.join(sorted(known))})", table=table)
+                known_keys = ", ".join(sorted(known))
+                raise _fail(src, key, f"unknown key {key!r} in [{table}] (known: {known_keys})", table=table)
     allow = data.get("launch", {}).get("allow")
     if allow is not None:
         if not isinstance(allow, list) or any(k not in LAUNCH_KINDS for k in allow):
@@ -159,9 +160,12 @@ def _validate_top(src: _Source, data: dict[str, Any]) -> None:
 
     for category, action in defaults.items():
         if category != "*" and category not in CATEGORIES:
-            raise _fail(src, category, f"unknown category {category!r} in [defaults] (known: {', '.join(CATEGORIES)}, *)", table="defaults")
+            known_categories = ", ".join(CATEGORIES)
+            raise _fail(src, category, f"unknown category {category!r} in [defaults] (known: {known_categories}, *)",
+                        table="defaults")
         if action not in ACTIONS:
-            raise _fail(src, category, f"unknown action {action!r} in [defaults] (known: {', '.join(ACTIONS)})", table="defaults")
+            raise _fail(src, category, f"unknown action {action!r} in [defaults] (known: {', '.join(ACTIONS)})",
+                        table="defaults")
     rules = data.get("rules", [])
     if not isinstance(rules, list):
         raise _fail(src, "rules", "`rules` must be an array of tables ([[rules]])")
