@@ -5,7 +5,8 @@ One run prints a table of medians and ratios (tpython / plain) for:
 * start-up: whole processes (interpreter start, tpython's launcher, imports), timed by
   ``pyperf command``;
 * in-process loops (deepcopy, file I/O, logging): each process times its own loop with
-  ``time.perf_counter()``, so start-up is excluded.
+  ``time.perf_counter()`` (and ``time.process_time()``, shown as a second table: CPU
+  time is less disturbed by other load on the machine), so start-up is excluded.
 
 The in-process loops do not use pyperf's ``Runner``: its workers are started as
 ``PYTHON SCRIPT --worker ...`` with one executable and no way to put ``tpython run
@@ -67,9 +68,9 @@ WORKLOADS = (
              "argparse, sqlite3, xml.etree.ElementTree, unittest"),
     Workload("startup-bare", "startup (bare)", True, 1, 1,
              "whole process: start-up of an empty script"),
-    Workload("deepcopy", "deepcopy loop", False, 2000, 200,
+    Workload("deepcopy", "deepcopy loop", False, 1000, 100,
              "copy.deepcopy of a nested dict/list structure (40 dicts, 80 lists)"),
-    Workload("file-io", "file I/O loop", False, 5000, 500,
+    Workload("file-io", "file I/O loop", False, 3000, 300,
              "open+write+close, open+read+close of a 184-byte file in a temp dir"),
     Workload("logging", "logging loop", False, 50000, 5000,
              "logger.info with %-formatting through a logging.FileHandler"),
@@ -87,7 +88,7 @@ class Settings:
     pyperf_warmups: int
 
 
-FULL = Settings(runs=5, warmups=1, pyperf_processes=20, pyperf_values=3, pyperf_warmups=1)
+FULL = Settings(runs=7, warmups=1, pyperf_processes=20, pyperf_values=3, pyperf_warmups=1)
 QUICK = Settings(runs=2, warmups=1, pyperf_processes=3, pyperf_values=2, pyperf_warmups=1)
 
 
@@ -95,13 +96,18 @@ QUICK = Settings(runs=2, warmups=1, pyperf_processes=3, pyperf_values=2, pyperf_
 class Result:
     """Timings of one workload in one configuration, in seconds."""
 
-    values: list[float]
+    values: list[float]  # wall clock: pyperf command, or perf_counter in the process
+    cpu_values: list[float] = field(default_factory=list)  # process_time, in-process only
     events: Optional[dict[str, Any]] = None  # tpython.exit counts of one run
     stdev: Optional[float] = None
 
     @property
     def median(self) -> float:
         return statistics.median(self.values)
+
+    @property
+    def cpu_median(self) -> Optional[float]:
+        return statistics.median(self.cpu_values) if self.cpu_values else None
 
 
 @dataclass
@@ -149,7 +155,7 @@ class Bench:
         if config != "plain":
             events = check_log(log, config, expected_runs=1)[0]
             log.unlink()
-        return Result([float(report["seconds"])], events)
+        return Result([float(report["seconds"])], [float(report["cpu_seconds"])], events=events)
 
     def check_interpreter(self, config: str, report: dict[str, Any], argv: list[str]) -> None:
         """Same interpreter in every configuration, and tpython exactly when expected."""
@@ -173,6 +179,7 @@ class Bench:
             for config in CONFIGS:
                 one = self.run_once(config, workload)
                 results[config].values.extend(one.values)
+                results[config].cpu_values.extend(one.cpu_values)
             progress(f"  {workload.label}: run {run + 1}/{self.settings.runs}: " + ", ".join(
                 f"{config} {results[config].values[-1] * 1e3:.1f} ms" for config in CONFIGS))
         return results
@@ -205,7 +212,8 @@ class Bench:
                 processes = s.pyperf_processes * (s.pyperf_warmups + s.pyperf_values)
                 check_log(log, config, expected_runs=processes)
                 log.unlink()
-            results[config] = Result(list(bench.get_values()), warm.events, bench.stdev())
+            results[config] = Result(list(bench.get_values()), events=warm.events,
+                                     stdev=bench.stdev())
             progress(f"  {workload.label}: {config} {bench.median() * 1e3:.1f} ms "
                      f"(pyperf: {bench.get_nvalue()} values)")
         return results
@@ -239,6 +247,10 @@ def check_log(path: Path, policy: str, expected_runs: int) -> list[dict[str, Any
         raise BenchError(f"{path}: {starts} tpython.start and {len(exits)} tpython.exit "
                          f"records, expected {expected_runs} of each")
     return exits
+
+
+def _loadavg(load: tuple[float, float, float]) -> str:
+    return " ".join(f"{value:.2f}" for value in load)
 
 
 def progress(message: str) -> None:
@@ -290,17 +302,19 @@ def tpython_version(tpython: str, env: dict[str, str]) -> str:
     return (proc.stdout or proc.stderr).strip() if proc.returncode == 0 else "?"
 
 
-def format_table(results: dict[str, dict[str, Result]]) -> str:
+def format_table(results: dict[str, dict[str, Result]], cpu: bool = False) -> str:
     """The plain/default/strict table: medians, and ratios to plain."""
-    rows = [["workload", "plain", *POLICIES]]
+    rows = [["workload" if not cpu else "CPU time", "plain", *POLICIES]]
     for workload in WORKLOADS:
-        if workload.name not in results:
+        if workload.name not in results or (cpu and workload.startup):
             continue
         by_config = results[workload.name]
-        plain = by_config["plain"].median
+        medians = {config: (result.cpu_median if cpu else result.median) or 0.0
+                   for config, result in by_config.items()}
+        plain = medians["plain"]
         row = [workload.label, f"{plain * 1e3:.1f} ms"]
         for policy in POLICIES:
-            value = by_config[policy].median
+            value = medians[policy]
             row.append(f"{value * 1e3:.1f} ms {value / plain:.2f}x")
         rows.append(row)
     widths = [max(len(row[i]) for row in rows) + 2 for i in range(len(rows[0]))]
@@ -360,6 +374,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     settings = QUICK if args.quick else FULL
     env = clean_env()
     started = datetime.datetime.now(datetime.timezone.utc)
+    load_before = os.getloadavg()
     results: dict[str, dict[str, Result]] = {}
     with tempfile.TemporaryDirectory(prefix="tpython-overhead-") as tmp:
         bench = Bench(python, tpython, settings, args.quick, Path(tmp), env)
@@ -378,6 +393,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         "pyperf_version": importlib.import_module("pyperf").__version__,
         "quick": args.quick,
         "settings": settings.__dict__,
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
         **machine(),
     }
     print(f"tpython overhead{' (--quick: smoke test, not figures)' if args.quick else ''}")
@@ -386,14 +403,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"tpython: {meta['tpython_version']} ({tpython})")
     print(f"machine: {meta['platform']}, {meta['cpu'] or meta['machine']}, "
           f"nproc={meta['nproc']}")
+    print(f"load:    {_loadavg(meta['loadavg_before'])} before, "
+          f"{_loadavg(meta['loadavg_after'])} after (1/5/15-minute load averages)")
     print()
     print(format_table(results))
+    print()
+    print(format_table(results, cpu=True))
     print()
     print(f"startup rows: pyperf command, median of {settings.pyperf_processes} processes x "
           f"{settings.pyperf_values} values (after {settings.pyperf_warmups} warm-up each); "
           "ratio = tpython / plain")
-    print(f"loop rows: time of the loop alone (perf_counter inside the process), median of "
-          f"{settings.runs} processes per configuration after {settings.warmups} warm-up")
+    print(f"loop rows: time of the loop alone (perf_counter; CPU time: process_time), "
+          f"median of {settings.runs} processes per configuration after {settings.warmups} "
+          "warm-up")
     for workload in WORKLOADS:
         iterations = workload.quick_iterations if args.quick else workload.iterations
         count = "" if workload.startup else f"{iterations} x "
@@ -414,6 +436,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                         config: {
                             "values_s": result.values,
                             "median_s": result.median,
+                            "cpu_values_s": result.cpu_values or None,
+                            "cpu_median_s": result.cpu_median,
                             "pyperf_stdev_s": result.stdev,
                             "ratio_to_plain": result.median / results[workload.name][
                                 "plain"].median,
