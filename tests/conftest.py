@@ -68,6 +68,7 @@ class Runner:
         if env:
             full_env.update(env)
         proc = subprocess.run(TPYTHON + argv, cwd=self.cwd, input=input, capture_output=True, text=True,
+                              errors="replace",
                               env=full_env, timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL,
                               start_new_session=True)  # no controlling terminal: `ask` must not block
         return Result(proc.returncode, proc.stdout, proc.stderr, self.log)

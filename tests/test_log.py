@@ -31,8 +31,8 @@ def _write(tp, lines):
 
 def _rehash(rec):
     body = {k: v for k, v in rec.items() if k != "hash"}
-    rec["hash"] = hashlib.sha256(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
-    return json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
+    rec["hash"] = hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
+    return json.dumps(rec, separators=(",", ":"))
 
 
 def _verify(tp):

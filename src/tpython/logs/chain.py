@@ -1,9 +1,11 @@
 """The record's hash chain, shared by the writer and `tpython log verify`.
 
-A record's ``hash`` is the SHA-256 (lowercase hex) of the UTF-8 bytes of
-the record *without* its ``hash`` field, serialised as compact JSON
-(``separators=(",", ":")``, ``ensure_ascii=False``) with the fields in the
-order they appear in the line. ``prev`` holds the previous record's hash
+A record's ``hash`` is the SHA-256 (lowercase hex) of the bytes of the
+record *without* its ``hash`` field, serialised as compact JSON
+(``separators=(",", ":")``) with the fields in the order they appear in
+the line, and every non-ASCII character escaped (``ensure_ascii=True``):
+lines are plain ASCII, so they are valid UTF-8 even when a path holds
+bytes that are not (surrogate-escaped file names). ``prev`` holds the previous record's hash
 in the same run (null at ``seq`` 0), so an edited, deleted, inserted or
 reordered record breaks the chain at a place `verify` can name.
 """
@@ -19,7 +21,7 @@ FIELDS = ("ts", "seq", "run", "pid", "event", "args", "action", "enforced", "rul
 
 def canonical(record: dict[str, Any]) -> bytes:
     """The bytes the hash is computed over (RECORD must not hold ``hash``)."""
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return json.dumps(record, separators=(",", ":")).encode("ascii")
 
 
 def seal(record: dict[str, Any]) -> bytes:
