@@ -9,38 +9,20 @@ from __future__ import annotations
 
 import os
 import sys
-import sysconfig
 from types import FrameType
 from typing import Any, Optional
 
-_TPYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-
-def _stdlib_dirs() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    dirs = {paths["stdlib"], paths["platstdlib"]}
-    return tuple(d.rstrip(os.sep) + os.sep for d in dirs)
-
-
-def _site_dirs() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    dirs = {paths["purelib"], paths["platlib"]}
-    try:
-        import site
-
-        dirs.update(site.getsitepackages())
-        dirs.add(site.getusersitepackages())
-    except (ImportError, AttributeError):  # pragma: no cover
-        pass
-    return tuple(d.rstrip(os.sep) + os.sep for d in dirs)
+from tpython.locations import locations
 
 
 class Attributor:
     """Finds the responsible module for the current event, with caches."""
 
     def __init__(self) -> None:
-        self._stdlib = _stdlib_dirs()
-        self._site = _site_dirs()
+        where = locations()
+        self._stdlib = tuple(d + os.sep for d in where.stdlib)
+        self._site = tuple(d + os.sep for d in where.site)
+        self._tpython = where.tpython + os.sep
         self._skip: dict[str, bool] = {}
         self._packages: dict[str, Optional[dict[str, str]]] = {}
         self._dist_map: Optional[dict[str, list[str]]] = None
@@ -50,7 +32,7 @@ class Attributor:
         if skip is None:
             if filename.startswith("<frozen "):
                 skip = True
-            elif filename.startswith(_TPYTHON_DIR):
+            elif filename.startswith(self._tpython):
                 skip = True
             elif filename.startswith(self._site):
                 skip = False

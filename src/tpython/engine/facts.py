@@ -39,10 +39,24 @@ def _abspath(text: str, dir_fd: object) -> str:
     return os.path.normpath(text)
 
 
+_ROOT = os.stat("/")
+_ROOT_ID = (_ROOT.st_dev, _ROOT.st_ino)  # the root directory as it was at start
+
+
+def _root_changed() -> bool:
+    """True after a chroot (which raises no audit event): paths no longer mean what they say."""
+    try:
+        st = os.stat("/")
+    except OSError:
+        return True
+    return (st.st_dev, st.st_ino) != _ROOT_ID
+
+
 def event_paths(event: str, args: tuple[Any, ...]) -> Optional[list[str]]:
     """Candidate paths: each path argument made absolute, and its symlinks resolved.
 
-    None when the event has a path argument whose value cannot be known.
+    None when the event has a path argument whose value cannot be known
+    (an object of the program's own type, or any path after a chroot).
     """
     spec = PATH_ARGS.get(event)
     if spec is None:
@@ -52,6 +66,8 @@ def event_paths(event: str, args: tuple[Any, ...]) -> Optional[list[str]]:
                 spec, args = ((0, None),), (addr,)
         if spec is None:
             return []
+    if _root_changed():
+        return None
     found: list[str] = []
     for pos, fd_pos in spec:
         if pos >= len(args) or args[pos] is None:

@@ -13,6 +13,7 @@ import _thread
 import os
 import sys
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any, Callable, Iterator, Optional
 
 from tpython.engine.attribution import Attributor
@@ -21,6 +22,7 @@ from tpython.engine.recorder import Recorder
 from tpython.engine.rules import Decision, DispatchTable, EventFacts
 from tpython.errors import PolicyViolation
 from tpython.policy.model import Policy
+from tpython.policy.patterns import path_placeholders
 from tpython.sinks.interface import Sink
 
 KILL_STATUS = 255
@@ -33,7 +35,9 @@ class Engine:
 
     def __init__(self, policy: Policy, sinks: list[Sink], *, warn_fd: int) -> None:
         self.policy = policy
-        self.table = DispatchTable(policy)
+        logs = [path for path in (getattr(s, "path", None) for s in sinks) if isinstance(path, str)]
+        policy_files = [p for p in policy.sources if not p.startswith("<")]
+        self.table = DispatchTable(policy, path_placeholders(policy_files, logs))
         self.enforce = policy.mode == "enforce"
         self.recorder = Recorder(sinks, warn_fd)
         self.attributor = Attributor()
@@ -77,9 +81,13 @@ class Engine:
         ident = _get_ident()
         self.busy.add(ident)
         try:
-            frame = _getframe(2)
+            try:
+                frame: Optional[FrameType] = _getframe(2)
+            except ValueError:  # raised from C with no Python frame below the hook
+                frame = None
             responsible = self.attributor.responsible
-            facts = EventFacts(event, args, lambda: responsible(frame))
+            caller = frame.f_globals.get("__name__") if frame is not None else None
+            facts = EventFacts(event, args, lambda: responsible(frame), caller if type(caller) is str else None)
             try:
                 if isinstance(entry, Decision):
                     action, rule = entry.decide(facts)

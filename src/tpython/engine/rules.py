@@ -27,13 +27,16 @@ from tpython.policy.patterns import (
 class EventFacts:
     """Facts about one event, each worked out on first use."""
 
-    __slots__ = ("event", "args", "_rendered", "_json", "_paths", "_hostport", "_exes", "_module", "locate")
+    __slots__ = ("event", "args", "_rendered", "_json", "_paths", "_hostport", "_exes", "_module", "locate",
+                 "caller")
 
     def __init__(self, event: str, args: tuple[Any, ...],
-                 locate: Callable[[], tuple[Optional[str], Optional[str]]]) -> None:
+                 locate: Callable[[], tuple[Optional[str], Optional[str]]],
+                 caller: Optional[str] = None) -> None:
         self.event = event
         self.args = args
         self.locate = locate
+        self.caller = caller  # the module whose code raised the event (stdlib included)
         self._rendered: Optional[list[Any]] = None
         self._json: Optional[str] = None
         self._paths: Any = False
@@ -108,8 +111,17 @@ def compile_condition(key: str, value: Any, strict_all: bool, placeholders: dict
         want = bool(value)
         return lambda f: _facts.is_write(f.event, f.args) == want
     if key == "path":
-        match = compile_globs([g for p in value for g in expand_path_glob(p, placeholders)], path=True)
-        return lambda f: _any_or_all(f.paths, match, strict_all)
+        globs = [g for p in value for g in expand_path_glob(p, placeholders)]
+        match = compile_globs(globs, path=True)
+        if strict_all:
+            return lambda f: _any_or_all(f.paths, match, strict_all)
+        roots = tuple(filter(None, map(_fixed_dir, globs)))
+
+        def match_or_contains(path: str) -> bool:  # moving a directory moves what is in it
+            prefix = path.rstrip("/") + "/"
+            return match(path) or any(root == path or root.startswith(prefix) for root in roots)
+
+        return lambda f: _any_or_all(f.paths, match_or_contains if f.event in MOVE_EVENTS else match, False)
     if key == "host":
         entries = [parse_host(v) for v in value]
         networks = [e for e in entries if not isinstance(e, str)]
@@ -156,10 +168,30 @@ def compile_condition(key: str, value: Any, strict_all: bool, placeholders: dict
             return match(module) if module is not None else False
 
         return module_ok
+    if key == "caller":
+        match = compile_globs(list(value), path=False)
+        return lambda f: f.caller is not None and match(f.caller)
     if key == "arg":
         regexes = [re.compile(v) for v in value]
         return lambda f: any(rx.search(f.args_json) for rx in regexes)
     raise ValueError(f"unknown condition {key!r}")  # the loader rejects these first
+
+
+# Events that move or copy whole directories: a path condition that widens a
+# denial also holds for a directory that contains what the glob names.
+MOVE_EVENTS = frozenset({"os.rename", "os.link", "os.symlink", "shutil.move", "shutil.copytree", "os.rmdir",
+                         "shutil.rmtree", "os.remove"})
+
+
+def _fixed_dir(glob: str) -> Optional[str]:
+    """The leading directories of GLOB that hold no wildcard (at least two levels deep)."""
+    parts: list[str] = []
+    for part in glob.split("/"):
+        if any(c in part for c in "*?["):
+            break
+        parts.append(part)
+    fixed = "/".join(parts)
+    return fixed if fixed.startswith("/") and fixed.count("/") >= 2 else None
 
 
 class CompiledRule:

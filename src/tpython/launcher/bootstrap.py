@@ -28,7 +28,7 @@ from typing import Any, NoReturn, Optional
 import tpython
 from tpython.engine.hook import Engine
 from tpython.errors import Error, LaunchRefused, PolicyViolation
-from tpython.launcher import children
+from tpython.launcher import children, guards
 from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, package_parent
 from tpython.policy.model import Policy
 from tpython.sinks.spec import DEFAULT_SPEC, open_sink, parse_sink_spec
@@ -61,7 +61,9 @@ def main() -> None:
     except Error as exc:
         _die(str(exc), exc.exit_status)
     engine = Engine(policy, sinks, warn_fd=warn_fd)
-    children.wrap_fork_exec(sys.audit)
+    guards.wrap_fork_exec(sys.audit)
+    guards.audit_name_resolution(socket.socket, sys.audit)
+    start_loader_env = children.loader_environment()
     site_flags = _flags_with_site()
     # 4. The hook, then the first record.
     sys.addaudithook(engine.make_hook())
@@ -79,7 +81,8 @@ def main() -> None:
                         after_in_child=engine.after_fork_in_child)
     sys.meta_path.insert(0, children.PatchOnImport({
         "multiprocessing.util": children.make_mp_patch(
-            spec.policy_json, lambda: engine.recorder.run, engine.internal),
+            spec.policy_json, lambda: engine.recorder.run, engine.internal, start_loader_env,
+            engine.emit_internal),
     }))
     # 6. Launch checks.
     try:
@@ -137,6 +140,9 @@ def _start_args(spec: LaunchSpec, policy: Policy, engine: Engine) -> dict[str, A
 
 
 def _check_launch(spec: LaunchSpec, policy: Policy) -> None:
+    if policy.refuse_ld_preload and os.environ.get("LD_PRELOAD"):
+        raise LaunchRefused(f"LD_PRELOAD is set ({os.environ['LD_PRELOAD']}); policy {policy.name!r} "
+                            "refuses to start ([launch] refuse_ld_preload = true)")
     if spec.internal == "multiprocessing":
         return  # tpython's own worker launch, under this same policy
     kind = spec.target.kind
@@ -146,9 +152,6 @@ def _check_launch(spec: LaunchSpec, policy: Policy) -> None:
         raise LaunchRefused(
             f"launch of {names.get(kind, kind)} refused by policy {policy.name!r} "
             f"([launch] allow = {', '.join(policy.launch_allow) or 'nothing'})")
-    if policy.refuse_ld_preload and os.environ.get("LD_PRELOAD"):
-        raise LaunchRefused(f"LD_PRELOAD is set ({os.environ['LD_PRELOAD']}); policy {policy.name!r} "
-                            "refuses to start ([launch] refuse_ld_preload = true)")
 
 
 _FLAG_NAMES = ("debug", "inspect", "interactive", "optimize", "dont_write_bytecode", "no_user_site",

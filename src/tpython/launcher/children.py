@@ -5,40 +5,20 @@
 * multiprocessing spawn and forkserver: their interpreters are started
   through tpython's bootstrap with the same policy, by wrapping
   ``multiprocessing.util.spawnv_passfds`` when that module is imported.
-* ``_posixsubprocess.fork_exec`` raises no audit event before CPython 3.13
-  (python/cpython#115322); it is wrapped to raise the event 3.13 raises.
 """
 from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from importlib.abc import Loader, MetaPathFinder
 from importlib.machinery import ModuleSpec
 from types import ModuleType
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, interpreter_argv
 
 MP_PROGRAM_PREFIXES = ("from multiprocessing.", "import multiprocessing")
-
-
-def wrap_fork_exec(audit: Callable[..., None]) -> None:
-    """Make `_posixsubprocess.fork_exec` raise `_posixsubprocess.fork_exec` first (CPython < 3.13)."""
-    import _posixsubprocess  # imported before the hook on every version: strict denies re-imports
-
-    if sys.version_info >= (3, 13):
-        return
-
-    original = _posixsubprocess.fork_exec
-
-    def fork_exec(args: Any, executable_list: Any, *rest: Any) -> Any:
-        cwd = rest[2] if len(rest) > 2 else None
-        env = rest[3] if len(rest) > 3 else None
-        audit("_posixsubprocess.fork_exec", args, executable_list, cwd, env)
-        return original(args, executable_list, *rest)
-
-    fork_exec.__doc__ = original.__doc__
-    _posixsubprocess.fork_exec = fork_exec
 
 
 class _WrappingLoader(Loader):
@@ -77,16 +57,47 @@ class PatchOnImport(MetaPathFinder):
         return None
 
 
+LOADER_VARIABLES = ("LD_", "GCONV_PATH", "GLIBC_TUNABLES", "MALLOC_", "OPENSSL_CONF", "OPENSSL_ENGINES")
+
+
+def loader_environment() -> dict[str, str]:
+    """The variables that make the dynamic loader or libc load code, as they are now."""
+    return {k: v for k, v in os.environ.items() if k.startswith(LOADER_VARIABLES)}
+
+
 def _same_interpreter(path: Any) -> bool:
-    try:
-        return os.path.realpath(os.fsdecode(path)) == os.path.realpath(sys.executable)
-    except (TypeError, ValueError):
+    """PATH names this interpreter; only plain str/bytes are looked at (a subclass
+    could answer one thing here and another to the exec)."""
+    if type(path) is bytes:
+        text = bytes.decode(path, sys.getfilesystemencoding(), "surrogateescape")
+    elif type(path) is str:
+        text = path
+    else:
         return False
+    return os.path.realpath(text) == os.path.realpath(sys.executable)
 
 
-def make_mp_patch(policy_json: str, current_run: Callable[[], str],
-                  internal: Callable[[], Any]) -> Callable[[ModuleType], None]:
-    """The patch for `multiprocessing.util`: its interpreters start through tpython."""
+@contextmanager
+def _environment(ours: dict[str, str], names: tuple[str, ...]) -> Iterator[None]:
+    """Temporarily give os.environ OURS for every variable starting with NAMES."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith(names)}
+    for key in saved:
+        del os.environ[key]
+    os.environ.update(ours)
+    try:
+        yield
+    finally:
+        for key in ours:
+            os.environ.pop(key, None)
+        os.environ.update(saved)
+
+
+def make_mp_patch(policy_json: str, current_run: Callable[[], str], internal: Callable[[], Any],
+                  start_loader_env: dict[str, str],
+                  record: Callable[[str, dict[str, Any]], None]) -> Callable[[ModuleType], None]:
+    """The patch for `multiprocessing.util`: its interpreters start through tpython,
+    as this interpreter (never the program's path object), with the loader
+    variables tpython itself started with (never ones the program set since)."""
 
     def patch(util: ModuleType) -> None:
         original = util.spawnv_passfds
@@ -99,12 +110,13 @@ def make_mp_patch(policy_json: str, current_run: Callable[[], str],
                 if isinstance(program, str) and program.startswith(MP_PROGRAM_PREFIXES):
                     spec = LaunchSpec(policy_json, Target("command", program, argv[at + 2:]),
                                       quiet=True, parent_run=current_run(), internal="multiprocessing")
-                    with internal():
-                        os.environ[ENV_VAR] = spec.to_env()
-                        try:
-                            return original(path, interpreter_argv(os.fsdecode(path)), passfds)
-                        finally:
-                            del os.environ[ENV_VAR]
+                    changed = sorted(k for k in set(loader_environment()) | set(start_loader_env)
+                                     if os.environ.get(k) != start_loader_env.get(k))
+                    record("tpython.spawn", {"program": program[:200], "args": argv[at + 2:][:16],
+                                             "reset_environment": changed})
+                    with internal(), _environment(start_loader_env, LOADER_VARIABLES), \
+                            _environment({ENV_VAR: spec.to_env()}, (ENV_VAR,)):
+                        return original(os.fsencode(sys.executable), interpreter_argv(sys.executable), passfds)
             return original(path, args, passfds)
 
         spawnv_passfds.__doc__ = original.__doc__

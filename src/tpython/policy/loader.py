@@ -243,7 +243,7 @@ def _condition(key: str, value: Any, fail: Any, part: str) -> Any:
         elif key == "host":
             for item in items:
                 parse_host(item)
-        elif key in ("module", "executable"):
+        elif key in ("module", "executable", "caller"):
             compile_globs(items, path=False)
         elif key == "arg":
             for item in items:

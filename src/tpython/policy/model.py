@@ -14,7 +14,7 @@ from typing import Any
 ACTIONS = ("allow", "count", "log", "ask", "deny", "kill")
 MODES = ("audit", "enforce")
 LAUNCH_KINDS = ("file", "module", "command", "stdin", "interactive")
-CONDITION_KEYS = ("path", "write", "host", "port", "executable", "module", "arg")
+CONDITION_KEYS = ("path", "write", "host", "port", "executable", "module", "arg", "caller")
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import sys
-import sysconfig
 import tempfile
-from typing import Callable, Union
+from typing import Callable, Sequence, Union
+
+from tpython.locations import locations
 
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -23,28 +23,24 @@ class PatternError(ValueError):
     """A pattern is malformed; the message says how."""
 
 
-def path_placeholders() -> dict[str, list[str]]:
-    """Values for ``{name}`` placeholders in path globs, for this interpreter."""
-    site_dirs = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    try:
-        import site
-
-        site_dirs.update(site.getsitepackages())
-        site_dirs.add(site.getusersitepackages())
-    except (ImportError, AttributeError):  # pragma: no cover - stripped site module
-        pass
+def path_placeholders(policy_files: Sequence[str] = (), log_files: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Values for ``{name}`` placeholders in path globs, for this interpreter and run."""
+    where = locations()
     return {
         "home": [os.path.expanduser("~")],
-        "prefix": sorted({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}),
-        "site": sorted(site_dirs),
-        "stdlib": [sysconfig.get_paths()["stdlib"]],
+        "prefix": list(where.prefixes),
+        "site": list(where.site),
+        "stdlib": list(where.stdlib),
         "tmp": [tempfile.gettempdir()],
         "cwd": [os.getcwd()],
+        "tpython": [where.tpython],
+        "policy": [os.path.abspath(p) for p in policy_files] or ["/nonexistent/tpython-policy"],
+        "logs": [os.path.abspath(p) for p in log_files] or ["/nonexistent/tpython-log"],
     }
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-PLACEHOLDER_NAMES = ("home", "prefix", "site", "stdlib", "tmp", "cwd")
+PLACEHOLDER_NAMES = ("home", "prefix", "site", "stdlib", "tmp", "cwd", "tpython", "policy", "logs")
 
 
 def expand_path_glob(pattern: str, values: dict[str, list[str]] | None = None) -> list[str]:

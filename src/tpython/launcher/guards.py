@@ -1,0 +1,69 @@
+"""Audit events CPython does not raise (or raises too late), added at start.
+
+* ``_posixsubprocess.fork_exec`` raises no audit event before CPython 3.13
+  (python/cpython#115322); it is wrapped to raise the event 3.13 raises.
+* ``socket.socket.connect``/``connect_ex``/``bind``/``sendto`` resolve a host
+  name in C before they raise their event, so a denied connection would
+  still have sent the DNS query; they are wrapped to raise
+  ``socket.getaddrinfo`` first when the address holds a name.
+
+Both are Python-level wrappers: code that reaches the unwrapped functions
+(`_socket.socket`, the wrapper's closure) avoids them; README "Limits".
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+from tpython.engine.facts import parse_address
+from tpython.engine.render import exact_str, plain_bytes, plain_seq
+
+
+def wrap_fork_exec(audit: Callable[..., None]) -> None:
+    """Make `_posixsubprocess.fork_exec` raise `_posixsubprocess.fork_exec` first (CPython < 3.13)."""
+    import _posixsubprocess  # imported before the hook on every version: strict denies re-imports
+
+    if sys.version_info >= (3, 13):
+        return
+
+    original = _posixsubprocess.fork_exec
+
+    def fork_exec(args: Any, executable_list: Any, *rest: Any) -> Any:
+        cwd = rest[2] if len(rest) > 2 else None
+        env = rest[3] if len(rest) > 3 else None
+        audit("_posixsubprocess.fork_exec", args, executable_list, cwd, env)
+        return original(args, executable_list, *rest)
+
+    fork_exec.__doc__ = original.__doc__
+    _posixsubprocess.fork_exec = fork_exec
+
+
+def _name_in(address: Any) -> tuple[str, Any] | None:
+    """(host name, port) when ADDRESS is an (host, port, …) tuple whose host is a name."""
+    seq = plain_seq(address) if type(address) is not str else None
+    if not seq:
+        return None
+    host = exact_str(seq[0])
+    if host is None:
+        data = plain_bytes(seq[0])
+        host = data.decode("idna", "replace") if data is not None else None
+    if not host or host == "<broadcast>" or parse_address(host) is not None:
+        return None
+    return host, (seq[1] if len(seq) > 1 else None)
+
+
+def audit_name_resolution(socket_class: type, audit: Callable[..., None]) -> None:
+    """Make the socket methods that take an address raise `socket.getaddrinfo` before resolving it."""
+    for name in ("connect", "connect_ex", "bind", "sendto"):
+        original = getattr(socket_class, name)
+
+        def method(self: Any, *args: Any, _original: Any = original) -> Any:
+            named = _name_in(args[-1]) if args else None
+            if named is not None:
+                audit("socket.getaddrinfo", named[0], named[1], self.family, self.type, 0)
+            return _original(self, *args)
+
+        method.__name__ = name
+        method.__qualname__ = f"{socket_class.__qualname__}.{name}"
+        method.__doc__ = original.__doc__
+        setattr(socket_class, name, method)
