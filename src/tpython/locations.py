@@ -11,11 +11,10 @@ import functools
 import os
 import sys
 import sysconfig
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Locations:
+class Locations(NamedTuple):
     """Directories, each without a trailing separator."""
 
     prefixes: tuple[str, ...]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import socket as _socket_mod
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
@@ -148,8 +147,10 @@ def parse_address(host: str) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6A
     except ValueError:
         if not re.fullmatch(r"[0-9a-fA-Fx.]+", text) or not re.search(r"\d", text):
             return None
+        import socket
+
         try:
-            addr = ipaddress.IPv4Address(_socket_mod.inet_aton(text))
+            addr = ipaddress.IPv4Address(socket.inet_aton(text))
         except (OSError, ValueError):
             return None
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:

@@ -8,7 +8,6 @@ that reaches that sink carries the count in ``lost``.
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 import time
 from typing import Any, Optional
@@ -19,7 +18,7 @@ from tpython.sinks.interface import Sink
 
 def new_run_id() -> str:
     """A random id for one process run."""
-    return secrets.token_hex(8)
+    return os.urandom(8).hex()
 
 
 class Recorder:

@@ -17,10 +17,7 @@ from __future__ import annotations
 import atexit
 import builtins
 import os
-import platform
-import socket
 import sys
-import traceback
 from collections import namedtuple
 from types import TracebackType
 from typing import Any, NoReturn, Optional
@@ -62,7 +59,6 @@ def main() -> None:
         _die(str(exc), exc.exit_status)
     engine = Engine(policy, sinks, warn_fd=warn_fd)
     guards.wrap_fork_exec(sys.audit)
-    guards.audit_name_resolution(socket.socket, sys.audit)
     start_loader_env = children.loader_environment()
     site_flags = _flags_with_site()
     # 4. The hook, then the first record.
@@ -79,11 +75,15 @@ def main() -> None:
     os.register_at_fork(before=lambda: engine.recorder.lock.acquire(),
                         after_in_parent=lambda: engine.recorder.lock.release(),
                         after_in_child=engine.after_fork_in_child)
-    sys.meta_path.insert(0, children.PatchOnImport({
+    patches = {
+        "socket": lambda module: guards.audit_name_resolution(module.socket, sys.audit),
         "multiprocessing.util": children.make_mp_patch(
             spec.policy_json, lambda: engine.recorder.run, engine.internal, start_loader_env,
             engine.emit_internal),
-    }))
+    }
+    for name in [n for n in patches if n in sys.modules]:  # already imported during start-up
+        patches.pop(name)(sys.modules[name])
+    sys.meta_path.insert(0, children.PatchOnImport(patches))
     # 6. Launch checks.
     try:
         _check_launch(spec, policy)
@@ -119,7 +119,7 @@ def _start_args(spec: LaunchSpec, policy: Policy, engine: Engine) -> dict[str, A
         "argv": [spec.target.value or "", *spec.target.args] if spec.target.kind != "interactive" else [""],
         "launch": spec.target.kind,
         "executable": sys.executable,
-        "python": platform.python_version(),
+        "python": "%d.%d.%d" % sys.version_info[:3],
         "implementation": sys.implementation.name,
         "tpython": tpython.__version__,
         "engine": "python",
@@ -127,7 +127,7 @@ def _start_args(spec: LaunchSpec, policy: Policy, engine: Engine) -> dict[str, A
                    "sources": list(policy.sources)},
         "sinks": [s.name for s in engine.recorder.sinks],
         "uid": os.getuid(),
-        "hostname": socket.gethostname(),
+        "hostname": os.uname().nodename,
         "cwd": os.getcwd(),
         "environment": {
             "LD_PRELOAD": env.get("LD_PRELOAD"),
@@ -254,6 +254,8 @@ def _run_file(target: Target, engine: Engine) -> None:
 
 
 def _is_zip(path: str) -> bool:
+    if path.endswith(".py"):
+        return False
     try:
         import zipfile
 
@@ -292,6 +294,8 @@ def _print_exception(exc: BaseException) -> None:
     try:
         sys.excepthook(type(exc), exc, exc.__traceback__)
     except Exception:  # a broken excepthook must not hide the error
+        import traceback
+
         traceback.print_exception(type(exc), exc, exc.__traceback__)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from importlib.abc import Loader, MetaPathFinder
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -21,13 +20,16 @@ from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, interpreter_argv
 MP_PROGRAM_PREFIXES = ("from multiprocessing.", "import multiprocessing")
 
 
-class _WrappingLoader(Loader):
-    def __init__(self, inner: Loader, after: Callable[[ModuleType], None]) -> None:
+class _WrappingLoader:
+    """A loader that runs a patch after the module it loads has executed."""
+
+    def __init__(self, inner: Any, after: Callable[[ModuleType], None]) -> None:
         self.inner = inner
         self.after = after
 
     def create_module(self, spec: ModuleSpec) -> Optional[ModuleType]:
-        return self.inner.create_module(spec)
+        module: Optional[ModuleType] = self.inner.create_module(spec)
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
         self.inner.exec_module(module)
@@ -36,7 +38,7 @@ class _WrappingLoader(Loader):
         self.after(module)
 
 
-class PatchOnImport(MetaPathFinder):
+class PatchOnImport:
     """Runs a patch right after a named module is first imported."""
 
     def __init__(self, patches: dict[str, Callable[[ModuleType], None]]) -> None:
@@ -52,7 +54,7 @@ class PatchOnImport(MetaPathFinder):
                 continue
             spec = finder.find_spec(fullname, path, target)
             if spec is not None and spec.loader is not None:
-                spec.loader = _WrappingLoader(spec.loader, patch)
+                spec.loader = _WrappingLoader(spec.loader, patch)  # type: ignore[assignment]
                 return spec
         return None
 
@@ -108,7 +110,7 @@ def make_mp_patch(policy_json: str, current_run: Callable[[], str], internal: Ca
                 at = argv.index("-c")
                 program = argv[at + 1] if at + 1 < len(argv) else ""
                 if isinstance(program, str) and program.startswith(MP_PROGRAM_PREFIXES):
-                    spec = LaunchSpec(policy_json, Target("command", program, argv[at + 2:]),
+                    spec = LaunchSpec(policy_json, Target("command", program, tuple(argv[at + 2:])),
                                       quiet=True, parent_run=current_run(), internal="multiprocessing")
                     changed = sorted(k for k in set(loader_environment()) | set(start_loader_env)
                                      if os.environ.get(k) != start_loader_env.get(k))

@@ -77,16 +77,16 @@ def parse_run_args(argv: list[str]) -> tuple[dict[str, object], Target]:
     if first in ("-m", "-c"):
         if len(rest) < 2:
             raise UsageError(f"tpython run: {first} needs an argument")
-        return opts, Target("module" if first == "-m" else "command", rest[1], rest[2:])
+        return opts, Target("module" if first == "-m" else "command", rest[1], tuple(rest[2:]))
     if first.startswith("-m") and len(first) > 2:
-        return opts, Target("module", first[2:], rest[1:])
+        return opts, Target("module", first[2:], tuple(rest[1:]))
     if first.startswith("-c") and len(first) > 2:
-        return opts, Target("command", first[2:], rest[1:])
+        return opts, Target("command", first[2:], tuple(rest[1:]))
     if first == "-":
-        return opts, Target("stdin", None, rest[1:])
+        return opts, Target("stdin", None, tuple(rest[1:]))
     if first.startswith("-"):
         raise UsageError(f"tpython run: unknown option {first!r} (see tpython run --help)")
-    return opts, Target("file", first, rest[1:])
+    return opts, Target("file", first, tuple(rest[1:]))
 
 
 class _HelpRequested(Exception):

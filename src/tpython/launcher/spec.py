@@ -10,23 +10,20 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 ENV_VAR = "TPYTHON_LAUNCH"
 
 
-@dataclass
-class Target:
+class Target(NamedTuple):
     """What to run: kind is one of LAUNCH_KINDS; value the path, module or code."""
 
     kind: str
     value: Optional[str] = None
-    args: list[str] = field(default_factory=list)
+    args: tuple[str, ...] = ()
 
 
-@dataclass
-class LaunchSpec:
+class LaunchSpec(NamedTuple):
     """Everything the bootstrap needs."""
 
     policy_json: str
@@ -36,12 +33,15 @@ class LaunchSpec:
     internal: Optional[str] = None  # "multiprocessing" for tpython's own worker launches
 
     def to_env(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        """The spec as the value of ``TPYTHON_LAUNCH``."""
+        return json.dumps({**self._asdict(), "target": self.target._asdict()}, separators=(",", ":"))
 
     @classmethod
     def from_env(cls, text: str) -> LaunchSpec:
+        """Inverse of :meth:`to_env`."""
         data: dict[str, Any] = json.loads(text)
-        data["target"] = Target(**data["target"])
+        target = data["target"]
+        data["target"] = Target(target["kind"], target["value"], tuple(target["args"]))
         return cls(**data)
 
 

@@ -1,5 +1,5 @@
-"""Policies: the TOML format, the built-in profiles and their validation."""
-from tpython.policy.loader import load_policy
-from tpython.policy.model import ACTIONS, LAUNCH_KINDS, Policy, Rule
+"""Policies: the TOML format (loader), the built-in profiles, validation, the event catalog.
 
-__all__ = ["ACTIONS", "LAUNCH_KINDS", "Policy", "Rule", "load_policy"]
+Nothing is imported here: the started interpreter needs the model and the
+catalog, not the TOML loader.
+"""

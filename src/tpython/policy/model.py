@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 ACTIONS = ("allow", "count", "log", "ask", "deny", "kill")
 MODES = ("audit", "enforce")
@@ -17,32 +16,30 @@ LAUNCH_KINDS = ("file", "module", "command", "stdin", "interactive")
 CONDITION_KEYS = ("path", "write", "host", "port", "executable", "module", "arg", "caller")
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One `[[rules]]` entry; `when`/`unless` hold validated condition values."""
 
     id: str
     events: tuple[str, ...]
     action: str
-    when: dict[str, Any] = field(default_factory=dict)
-    unless: dict[str, Any] = field(default_factory=dict)
+    when: dict[str, Any] = {}  # never mutated: NamedTuple defaults are shared
+    unless: dict[str, Any] = {}
     message: str = ""
     origin: str = ""  # "file:line" where the rule was written
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     """A complete policy, built-in profiles merged in."""
 
     name: str
     mode: str = "enforce"
     launch_allow: tuple[str, ...] = ("file", "module")
     refuse_ld_preload: bool = False
-    defaults: dict[str, str] = field(default_factory=dict)  # category -> action; "*" catch-all
+    defaults: dict[str, str] = {}  # category -> action; "*" catch-all
     rules: tuple[Rule, ...] = ()
     sinks: tuple[str, ...] = ()
-    integrity: dict[str, Any] = field(default_factory=dict)
-    log: dict[str, Any] = field(default_factory=dict)
+    integrity: dict[str, Any] = {}
+    log: dict[str, Any] = {}
     sources: tuple[str, ...] = ()
 
     def default_for(self, category: str) -> str:
@@ -51,15 +48,14 @@ class Policy:
 
     def to_json(self) -> str:
         """Serialise for the launched interpreter (and for the digest)."""
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        data = {**self._asdict(), "rules": [rule._asdict() for rule in self.rules]}
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Policy:
         """Inverse of :meth:`to_json`."""
         data = json.loads(text)
-        data["rules"] = tuple(
-            Rule(**{**r, "events": tuple(r["events"])}) for r in data["rules"]
-        )
+        data["rules"] = tuple(Rule(**{**r, "events": tuple(r["events"])}) for r in data["rules"])
         for key in ("launch_allow", "sinks", "sources"):
             data[key] = tuple(data[key])
         return cls(**data)
@@ -71,14 +67,9 @@ class Policy:
 
     def with_overrides(self, *, mode: str | None = None, sinks: tuple[str, ...] | None = None) -> Policy:
         """A copy with the command line's --mode / --log applied."""
-        changes: dict[str, Any] = {}
+        policy = self
         if mode is not None:
-            changes["mode"] = mode
+            policy = policy._replace(mode=mode)
         if sinks:
-            changes["sinks"] = sinks
-        if not changes:
-            return self
-        data = asdict(self)
-        data.update(changes)
-        data["rules"] = self.rules
-        return Policy(**data)
+            policy = policy._replace(sinks=sinks)
+        return policy

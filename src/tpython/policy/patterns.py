@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import tempfile
 from typing import Callable, Sequence, Union
 
 from tpython.locations import locations
@@ -23,20 +22,37 @@ class PatternError(ValueError):
     """A pattern is malformed; the message says how."""
 
 
+class _Places(dict):  # type: ignore[type-arg]
+    """Placeholder values, each worked out when a glob first names it."""
+
+    def __init__(self, makers: dict[str, Callable[[], list[str]]]) -> None:
+        super().__init__()
+        self.makers = makers
+
+    def __missing__(self, name: str) -> list[str]:
+        value = self[name] = self.makers[name]()
+        return value
+
+
+def _tmp() -> list[str]:
+    import tempfile
+
+    return [tempfile.gettempdir()]
+
+
 def path_placeholders(policy_files: Sequence[str] = (), log_files: Sequence[str] = ()) -> dict[str, list[str]]:
     """Values for ``{name}`` placeholders in path globs, for this interpreter and run."""
-    where = locations()
-    return {
-        "home": [os.path.expanduser("~")],
-        "prefix": list(where.prefixes),
-        "site": list(where.site),
-        "stdlib": list(where.stdlib),
-        "tmp": [tempfile.gettempdir()],
-        "cwd": [os.getcwd()],
-        "tpython": [where.tpython],
-        "policy": [os.path.abspath(p) for p in policy_files] or ["/nonexistent/tpython-policy"],
-        "logs": [os.path.abspath(p) for p in log_files] or ["/nonexistent/tpython-log"],
-    }
+    return _Places({
+        "home": lambda: [os.path.expanduser("~")],
+        "prefix": lambda: list(locations().prefixes),
+        "site": lambda: list(locations().site),
+        "stdlib": lambda: list(locations().stdlib),
+        "tmp": _tmp,
+        "cwd": lambda: [os.getcwd()],
+        "tpython": lambda: [locations().tpython],
+        "policy": lambda: [os.path.abspath(p) for p in policy_files] or ["/nonexistent/tpython-policy"],
+        "logs": lambda: [os.path.abspath(p) for p in log_files] or ["/nonexistent/tpython-log"],
+    })
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from tpython.errors import SinkError
 from tpython.sinks.interface import Sink
@@ -12,8 +11,7 @@ KINDS = ("jsonl", "stderr", "syslog", "syslog+udp", "syslog+tcp", "journald")
 DEFAULT_SPEC = "jsonl:tpython-audit.jsonl"
 
 
-@dataclass(frozen=True)
-class SinkSpec:
+class SinkSpec(NamedTuple):
     """A parsed sink string."""
 
     kind: str
