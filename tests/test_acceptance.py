@@ -119,7 +119,11 @@ def test_audit_mode_denies_nothing_and_marks_would_be_denials(tp):
 
 def test_strict_runs_an_ordinary_program_unchanged(tp):
     tp.script("""
-    import collections, dataclasses, json, logging, tempfile, os, pathlib
+    import asyncio, collections, dataclasses, json, logging, tempfile, os, pathlib
+    async def answer():
+        await asyncio.sleep(0)
+        return 42
+    assert asyncio.run(answer()) == 42
     @dataclasses.dataclass
     class Point:
         x: int

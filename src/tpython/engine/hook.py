@@ -26,6 +26,8 @@ from tpython.policy.patterns import path_placeholders
 from tpython.sinks.interface import Sink
 
 KILL_STATUS = 255
+COUNT = sys.intern("count")
+ALLOW = sys.intern("allow")
 _get_ident = _thread.get_ident
 _getframe = sys._getframe
 
@@ -60,17 +62,19 @@ class Engine:
         handle = self.handle
         get_ident = _get_ident
 
+        count, allow = COUNT, ALLOW
+
         def tpython_audit_hook(event: str, args: tuple[Any, ...]) -> None:
             entry = table_get(event)
             if entry is None:
-                if get_ident() in busy:
+                if busy and get_ident() in busy:
                     return
                 entry = lookup(event)
-            if entry == "count":
-                if get_ident() not in busy:
+            if entry is count:  # table entries are interned: identity is enough
+                if not busy or get_ident() not in busy:
                     counts[event] = counts_get(event, 0) + 1
                 return
-            if entry == "allow" or get_ident() in busy:
+            if entry is allow or busy and get_ident() in busy:
                 return
             handle(event, args, entry)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any, Callable, Optional
 
 from tpython.engine import facts as _facts
@@ -253,7 +254,7 @@ class DispatchTable:
 
     def _resolve(self, event: str) -> Any:
         category = category_of(event)
-        default = self.policy.default_for(category)
+        default = sys.intern(self.policy.default_for(category))  # the hook compares by identity
         candidates = [r for r in self.rules if r.event_match(event)]
         if not candidates:
             return default
