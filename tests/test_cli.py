@@ -76,3 +76,18 @@ def test_command_ignores_pythonpath_hijack(tp):
         r = subprocess.run([command, *args], cwd=tp.cwd, env=env, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         assert "hijacked" not in r.stderr + r.stdout
+
+
+def test_readme_lists_exactly_the_commands_tpython_has(tp):
+    """The README's command list cannot drift from the parser."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("## Commands", 1)[1].split("```", 2)[1]
+    documented = set(re.findall(r"^tpython (\w+)", block, re.M))
+    help_text = tp.cli("--help").out
+    listed = set(re.findall(r"^    (\w+)\s", help_text, re.M))
+    assert documented == listed, (documented, listed)
+    usage = "tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--log SINK]..."
+    assert usage in block and usage in tp.cli("run", "--help").out
