@@ -1056,7 +1056,7 @@ TAMPER_CASES = {
 def test_tamper_denied(tp, body):
     r = run_case(tp, body)
     assert not (tp.cwd / "pwned").exists(), r.out
-    assert_denied(r, {"strict-tamper", "strict-code-swap"})
+    assert_denied(r, {"strict-tamper", "strict-code-swap", "strict-subinterpreters"})
 
 
 def test_tamper_threading_settrace_then_thread(tp):
@@ -1086,7 +1086,7 @@ def test_tamper_interpreters_module_if_present(tp):
         x.run_string(i, f'import os; os.system("touch {MARK}")')
     """)
     assert not (tp.cwd / "pwned").exists(), r.out
-    assert_denied(r, "strict-tamper")
+    assert_denied(r, {"strict-tamper", "strict-subinterpreters"})
 
 
 # Switching the engine off from inside the program, then a denied action (os.system touch MARK).
