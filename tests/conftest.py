@@ -120,3 +120,24 @@ def run_on_pty(cwd: Path, argv: list[str], replies: Optional[dict[bytes, bytes]]
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")
+
+
+@pytest.fixture
+def venv(tmp_path: Path) -> Path:
+    """A fresh virtual environment that can run this tpython (via a .pth), for
+    tests that need their own site-packages. Returns its site-packages."""
+    import sysconfig
+
+    import tpython
+
+    root = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(root)], check=True)
+    site_dir = next((root / "lib").glob("python*/site-packages"))
+    here = [os.path.dirname(os.path.dirname(tpython.__file__)), sysconfig.get_paths()["purelib"]]
+    (site_dir / "tpython_src.pth").write_text("\n".join(here) + "\n")  # tpython and its dependencies
+    return site_dir
+
+
+def venv_python(site_dir: Path) -> str:
+    """The interpreter of the venv whose site-packages is SITE_DIR."""
+    return str(site_dir.parents[2] / "bin" / "python")

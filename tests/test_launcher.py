@@ -1,11 +1,12 @@
 """`tpython run` behaves as `python` does for the target, and hardens the start."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
-from conftest import TPYTHON, assert_one_line_error, run_on_pty
+from conftest import TPYTHON, assert_one_line_error, run_on_pty, venv_python
 
 PROBE = """
 import json, os, sys
@@ -147,27 +148,37 @@ def test_ld_preload_recorded_and_refusable(tp):
     assert r.rc == 2 and "ran" not in r.out
 
 
-def test_hook_is_in_before_site_reads_pth_files(tp, tmp_path):
-    # a venv whose site-packages holds a .pth file with code: its exec must be logged
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
-    site_dir = next((venv / "lib").glob("python*/site-packages"))
-    import sysconfig
-
-    import tpython
-
-    here = [os.path.dirname(os.path.dirname(tpython.__file__)), sysconfig.get_paths()["purelib"]]
-    (site_dir / "tpython_src.pth").write_text("\n".join(here) + "\n")  # tpython and its dependencies
-    (site_dir / "zz_probe.pth").write_text("import sys; sys.stdout.write('')\n")
+def test_hook_is_in_before_site_reads_pth_files(tp, venv):
+    # a .pth file with code in site-packages: its compile and exec must be logged, after tpython.start
+    (venv / "zz_probe.pth").write_text("import sys; sys.stdout.write('')\n")
     tp.script("print('main ran')")
-    env = {"PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
-    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "tpython", "run", "--log", f"jsonl:{tp.log}",
-                           "--quiet", "app.py"], cwd=tp.cwd, capture_output=True, text=True, env=env)
+    proc = subprocess.run([venv_python(venv), "-m", "tpython", "run", "--log", f"jsonl:{tp.log}",
+                           "--quiet", "app.py"], cwd=tp.cwd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     records = tp.log.read_text().splitlines()
-    joined = "\n".join(records)
-    assert "zz_probe.pth" in joined
     assert '"event":"tpython.start"' in records[0]
+    assert any("zz_probe.pth" in line for line in records[1:])
+
+
+def test_package_names_the_owning_distribution(tp, venv):
+    pkg = venv / "fakedist_mod"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import os\ndef touch(path):\n    open(path, 'w').close()\n")
+    info = venv / "fakedist-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakedist\nVersion: 1.2.3\n")
+    (info / "top_level.txt").write_text("fakedist_mod\n")
+    (info / "RECORD").write_text("fakedist_mod/__init__.py,,\n")
+    tp.script("import fakedist_mod\nfakedist_mod.touch('made.txt')\nopen('direct.txt', 'w').close()\n")
+    proc = subprocess.run([venv_python(venv), "-m", "tpython", "run", "--log", f"jsonl:{tp.log}",
+                           "--quiet", "app.py"], cwd=tp.cwd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in tp.log.read_text().splitlines()]
+    made = [r for r in records if r["event"] == "open" and str(r["args"][0]).endswith("made.txt")][0]
+    assert made["module"] == "fakedist_mod"
+    assert made["package"] == {"name": "fakedist", "version": "1.2.3"}
+    direct = [r for r in records if r["event"] == "open" and str(r["args"][0]).endswith("direct.txt")][0]
+    assert direct["module"] == "__main__" and direct["package"] is None
 
 
 def test_interactive_session_when_allowed(tp):
