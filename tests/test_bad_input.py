@@ -13,7 +13,8 @@ BAD_POLICIES = {
     "bad cidr": ('version = 1\n[[rules]]\nid = "net"\nevents = ["socket.connect"]\naction = "deny"\n'
                  'unless = { host = ["10.0.0.300/8"] }\n', ["policy.toml:6", "rule 'net'", "bad CIDR"]),
     "unknown condition key": ('version = 1\n[[rules]]\nid = "c"\nevents = ["open"]\naction = "deny"\n'
-                              'when = { hots = ["x"] }\n', ["policy.toml:6", "rule 'c'", "unknown condition key 'hots'"]),
+                              'when = { hots = ["x"] }\n',
+                              ["policy.toml:6", "rule 'c'", "unknown condition key 'hots'"]),
     "unknown top key": ('version = 1\nrulez = []\n', ["policy.toml:2", "unknown key 'rulez'"]),
     "bad regex": ('version = 1\n[[rules]]\nid = "a"\nevents = ["open"]\naction = "deny"\n'
                   'when = { arg = ["(unclosed"] }\n', ["rule 'a'", "bad regex"]),

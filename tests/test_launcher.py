@@ -188,8 +188,9 @@ def test_interactive_session_when_allowed(tp):
     [launch]
     allow = ["file", "module", "interactive"]
     """)
-    status, out = run_on_pty(tp.cwd, TPYTHON + ["run", "--quiet", "--log", f"jsonl:{tp.log}", "--policy", "policy.toml"],
-                             {b">>> ": b"import os; os.listdir('.'); print(6 * 7)\nraise SystemExit(3)\n"})
+    argv = TPYTHON + ["run", "--quiet", "--log", f"jsonl:{tp.log}", "--policy", "policy.toml"]
+    typed = b"import os; os.listdir('.'); print(6 * 7)\nraise SystemExit(3)\n"
+    status, out = run_on_pty(tp.cwd, argv, {b">>> ": typed})
     assert status == 3
     assert "42" in out and "audited session" in out
     log = tp.log.read_text()
