@@ -18,7 +18,7 @@ def info(out: TextIO = sys.stdout) -> int:
     features = {
         "syslog socket (/dev/log)": os.path.exists("/dev/log"),
         "journald socket": os.path.exists("/run/systemd/journal/socket"),
-        "_posixsubprocess.fork_exec audit event": sys.version_info >= (3, 13),
+        "_posixsubprocess.fork_exec audit event": sys.version_info >= (3, 14),
         "controlling terminal for `ask`": _has_tty(),
     }
     for name, present in features.items():

@@ -61,4 +61,4 @@ WRITE_EVENTS = frozenset({
 })
 
 # Arguments that are lists of paths (the program list of fork_exec).
-PATH_LIST_ARGS: dict[str, tuple[int, ...]] = {"_posixsubprocess.fork_exec": (1,)}
+PATH_LIST_ARGS: dict[str, tuple[int, ...]] = {"_posixsubprocess.fork_exec": (0,)}

@@ -223,7 +223,7 @@ def event_executables(event: str, args: tuple[Any, ...]) -> Optional[list[str]]:
         names.append(text)
         env = args[3] if len(args) > 3 else None
     elif event == "_posixsubprocess.fork_exec":
-        exes = plain_seq(args[1]) if len(args) > 1 else None
+        exes = plain_seq(args[0]) if args else None  # (executable_list, args, env)
         if exes is not None:
             for exe in exes:
                 text = path_text(exe)

@@ -113,7 +113,7 @@ def _start_args(spec: LaunchSpec, policy: Policy, engine: Engine) -> dict[str, A
         lacks.append("syslog socket /dev/log")
     if not os.path.exists("/run/systemd/journal/socket"):
         lacks.append("journald socket")
-    if sys.version_info < (3, 13):
+    if sys.version_info < (3, 14):
         lacks.append("_posixsubprocess.fork_exec audit event (tpython wraps it)")
     return {
         "argv": [spec.target.value or "", *spec.target.args] if spec.target.kind != "interactive" else [""],

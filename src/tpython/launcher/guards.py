@@ -1,7 +1,8 @@
 """Audit events CPython does not raise (or raises too late), added at start.
 
-* ``_posixsubprocess.fork_exec`` raises no audit event before CPython 3.13
-  (python/cpython#115322); it is wrapped to raise the event 3.13 raises.
+* ``_posixsubprocess.fork_exec`` raises no audit event before CPython 3.14
+  (python/cpython#115322); it is wrapped to raise the event 3.14 raises,
+  with the same arguments (executable_list, args, env).
 * ``socket.socket.connect``/``connect_ex``/``bind``/``sendto`` resolve a host
   name in C before they raise their event, so a denied connection would
   still have sent the DNS query; they are wrapped to raise
@@ -20,18 +21,17 @@ from tpython.engine.render import exact_str, plain_bytes, plain_seq
 
 
 def wrap_fork_exec(audit: Callable[..., None]) -> None:
-    """Make `_posixsubprocess.fork_exec` raise `_posixsubprocess.fork_exec` first (CPython < 3.13)."""
+    """Make `_posixsubprocess.fork_exec` raise `_posixsubprocess.fork_exec` first (CPython < 3.14)."""
     import _posixsubprocess  # imported before the hook on every version: strict denies re-imports
 
-    if sys.version_info >= (3, 13):
+    if sys.version_info >= (3, 14):
         return
 
     original = _posixsubprocess.fork_exec
 
     def fork_exec(args: Any, executable_list: Any, *rest: Any) -> Any:
-        cwd = rest[2] if len(rest) > 2 else None
-        env = rest[3] if len(rest) > 3 else None
-        audit("_posixsubprocess.fork_exec", args, executable_list, cwd, env)
+        env = rest[3] if len(rest) > 3 else None  # (close_fds, pass_fds, cwd, env, …)
+        audit("_posixsubprocess.fork_exec", executable_list, args, env)
         return original(args, executable_list, *rest)
 
     fork_exec.__doc__ = original.__doc__
