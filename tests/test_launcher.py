@@ -195,3 +195,17 @@ def test_interactive_session_when_allowed(tp):
     assert "42" in out and "audited session" in out
     log = tp.log.read_text()
     assert '"event":"cpython.run_stdin"' in log and '"event":"os.listdir","args":["."]' in log
+
+
+def test_uncaught_keyboard_interrupt_ends_like_python(tp):
+    tp.script("raise KeyboardInterrupt")
+    r = tp("run", "app.py")
+    plain = subprocess.run([sys.executable, "app.py"], cwd=tp.cwd, capture_output=True, text=True)
+    assert r.rc == plain.returncode == -2  # killed by SIGINT
+    assert "KeyboardInterrupt" in r.err
+    assert r.events("tpython.exit")[0]["args"]["status"] == 130
+
+
+def test_exit_130_is_just_a_status(tp):
+    tp.script("raise SystemExit(130)")
+    assert tp("run", "app.py").rc == 130

@@ -32,6 +32,7 @@ from tpython.sinks.spec import DEFAULT_SPEC, open_sink, parse_sink_spec
 
 _TPYTHON_DIR = os.path.dirname(os.path.abspath(tpython.__file__)) + os.sep
 EXIT_LAUNCH_REFUSED = 2
+INTERRUPTED = object()  # an uncaught KeyboardInterrupt: python ends itself with SIGINT
 
 
 def _die(message: str, status: int) -> NoReturn:
@@ -102,7 +103,7 @@ def main() -> None:
     # 8. The target.
     code = _run_target(spec.target, engine)
     status_box[0] = code
-    sys.exit(code)
+    sys.exit(128 + 2 if code is INTERRUPTED else code)
 
 
 def _start_args(spec: LaunchSpec, policy: Policy, engine: Engine) -> dict[str, Any]:
@@ -217,7 +218,7 @@ def _run_target(target: Target, engine: Engine) -> Any:
     except BaseException as exc:  # the program's own error: print it as python would
         _print_exception(exc)
         if isinstance(exc, KeyboardInterrupt):
-            return 130
+            return INTERRUPTED
         return 1
     return 0
 
@@ -303,6 +304,8 @@ def exit_status(code: Any) -> int:
     """The process status `sys.exit(code)` gives."""
     if code is None:
         return 0
+    if code is INTERRUPTED:
+        return 128 + 2
     if isinstance(code, int):
         return code & 0xFF
     return 1
@@ -310,6 +313,16 @@ def exit_status(code: Any) -> int:
 
 def _at_exit(engine: Engine, status_box: list[Any]) -> None:
     engine.finish(exit_status(status_box[0]))
+    if status_box[0] is INTERRUPTED:  # as python does: die of SIGINT, so the shell sees it
+        import signal
+
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 def _summary(engine: Engine, fd: int) -> None:
