@@ -6,7 +6,7 @@ import os
 import sys
 
 from tpython import __version__
-from tpython.errors import Error
+from tpython.errors import Error, UsageError
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -47,6 +47,26 @@ def _parser() -> argparse.ArgumentParser:
     verify = log_sub.add_parser("verify", help="check the hash chain of every run in a log")
     verify.add_argument("file")
 
+    trust = sub.add_parser("trust", help="code integrity: keys, manifests, xattr stamps, checks")
+    trust_sub = trust.add_subparsers(dest="trust_command", metavar="ACTION")
+    keygen = trust_sub.add_parser("keygen", help="make an Ed25519 key pair for signing manifests")
+    keygen.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.key and PREFIX.pub")
+    mani = trust_sub.add_parser("manifest", help="hash code files into a manifest")
+    mani.add_argument("paths", nargs="+", metavar="PATH")
+    mani.add_argument("--out", required=True, metavar="FILE")
+    mani.add_argument("--sign", metavar="PREFIX.key", help="also write FILE.sig, signed with this key")
+    mani.add_argument("--all-files", action="store_true", help="every file, not only code files")
+    stamp = trust_sub.add_parser("stamp", help="store each code file's hash in its xattr (as spython's mkxattr)")
+    stamp.add_argument("paths", nargs="+", metavar="PATH")
+    stamp.add_argument("--all-files", action="store_true", help="every file, not only code files")
+    stamp.add_argument("-v", "--verbose", action="store_true", help="name each file stamped")
+    check = trust_sub.add_parser("check", help="check code files against a manifest and/or xattrs")
+    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.add_argument("--manifest", metavar="FILE")
+    check.add_argument("--pubkey", metavar="FILE", help="required when the manifest is signed")
+    check.add_argument("--xattr", action="store_true", help="accept files whose xattr hash matches")
+    check.add_argument("--all-files", action="store_true", help="every file, not only code files")
+
     sub.add_parser("info", help="engine in use and platform features")
     return parser
 
@@ -81,11 +101,23 @@ def dispatch(args_list: list[str]) -> int:
             from tpython.logs.verify import verify_log
 
             return verify_log(args.file)
+        if args.command == "trust" and args.trust_command:
+            from tpython.commands import trust as trust_cmd
+
+            if args.trust_command == "keygen":
+                return trust_cmd.trust_keygen(args.out)
+            if args.trust_command == "manifest":
+                return trust_cmd.trust_manifest(args.paths, args.out, args.sign, args.all_files)
+            if args.trust_command == "stamp":
+                return trust_cmd.trust_stamp(args.paths, args.all_files, args.verbose)
+            if args.pubkey and not args.manifest:
+                raise UsageError("tpython trust check: --pubkey goes with --manifest")
+            return trust_cmd.trust_check(args.paths, args.manifest, args.pubkey, args.xattr, args.all_files)
         if args.command == "info":
             from tpython.commands.info import info
 
             return info()
-        sub = {"policy": "policy", "log": "log"}.get(args.command or "")
+        sub = {"policy": "policy", "log": "log", "trust": "trust"}.get(args.command or "")
         if sub:
             parser.parse_args([sub, "--help"])
         parser.print_help(sys.stderr)

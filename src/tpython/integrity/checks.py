@@ -1,0 +1,98 @@
+"""The checks on one file read as code, in SPEC 3.1's order, on bytes read once.
+
+1. a regular file (symlinks resolved: the verdict names the real path);
+2. not on a ``noexec`` mount;
+3. not larger than the limit;
+4. the kernel does not refuse it (``AT_EXECVE_CHECK``; enforced under
+   ``SECBIT_EXEC_RESTRICT_FILE``);
+5. when trust is required, a trust source vouches for the SHA-256 of the
+   bytes that were read (the same bytes the loader will get).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from typing import NamedTuple, Optional, Sequence
+
+from tpython.integrity import kernel
+from tpython.integrity.sources.interface import TrustSource
+
+DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+
+
+class Verdict(NamedTuple):
+    """The outcome for one file: the bytes read, and the reason when refused."""
+
+    path: str                  # the real path
+    ok: bool
+    reason: Optional[str]
+    data: Optional[bytes]
+    sha256: Optional[str]
+    vouched_by: Optional[str]  # the trust source that vouched, if any
+
+
+class Policy(NamedTuple):
+    """What the checks demand."""
+
+    sources: Sequence[TrustSource] = ()
+    require: bool = False
+    kernel_check: bool = True
+    max_size: int = DEFAULT_MAX_SIZE
+
+
+def check_file(path: str, policy: Policy) -> Verdict:
+    """Open, check and read PATH once; the verdict carries the bytes for the loader."""
+    real = os.path.realpath(path)
+
+    def refuse(reason: str, digest: Optional[str] = None) -> Verdict:
+        return Verdict(real, False, reason, None, digest, None)
+
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError as exc:
+        return refuse(f"cannot be opened: {exc.strerror}")
+    try:
+        info = os.fstat(fd)
+        # 1. A regular file.
+        if not stat.S_ISREG(info.st_mode):
+            return refuse("not a regular file")
+        # 2. Not on a noexec mount.
+        if kernel.on_noexec_mount(fd):
+            return refuse("on a noexec mount")
+        # 3. Not over the size limit.
+        if info.st_size > policy.max_size:
+            return refuse(f"too large ({info.st_size} bytes; the limit is {policy.max_size})")
+        # 4. The kernel's own check, enforced when the securebit asks for it.
+        if policy.kernel_check and kernel.securebits() & kernel.SECBIT_EXEC_RESTRICT_FILE:
+            answer = kernel.execve_check(fd, real)
+            if not answer.allowed:
+                return refuse(answer.reason or "refused by the kernel")
+        data = _read_all(fd, info.st_size)
+    except OSError as exc:
+        return refuse(f"cannot be read: {exc.strerror}")
+    finally:
+        os.close(fd)
+    if len(data) > policy.max_size:
+        return refuse(f"too large (grew past the limit of {policy.max_size} bytes while read)")
+    digest = hashlib.sha256(data).hexdigest()
+    # 5. A trust source vouches for these exact bytes.
+    reasons = []
+    for source in policy.sources:
+        vouched, why = source.vouches(real, digest)
+        if vouched:
+            return Verdict(real, True, None, data, digest, source.name)
+        reasons.append(why)
+    if policy.require:
+        return refuse("; ".join(reasons) if reasons else "no trust source is configured", digest)
+    return Verdict(real, True, None, data, digest, None)
+
+
+def _read_all(fd: int, size_hint: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, max(size_hint, 1 << 16))
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,90 @@
+"""What the kernel says about running a file: noexec mounts, ``AT_EXECVE_CHECK``, securebits.
+
+``execveat(fd, "", argv, envp, AT_EMPTY_PATH | AT_EXECVE_CHECK)`` (Linux
+6.14+) asks the kernel whether it would execute the file, without
+executing it: the exec permission, a ``noexec`` mount, and LSM policy all
+count. As the spython ``execveat`` sample does, the answer is enforced
+when the process has ``SECBIT_EXEC_RESTRICT_FILE`` set; and
+``SECBIT_EXEC_DENY_INTERACTIVE`` refuses code that comes from no file
+(``-c``, stdin, the REPL). glibc has no wrapper for the flag, so the
+system call is made through ctypes (no maintained library offers it).
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+from typing import NamedTuple, Optional
+
+AT_EMPTY_PATH = 0x1000
+AT_EXECVE_CHECK = 0x10000
+PR_GET_SECUREBITS = 27
+SECBIT_EXEC_RESTRICT_FILE = 1 << 8
+SECBIT_EXEC_DENY_INTERACTIVE = 1 << 10
+_SYS_EXECVEAT = {"x86_64": 322, "aarch64": 281, "i686": 358, "armv7l": 387, "riscv64": 281, "ppc64le": 362}
+
+
+class KernelVerdict(NamedTuple):
+    """The kernel's answer for one open file."""
+
+    available: bool         # the kernel understands AT_EXECVE_CHECK
+    allowed: bool           # execveat(AT_EXECVE_CHECK) succeeded
+    reason: Optional[str]   # why not, when not allowed
+
+
+_libc: Optional[ctypes.CDLL] = None
+
+
+def _c() -> ctypes.CDLL:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def securebits() -> int:
+    """This process's securebits (0 when they cannot be read)."""
+    try:
+        value = _c().prctl(PR_GET_SECUREBITS, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        return 0
+    return value if value > 0 else 0
+
+
+def on_noexec_mount(fd: int) -> bool:
+    """True when the open file lives on a file system mounted noexec."""
+    return bool(os.fstatvfs(fd).f_flag & os.ST_NOEXEC)
+
+
+def execve_check(fd: int, name: str) -> KernelVerdict:
+    """Ask the kernel whether it would execute the open file FD."""
+    number = _SYS_EXECVEAT.get(platform.machine())
+    if number is None:
+        return KernelVerdict(False, True, None)
+    argv = (ctypes.c_char_p * 2)(os.fsencode(name), None)
+    envp = (ctypes.c_char_p * 1)(None)
+    libc = _c()
+    libc.syscall.restype = ctypes.c_long
+    result = libc.syscall(ctypes.c_long(number), ctypes.c_int(fd), ctypes.c_char_p(b""), argv, envp,
+                          ctypes.c_int(AT_EMPTY_PATH | AT_EXECVE_CHECK))
+    if result == 0:
+        return KernelVerdict(True, True, None)
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS):  # a kernel without AT_EXECVE_CHECK
+        return KernelVerdict(False, True, None)
+    return KernelVerdict(True, False, f"refused by the kernel (execveat AT_EXECVE_CHECK: {os.strerror(err)})")
+
+
+def execve_check_available() -> bool:
+    """Whether this kernel understands AT_EXECVE_CHECK (checked on /proc/self/exe's interpreter)."""
+    import sys
+
+    try:
+        fd = os.open(sys.executable, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return execve_check(fd, sys.executable).available
+    finally:
+        os.close(fd)

@@ -1,0 +1,228 @@
+"""`tpython trust keygen | manifest | stamp | check`, and the checks behind them."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+from conftest import assert_one_line_error
+
+from tpython.integrity import checks, kernel
+from tpython.integrity.sources import ManifestSource, XattrSource
+from tpython.integrity.xattrs import XATTR_NAME
+
+XATTR = XATTR_NAME.encode()
+
+
+@pytest.fixture
+def app(tp):
+    """An app tree with a module, a package and a .pth, and a key pair."""
+    (tp.cwd / "app" / "pkg").mkdir(parents=True)
+    (tp.cwd / "app" / "main.py").write_text("import pkg\nprint('app ran')\n")
+    (tp.cwd / "app" / "pkg" / "__init__.py").write_text("VALUE = 1\n")
+    (tp.cwd / "app" / "extra.pth").write_text("/nonexistent\n")
+    (tp.cwd / "app" / "README.txt").write_text("not code\n")
+    r = tp.cli("trust", "keygen", "--out", "k")
+    assert r.rc == 0, r.err
+    return tp
+
+
+def _xattrs_supported(path) -> bool:
+    try:
+        os.setxattr(path, "user.tpython-test", b"1")
+        os.removexattr(path, "user.tpython-test")
+        return True
+    except OSError:
+        return False
+
+
+def test_keygen_writes_a_private_key_only_the_owner_reads_and_never_overwrites(app):
+    tp = app
+    assert stat.S_IMODE(os.stat(tp.cwd / "k.key").st_mode) == 0o600
+    assert (tp.cwd / "k.pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    again = tp.cli("trust", "keygen", "--out", "k")
+    assert_one_line_error(again, "k.key already exists")
+
+
+def test_manifest_holds_resolved_code_files_and_a_signature(app):
+    tp = app
+    os.symlink(tp.cwd / "app", tp.cwd / "link")
+    r = tp.cli("trust", "manifest", "link", "--out", "m.json", "--sign", "k.key")
+    assert r.rc == 0, r.err
+    assert "3 files, signed" in r.out
+    body = json.loads((tp.cwd / "m.json").read_text())
+    assert body["version"] == 1 and body["algorithm"] == "sha256"
+    assert set(body["files"]) == {str(tp.cwd / "app" / n) for n in ("main.py", "pkg/__init__.py", "extra.pth")}
+    assert all(len(v) == 64 for v in body["files"].values())
+    assert (tp.cwd / "m.json.sig").exists()
+
+
+def test_check_passes_then_names_each_failing_file(app):
+    tp = app
+    tp.cli("trust", "manifest", "app", "--out", "m.json", "--sign", "k.key")
+    ok = tp.cli("trust", "check", "app", "--manifest", "m.json", "--pubkey", "k.pub")
+    assert ok.rc == 0 and "3 files checked" in ok.out and "0 failed" in ok.out
+    with open(tp.cwd / "app" / "main.py", "a") as f:
+        f.write("print('injected')\n")
+    (tp.cwd / "app" / "new.py").write_text("print('new')\n")
+    bad = tp.cli("trust", "check", "app", "--manifest", "m.json", "--pubkey", "k.pub")
+    assert bad.rc == 1
+    assert f"FAIL {tp.cwd / 'app' / 'main.py'}: hash mismatch with the manifest" in bad.out
+    assert f"FAIL {tp.cwd / 'app' / 'new.py'}: not in the manifest" in bad.out
+    assert "2 failed" in bad.out
+
+
+def _writer(text):
+    return lambda tp: (tp.cwd / "m.json").write_text(text)
+
+
+MANIFEST_PROBLEMS = {
+    "missing manifest": (lambda tp: None, ["--manifest", "none.json"], "manifest none.json not found"),
+    "not JSON": (_writer("{nope"), ["--manifest", "m.json"], "is not JSON"),
+    "wrong version": (_writer('{"version": 2, "algorithm": "sha256", "files": {}}'),
+                      ["--manifest", "m.json"], "has version 2"),
+    "wrong algorithm": (_writer('{"version": 1, "algorithm": "md5", "files": {}}'),
+                        ["--manifest", "m.json"], "uses algorithm 'md5'"),
+    "bad entry": (_writer('{"version": 1, "algorithm": "sha256", "files": {"/x": "zz"}}'),
+                  ["--manifest", "m.json"], "is not a lowercase hex SHA-256"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST_PROBLEMS))
+def test_unusable_manifest_is_one_clear_line(app, name):
+    make, args, needle = MANIFEST_PROBLEMS[name]
+    make(app)
+    r = app.cli("trust", "check", "app", *args)
+    assert_one_line_error(r, needle)
+    assert r.rc == 78
+
+
+def test_unreadable_manifest(app):
+    tp = app
+    tp.cli("trust", "manifest", "app", "--out", "m.json")
+    os.chmod(tp.cwd / "m.json", 0)
+    if os.access(tp.cwd / "m.json", os.R_OK):  # root reads anything: use a directory instead
+        os.chmod(tp.cwd / "m.json", 0o644)
+        os.remove(tp.cwd / "m.json")
+        (tp.cwd / "m.json").mkdir()
+    r = tp.cli("trust", "check", "app", "--manifest", "m.json")
+    assert_one_line_error(r, "manifest m.json cannot be read")
+
+
+def test_signature_problems_stop_the_check(app):
+    tp = app
+    tp.cli("trust", "manifest", "app", "--out", "m.json", "--sign", "k.key")
+    # signed, but no key given
+    assert_one_line_error(tp.cli("trust", "check", "app", "--manifest", "m.json"), "is signed", "no public key")
+    # key file missing
+    assert_one_line_error(tp.cli("trust", "check", "app", "--manifest", "m.json", "--pubkey", "gone.pub"),
+                          "public key gone.pub not found")
+    # another key
+    tp.cli("trust", "keygen", "--out", "other")
+    assert_one_line_error(tp.cli("trust", "check", "app", "--manifest", "m.json", "--pubkey", "other.pub"),
+                          "does not match manifest")
+    # the manifest's bytes changed after signing (a hash swapped for the attacker's file)
+    text = (tp.cwd / "m.json").read_text()
+    (tp.cwd / "m.json").write_text(text.replace('"version": 1', '"version":  1'))
+    assert_one_line_error(tp.cli("trust", "check", "app", "--manifest", "m.json", "--pubkey", "k.pub"),
+                          "changed after signing")
+    # a key given for an unsigned manifest
+    os.remove(tp.cwd / "m.json.sig")
+    assert_one_line_error(tp.cli("trust", "check", "app", "--manifest", "m.json", "--pubkey", "k.pub"),
+                          "has no signature")
+
+
+def test_stamp_is_mkxattr_compatible_and_check_finds_stale_stamps(app):
+    tp = app
+    if not _xattrs_supported(tp.cwd / "app" / "main.py"):
+        pytest.skip("this file system has no user xattrs")
+    r = tp.cli("trust", "stamp", "app", "-v")
+    assert r.rc == 0, r.err
+    main = tp.cwd / "app" / "main.py"
+    import hashlib
+
+    assert os.getxattr(main, XATTR) == hashlib.sha256(main.read_bytes()).hexdigest().encode("ascii")
+    pyc = tp.cwd / "app" / "__pycache__"
+    assert any(p.name.startswith("main.") for p in pyc.iterdir())  # the .pyc refreshed and stamped
+    for p in pyc.iterdir():
+        assert os.getxattr(p, XATTR) == hashlib.sha256(p.read_bytes()).hexdigest().encode("ascii")
+    assert tp.cli("trust", "check", "app", "--xattr").rc == 0
+    main.write_text("print('changed after stamping')\n")
+    bad = tp.cli("trust", "check", "app", "--xattr")
+    assert bad.rc == 1 and f"FAIL {main}: stale xattr" in bad.out
+    again = tp.cli("trust", "stamp", "app")
+    assert "1 updated" in again.out or "2 updated" in again.out
+    assert tp.cli("trust", "check", "app", "--xattr").rc == 0
+
+
+@pytest.fixture
+def noexec_dir(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "noexec"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec,size=1m", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_file_checks_noexec_not_regular_too_large(tp, noexec_dir):
+    script = noexec_dir / "s.py"
+    script.write_text("print(1)\n")
+    v = checks.check_file(str(script), checks.Policy())
+    assert not v.ok and v.reason == "on a noexec mount"
+    fifo = tp.cwd / "fifo.py"
+    os.mkfifo(fifo)
+    v = checks.check_file(str(fifo), checks.Policy())
+    assert not v.ok and v.reason == "not a regular file"
+    big = tp.cwd / "big.py"
+    big.write_text("x = 1\n" * 100)
+    v = checks.check_file(str(big), checks.Policy(max_size=100))
+    assert not v.ok and v.reason.startswith("too large (600 bytes")
+    r = tp.cli("trust", "check", str(noexec_dir))
+    assert r.rc == 1 and f"FAIL {script}: on a noexec mount" in r.out
+
+
+def test_check_reads_once_and_returns_the_bytes_it_hashed(tp):
+    path = tp.cwd / "m.py"
+    path.write_text("print('x')\n")
+    import hashlib
+
+    from tpython.integrity.manifest import Manifest
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    source = ManifestSource(Manifest("m.json", {str(path): digest}, False))
+    v = checks.check_file(str(path), checks.Policy(sources=[source], require=True))
+    assert v.ok and v.data == path.read_bytes() and v.sha256 == digest and v.vouched_by == source.name
+    v = checks.check_file(str(tp.cwd / "other.py"), checks.Policy(sources=[source, XattrSource()], require=True))
+    assert not v.ok and "cannot be opened" in v.reason
+
+
+def test_kernel_execve_check(tp, noexec_dir):
+    if not kernel.execve_check_available():
+        pytest.skip("this kernel has no AT_EXECVE_CHECK (Linux 6.14+)")
+    script = noexec_dir / "s.py"
+    script.write_text("print(1)\n")
+    fd = os.open(script, os.O_RDONLY)
+    try:
+        v = kernel.execve_check(fd, str(script))
+    finally:
+        os.close(fd)
+    assert v.available and not v.allowed and "execveat AT_EXECVE_CHECK" in v.reason
+    plain = tp.cwd / "p.py"
+    plain.write_text("print(1)\n")
+    os.chmod(plain, 0o644)  # no exec permission: the kernel says no
+    fd = os.open(plain, os.O_RDONLY)
+    try:
+        assert not kernel.execve_check(fd, str(plain)).allowed
+    finally:
+        os.close(fd)
+    os.chmod(plain, 0o755)
+    fd = os.open(plain, os.O_RDONLY)
+    try:
+        assert kernel.execve_check(fd, str(plain)).allowed
+    finally:
+        os.close(fd)
