@@ -62,10 +62,11 @@ def main() -> None:
     guards.wrap_fork_exec(sys.audit)
     start_loader_env = children.loader_environment()
     site_flags = _flags_with_site()
+    integrity = _integrity_state(policy)
     # 4. The hook, then the first record.
     sys.addaudithook(engine.make_hook())
     with engine.internal():
-        engine.start(_start_args(spec, policy, engine))
+        engine.start({**_start_args(spec, policy, engine), "integrity": integrity})
     # 5. Exit and children.
     status_box: list[Any] = [0]
     atexit.register(_at_exit, engine, status_box)
@@ -104,6 +105,27 @@ def main() -> None:
     code = _run_target(spec.target, engine)
     status_box[0] = code
     sys.exit(128 + 2 if code is INTERRUPTED else code)
+
+
+def _integrity_state(policy: Policy) -> dict[str, Any]:
+    """What protects the trust state, as the kernel reports it for this process.
+
+    The seccomp filter is loaded by the `tpython` command before it execs this
+    interpreter (:func:`tpython.launcher.command.run_command`), so this
+    interpreter never loads ctypes; filters and no_new_privs survive execve.
+    """
+    state: dict[str, Any] = {"seccomp_requested": bool(policy.integrity.get("seccomp"))}
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    except OSError:
+        return {**state, "seccomp": "unknown (no /proc/self/status)"}
+    mode = fields.get("Seccomp", "").strip()
+    state["seccomp"] = {"0": "off", "1": "strict", "2": "filter"}.get(mode, mode or "unknown")
+    if "Seccomp_filters" in fields:
+        state["seccomp_filters"] = int(fields["Seccomp_filters"].strip() or 0)
+    state["no_new_privs"] = fields.get("NoNewPrivs", "").strip() == "1"
+    return state
 
 
 def _start_args(spec: LaunchSpec, policy: Policy, engine: Engine) -> dict[str, Any]:

@@ -106,6 +106,16 @@ def check_sink_writable(spec_text: str) -> None:
     os.close(fd)
 
 
+def _deny_xattr_writes() -> None:
+    """Load the seccomp filter here, before the execve: it and no_new_privs carry over
+    into the hardened interpreter, which then never needs ctypes for it."""
+    from tpython.integrity.seccomp import deny_xattr_writes
+
+    status = deny_xattr_writes()
+    if not status.active:
+        sys.stderr.write(f"tpython: [integrity] seccomp: {status.detail}; xattr writes are not blocked\n")
+
+
 def run_command(argv: list[str], executable: Optional[str] = None) -> int:
     """`tpython run`: never returns on success (the process becomes the target)."""
     try:
@@ -117,6 +127,8 @@ def run_command(argv: list[str], executable: Optional[str] = None) -> int:
     policy = policy.with_overrides(mode=opts["mode"], sinks=tuple(opts["log"]))  # type: ignore[arg-type]
     for sink in policy.sinks or (DEFAULT_SPEC,):
         check_sink_writable(sink)
+    if policy.integrity.get("seccomp"):
+        _deny_xattr_writes()
     spec = LaunchSpec(policy.to_json(), target, quiet=bool(opts["quiet"]))
     env = dict(os.environ)
     env[ENV_VAR] = spec.to_env()

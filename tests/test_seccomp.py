@@ -1,0 +1,70 @@
+"""`[integrity] seccomp`: the running program cannot re-stamp files (strict turns it on)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tpython.integrity.seccomp import build_filter
+
+SCRIPT = """
+import errno, os
+open("owned.txt", "w").close()
+fd = os.open("owned.txt", os.O_RDONLY)
+for name, call in (("setxattr", lambda: os.setxattr("owned.txt", "user.org.python.x-spython-hash", b"0" * 64)),
+                   ("fsetxattr", lambda: os.setxattr(fd, "user.x", b"1")),
+                   ("lsetxattr", lambda: os.setxattr("owned.txt", "user.x", b"1", follow_symlinks=False)),
+                   ("removexattr", lambda: os.removexattr("owned.txt", "user.x"))):
+    try:
+        call()
+        print(name, "ok")
+    except OSError as exc:
+        print(name, errno.errorcode[exc.errno])
+"""
+
+
+def _xattrs_supported(path) -> bool:
+    try:
+        os.setxattr(path, "user.tpython-test", b"1")
+        os.removexattr(path, "user.tpython-test")
+        return True
+    except OSError:
+        return False
+
+
+def test_strict_refuses_xattr_writes_with_eperm_and_logs_the_attempt(tp):
+    if not _xattrs_supported(tp.cwd):
+        pytest.skip("this file system has no user xattrs")
+    tp.script(SCRIPT)
+    r = tp("run", "--policy", "strict", "app.py")
+    assert r.rc == 0, r.err
+    assert r.out.split("\n")[:4] == ["setxattr EPERM", "fsetxattr EPERM", "lsetxattr EPERM", "removexattr EPERM"]
+    attempts = r.events("os.setxattr")
+    assert len(attempts) == 3 and all(a["module"] == "__main__" for a in attempts)
+    assert r.events("os.removexattr")
+    start = r.events("tpython.start")[0]["args"]["integrity"]
+    assert start["seccomp_requested"] is True and start["seccomp"] == "filter" and start["no_new_privs"] is True
+
+
+def test_default_leaves_xattrs_alone(tp):
+    if not _xattrs_supported(tp.cwd):
+        pytest.skip("this file system has no user xattrs")
+    tp.script(SCRIPT)
+    r = tp("run", "app.py")
+    assert r.out.split("\n")[:3] == ["setxattr ok", "fsetxattr ok", "lsetxattr ok"]
+    state = r.events("tpython.start")[0]["args"]["integrity"]
+    assert state["seccomp_requested"] is False and state["seccomp"] in ("off", "filter")  # filter: an outer sandbox
+
+
+def test_ctypes_used_for_seccomp_is_not_left_importable_without_an_event(tp):
+    tp.script("import ctypes")
+    r = tp("run", "--policy", "strict", "app.py")
+    assert r.rc == 1 and "PolicyViolation" in r.err
+    assert any(d["rule"] == "strict-native-import" for d in r.actions("deny"))
+
+
+def test_filter_program_shape():
+    prog = build_filter("x86_64")
+    assert len(prog) % 8 == 0 and len(prog) // 8 < 64
+    with pytest.raises(KeyError):
+        build_filter("sparc")
