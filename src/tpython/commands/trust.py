@@ -57,7 +57,12 @@ def trust_check(paths: Sequence[str], manifest_path: Optional[str], pubkey: Opti
     checked = failed = 0
     for path in code_files(paths, all_files=all_files):
         checked += 1
-        verdict = checks.check_file(path, policy)
+        try:
+            verdict = checks.check_file(path, policy)
+        except OSError as exc:
+            failed += 1
+            print(f"FAIL {path}: cannot be read: {exc.strerror}", file=out)
+            continue
         if not verdict.ok:
             failed += 1
             print(f"FAIL {verdict.path}: {verdict.reason}", file=out)

@@ -6,16 +6,16 @@ executing it: the exec permission, a ``noexec`` mount, and LSM policy all
 count. As the spython ``execveat`` sample does, the answer is enforced
 when the process has ``SECBIT_EXEC_RESTRICT_FILE`` set; and
 ``SECBIT_EXEC_DENY_INTERACTIVE`` refuses code that comes from no file
-(``-c``, stdin, the REPL). glibc has no wrapper for the flag, so the
-system call is made through ctypes (no maintained library offers it).
+(``-c``, stdin, the REPL). glibc has no wrapper for the flag: the system
+call is made by tpython's C module, or through ctypes where that module
+was not built (no maintained library offers it).
 """
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import platform
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 AT_EMPTY_PATH = 0x1000
 AT_EXECVE_CHECK = 0x10000
@@ -33,20 +33,28 @@ class KernelVerdict(NamedTuple):
     reason: Optional[str]   # why not, when not allowed
 
 
-_libc: Optional[ctypes.CDLL] = None
+def _native() -> Any:
+    """tpython's C module when it was built (no ctypes needed in the watched process)."""
+    try:
+        import tpython._opencode as _opencode
+    except ImportError:
+        return None
+    return _opencode
 
 
-def _c() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
+def _libc() -> Any:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def securebits() -> int:
     """This process's securebits (0 when they cannot be read)."""
+    native = _native()
+    if native is not None:
+        return int(native.securebits())
     try:
-        value = _c().prctl(PR_GET_SECUREBITS, 0, 0, 0, 0)
+        value = int(_libc().prctl(PR_GET_SECUREBITS, 0, 0, 0, 0))
     except (OSError, AttributeError):
         return 0
     return value if value > 0 else 0
@@ -57,20 +65,29 @@ def on_noexec_mount(fd: int) -> bool:
     return bool(os.fstatvfs(fd).f_flag & os.ST_NOEXEC)
 
 
-def execve_check(fd: int, name: str) -> KernelVerdict:
-    """Ask the kernel whether it would execute the open file FD."""
+def _execve_check_errno(fd: int, name: str) -> int:
+    native = _native()
+    if native is not None:
+        return int(native.execve_check(fd, os.fsencode(name)))
+    import ctypes
+
     number = _SYS_EXECVEAT.get(platform.machine())
     if number is None:
-        return KernelVerdict(False, True, None)
+        return errno.ENOSYS
     argv = (ctypes.c_char_p * 2)(os.fsencode(name), None)
     envp = (ctypes.c_char_p * 1)(None)
-    libc = _c()
+    libc = _libc()
     libc.syscall.restype = ctypes.c_long
     result = libc.syscall(ctypes.c_long(number), ctypes.c_int(fd), ctypes.c_char_p(b""), argv, envp,
                           ctypes.c_int(AT_EMPTY_PATH | AT_EXECVE_CHECK))
-    if result == 0:
+    return 0 if result == 0 else ctypes.get_errno()
+
+
+def execve_check(fd: int, name: str) -> KernelVerdict:
+    """Ask the kernel whether it would execute the open file FD."""
+    err = _execve_check_errno(fd, name)
+    if err == 0:
         return KernelVerdict(True, True, None)
-    err = ctypes.get_errno()
     if err in (errno.EINVAL, errno.ENOSYS):  # a kernel without AT_EXECVE_CHECK
         return KernelVerdict(False, True, None)
     return KernelVerdict(True, False, f"refused by the kernel (execveat AT_EXECVE_CHECK: {os.strerror(err)})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 import re
@@ -30,6 +31,7 @@ class Manifest(NamedTuple):
     path: str
     files: dict[str, str]
     signed: bool
+    sha256: str = ""  # of the manifest's own bytes
 
 
 def build(paths: Iterable[str], *, all_files: bool = False,
@@ -82,6 +84,22 @@ def load(path: str, pubkey: Optional[str] = None) -> Manifest:
     """Read, verify and parse a manifest; every problem is one IntegrityError naming the file."""
     # 1. The bytes, read once: the signature and the parser see the same ones.
     data = _read(path)
+    verify_signature(data, path, pubkey)
+    return parse(data, path)
+
+
+def load_verified(path: str, sha256: str) -> Manifest:
+    """Load a manifest whose signature was verified elsewhere, as the bytes that were verified
+    (the `tpython` command checks the signature; the started interpreter, which has no
+    `cryptography` before `site`, checks it reads the same bytes)."""
+    data = _read(path)
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise IntegrityError(f"manifest {path} changed after tpython verified it")
+    return parse(data, path)
+
+
+def verify_signature(data: bytes, path: str, pubkey: Optional[str]) -> None:
+    """Check DATA (manifest PATH's bytes) against PATH.sig with PUBKEY."""
     # 2. The signature: a signed manifest needs the public key; a key demands a signature.
     sig_path = path + ".sig"
     signed = os.path.exists(sig_path)
@@ -98,7 +116,13 @@ def load(path: str, pubkey: Optional[str] = None) -> Manifest:
         if not keys.verify(data, signature, pubkey):
             raise IntegrityError(f"signature {sig_path} does not match manifest {path} "
                                  "(changed after signing, or signed with another key)")
+
+
+
+def parse(data: bytes, path: str) -> Manifest:
+    """The manifest in DATA (read from PATH), validated."""
     # 3. The content.
+    signed = os.path.exists(path + ".sig")
     try:
         body = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -116,7 +140,7 @@ def load(path: str, pubkey: Optional[str] = None) -> Manifest:
     for name, digest in files.items():
         if not isinstance(digest, str) or not _HEX.fullmatch(digest):
             raise IntegrityError(f"manifest {path}: entry {name!r} is not a lowercase hex SHA-256")
-    return Manifest(os.path.abspath(path), files, signed)
+    return Manifest(os.path.abspath(path), files, signed, hashlib.sha256(data).hexdigest())
 
 
 def terminal_progress(stream: Optional[TextIO] = None) -> Optional[Callable[[int, str], None]]:

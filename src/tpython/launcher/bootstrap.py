@@ -32,6 +32,7 @@ from tpython.sinks.spec import DEFAULT_SPEC, open_sink, parse_sink_spec
 
 _TPYTHON_DIR = os.path.dirname(os.path.abspath(tpython.__file__)) + os.sep
 EXIT_LAUNCH_REFUSED = 2
+EXIT_CODE_REFUSED = 126  # as a shell says of a file it cannot execute
 INTERRUPTED = object()  # an uncaught KeyboardInterrupt: python ends itself with SIGINT
 
 
@@ -63,8 +64,13 @@ def main() -> None:
     start_loader_env = children.loader_environment()
     site_flags = _flags_with_site()
     integrity = _integrity_state(policy)
-    # 4. The hook, then the first record.
+    # 4. The hooks (audit, then open_code), then the first record.
     sys.addaudithook(engine.make_hook())
+    try:
+        with engine.internal():  # tpython's own imports and reads, not the program's
+            integrity.update(_install_open_code(policy, spec, engine))
+    except Error as exc:
+        _die(str(exc), exc.exit_status)
     with engine.internal():
         engine.start({**_start_args(spec, policy, engine), "integrity": integrity})
     # 5. Exit and children.
@@ -81,7 +87,7 @@ def main() -> None:
         "socket": lambda module: guards.audit_name_resolution(module.socket, sys.audit),
         "multiprocessing.util": children.make_mp_patch(
             spec.policy_json, lambda: engine.recorder.run, engine.internal, start_loader_env,
-            engine.emit_internal),
+            engine.emit_internal, spec.manifest_sha256),
     }
     for name in [n for n in patches if n in sys.modules]:  # already imported during start-up
         patches.pop(name)(sys.modules[name])
@@ -105,6 +111,38 @@ def main() -> None:
     code = _run_target(spec.target, engine)
     status_box[0] = code
     sys.exit(128 + 2 if code is INTERRUPTED else code)
+
+
+def _install_open_code(policy: Policy, spec: LaunchSpec, engine: Engine) -> dict[str, Any]:
+    """Put every file read as code through the integrity checks (SPEC 3), before `site`."""
+    from tpython.integrity import kernel
+    from tpython.integrity.errors import IntegrityError
+    from tpython.integrity.hook import check_policy, make_hook
+
+    config = policy.integrity
+    wanted = bool(config.get("require") or config.get("manifest") or config.get("xattr"))
+    try:
+        import tpython._opencode as native
+    except ImportError as exc:
+        if wanted:
+            raise IntegrityError(f"[integrity] needs the open_code hook, but tpython's C module was not built "
+                                 f"({exc}); reinstall tpython where gcc and the Python headers are present") from None
+        return {"open_code": f"unavailable ({exc})"}
+    checks_policy = check_policy(config, spec.manifest_sha256)
+    import tpython.logs.summary  # noqa: F401  (what tpython itself imports later, before the hook checks it)
+    native.install(make_hook(checks_policy, engine.internal, engine.emit_internal))
+    bits = kernel.securebits()
+    available = kernel.execve_check_available()
+    return {
+        "open_code": "active",
+        "sources": [s.name for s in checks_policy.sources],
+        "require": checks_policy.require,
+        "max_size": checks_policy.max_size,
+        "kernel_check": checks_policy.kernel_check,
+        "execve_check": "available" if available else "unavailable (kernel without AT_EXECVE_CHECK)",
+        "securebits": {"exec_restrict_file": bool(bits & kernel.SECBIT_EXEC_RESTRICT_FILE),
+                       "exec_deny_interactive": bool(bits & kernel.SECBIT_EXEC_DENY_INTERACTIVE)},
+    }
 
 
 def _integrity_state(policy: Policy) -> dict[str, Any]:
@@ -169,6 +207,12 @@ def _check_launch(spec: LaunchSpec, policy: Policy) -> None:
     if spec.internal == "multiprocessing":
         return  # tpython's own worker launch, under this same policy
     kind = spec.target.kind
+    if kind in ("command", "stdin", "interactive") and policy.integrity.get("kernel_check", True):
+        from tpython.integrity import kernel
+
+        if kernel.securebits() & kernel.SECBIT_EXEC_DENY_INTERACTIVE:
+            raise LaunchRefused("this process has SECBIT_EXEC_DENY_INTERACTIVE set: code that comes from no "
+                                "file (-c, stdin, the interactive prompt) is refused")
     if kind not in policy.launch_allow:
         names = {"file": "a script file", "module": "-m MODULE", "command": "-c CODE",
                  "stdin": "code from standard input (-)", "interactive": "the interactive prompt"}
@@ -261,11 +305,16 @@ def _run_file(target: Target, engine: Engine) -> None:
         return
     sys.path.insert(0, os.path.dirname(os.path.realpath(path)))
     sys.audit("cpython.run_file", absolute)
+    from tpython.integrity.hook import CodeRefused
+
     try:
         import io
 
         with io.open_code(absolute) as f:
             source = f.read()
+    except CodeRefused as exc:
+        sys.stderr.write(f"{exc}\n")
+        raise SystemExit(EXIT_CODE_REFUSED) from None
     except OSError as exc:
         sys.stderr.write(f"tpython: can't open file {absolute!r}: [Errno {exc.errno}] {exc.strerror}\n")
         raise SystemExit(2) from None

@@ -95,8 +95,8 @@ def _environment(ours: dict[str, str], names: tuple[str, ...]) -> Iterator[None]
 
 
 def make_mp_patch(policy_json: str, current_run: Callable[[], str], internal: Callable[[], Any],
-                  start_loader_env: dict[str, str],
-                  record: Callable[[str, dict[str, Any]], None]) -> Callable[[ModuleType], None]:
+                  start_loader_env: dict[str, str], record: Callable[[str, dict[str, Any]], None],
+                  manifest_sha256: Optional[str] = None) -> Callable[[ModuleType], None]:
     """The patch for `multiprocessing.util`: its interpreters start through tpython,
     as this interpreter (never the program's path object), with the loader
     variables tpython itself started with (never ones the program set since)."""
@@ -111,7 +111,8 @@ def make_mp_patch(policy_json: str, current_run: Callable[[], str], internal: Ca
                 program = argv[at + 1] if at + 1 < len(argv) else ""
                 if isinstance(program, str) and program.startswith(MP_PROGRAM_PREFIXES):
                     spec = LaunchSpec(policy_json, Target("command", program, tuple(argv[at + 2:])),
-                                      quiet=True, parent_run=current_run(), internal="multiprocessing")
+                                      quiet=True, parent_run=current_run(), internal="multiprocessing",
+                                      manifest_sha256=manifest_sha256)
                     changed = sorted(k for k in set(loader_environment()) | set(start_loader_env)
                                      if os.environ.get(k) != start_loader_env.get(k))
                     record("tpython.spawn", {"program": program[:200], "args": argv[at + 2:][:16],

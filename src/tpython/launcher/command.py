@@ -106,6 +106,17 @@ def check_sink_writable(spec_text: str) -> None:
     os.close(fd)
 
 
+def _verify_manifest(integrity: dict[str, object]) -> Optional[str]:
+    """Check the manifest's signature once, here (a bad or missing one stops the launch);
+    the started interpreter gets the digest of the bytes that were verified."""
+    if not integrity.get("manifest"):
+        return None
+    from tpython.integrity import manifest
+
+    pubkey = integrity.get("pubkey")
+    return manifest.load(str(integrity["manifest"]), str(pubkey) if pubkey else None).sha256
+
+
 def _deny_xattr_writes() -> None:
     """Load the seccomp filter here, before the execve: it and no_new_privs carry over
     into the hardened interpreter, which then never needs ctypes for it."""
@@ -127,9 +138,10 @@ def run_command(argv: list[str], executable: Optional[str] = None) -> int:
     policy = policy.with_overrides(mode=opts["mode"], sinks=tuple(opts["log"]))  # type: ignore[arg-type]
     for sink in policy.sinks or (DEFAULT_SPEC,):
         check_sink_writable(sink)
+    manifest_sha256 = _verify_manifest(policy.integrity)
     if policy.integrity.get("seccomp"):
         _deny_xattr_writes()
-    spec = LaunchSpec(policy.to_json(), target, quiet=bool(opts["quiet"]))
+    spec = LaunchSpec(policy.to_json(), target, quiet=bool(opts["quiet"]), manifest_sha256=manifest_sha256)
     env = dict(os.environ)
     env[ENV_VAR] = spec.to_env()
     argv_new = interpreter_argv(executable)

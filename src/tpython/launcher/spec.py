@@ -31,6 +31,7 @@ class LaunchSpec(NamedTuple):
     quiet: bool = False
     parent_run: Optional[str] = None
     internal: Optional[str] = None  # "multiprocessing" for tpython's own worker launches
+    manifest_sha256: Optional[str] = None  # of the manifest bytes whose signature the launcher checked
 
     def to_env(self) -> str:
         """The spec as the value of ``TPYTHON_LAUNCH``."""

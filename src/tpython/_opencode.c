@@ -1,0 +1,116 @@
+/* tpython._opencode: install a Python callable as CPython's open_code hook.
+ *
+ * PyFile_SetOpenCodeHook takes a C function; this module supplies one that
+ * calls the callable tpython gives it, once, before any of the target's code
+ * is read. CPython allows one hook per process: once tpython has set it,
+ * nobody else can (a second call fails with SystemError).
+ *
+ * Doing this from Python through ctypes.pythonapi would leave ctypes loaded
+ * in the watched interpreter, where it would hand the program unaudited
+ * native calls; a few lines of C avoid that.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+#ifndef AT_EXECVE_CHECK
+#define AT_EXECVE_CHECK 0x10000
+#endif
+#ifndef PR_GET_SECUREBITS
+#define PR_GET_SECUREBITS 27
+#endif
+
+static PyObject *hook_callable = NULL;
+
+static PyObject *
+tpython_open_code(PyObject *path, void *user_data)
+{
+    (void)user_data;
+    if (hook_callable == NULL) {
+        PyErr_SetString(PyExc_ImportError, "tpython: open_code hook lost its callable");
+        return NULL;
+    }
+    return PyObject_CallFunctionObjArgs(hook_callable, path, NULL);
+}
+
+static PyObject *
+install(PyObject *module, PyObject *callable)
+{
+    (void)module;
+    if (!PyCallable_Check(callable)) {
+        PyErr_SetString(PyExc_TypeError, "install() needs a callable");
+        return NULL;
+    }
+    if (hook_callable != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "tpython's open_code hook is already installed");
+        return NULL;
+    }
+    Py_INCREF(callable);
+    hook_callable = callable;
+    if (PyFile_SetOpenCodeHook(tpython_open_code, NULL) < 0) {
+        Py_CLEAR(hook_callable);
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "PyFile_SetOpenCodeHook refused");
+        }
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+securebits(PyObject *module, PyObject *unused)
+{
+    (void)module; (void)unused;
+    int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+    return PyLong_FromLong(bits < 0 ? 0 : bits);
+}
+
+/* execve_check(fd, name) -> 0 when the kernel would execute the file, else the errno
+ * (EINVAL/ENOSYS: the kernel has no AT_EXECVE_CHECK). Nothing is executed. */
+static PyObject *
+execve_check(PyObject *module, PyObject *args)
+{
+    (void)module;
+    int fd;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "iy", &fd, &name)) {
+        return NULL;
+    }
+#ifdef SYS_execveat
+    char *argv[] = {(char *)name, NULL};
+    char *envp[] = {NULL};
+    long rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH | AT_EXECVE_CHECK);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(rc == 0 ? 0 : errno);
+#else
+    return PyLong_FromLong(ENOSYS);
+#endif
+}
+
+static PyMethodDef methods[] = {
+    {"securebits", securebits, METH_NOARGS, "securebits() -> this process's securebits."},
+    {"execve_check", execve_check, METH_VARARGS,
+     "execve_check(fd, name) -> 0 or the errno of execveat(fd, \"\", AT_EMPTY_PATH | AT_EXECVE_CHECK)."},
+    {"install", install, METH_O,
+     "install(callable): make callable(path) -> file object CPython's open_code hook (once per process)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "tpython._opencode",
+    "CPython's open_code hook, set from tpython.", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__opencode(void)
+{
+    return PyModule_Create(&module_def);
+}

@@ -1,0 +1,177 @@
+"""`tpython run` with `[integrity]`: the open_code hook refuses code no source vouches for."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import assert_one_line_error
+
+
+def _policy(tp, **integrity):
+    lines = "\n".join(f"{k} = {v!r}".replace("'", '"') if not isinstance(v, bool) else f"{k} = {str(v).lower()}"
+                      for k, v in integrity.items())
+    tp.policy(f"version = 1\nextends = \"default\"\n[integrity]\n{lines}\n")
+
+
+@pytest.fixture
+def signed(tp):
+    """An app, a key pair, and a signed manifest of the app, the stdlib and site-packages."""
+    import sysconfig
+
+    app = tp.cwd / "app"
+    (app / "helper").mkdir(parents=True)
+    (app / "main.py").write_text("import json, email, helper\nprint('app ran', helper.VALUE)\n")
+    (app / "helper" / "__init__.py").write_text("VALUE = 42\n")
+    assert tp.cli("trust", "keygen", "--out", "k").rc == 0
+    paths = sorted({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"],
+                    sysconfig.get_paths()["purelib"], os.path.dirname(os.path.dirname(__import__("tpython").__file__))})
+    r = tp.cli("trust", "manifest", str(app), *paths, "--out", "m.json", "--sign", "k.key")
+    assert r.rc == 0, r.err
+    _policy(tp, manifest=str(tp.cwd / "m.json"), pubkey=str(tp.cwd / "k.pub"), require=True)
+    return tp
+
+
+def _run(tp, *args):
+    return tp("run", "--policy", "policy.toml", *args, timeout=300)
+
+
+def test_manifest_app_runs_and_a_modified_file_is_refused(signed):
+    tp = signed
+    r = _run(tp, "app/main.py")
+    assert r.rc == 0, r.err
+    assert "app ran 42" in r.out
+    start = r.events("tpython.start")[0]["args"]["integrity"]
+    assert start["open_code"] == "active" and start["require"] is True
+    # a trusted module changed after the manifest was built
+    (tp.cwd / "app" / "helper" / "__init__.py").write_text("VALUE = 'evil'\n")
+    r = _run(tp, "app/main.py")
+    assert r.rc == 1 and "evil" not in r.out
+    assert "refused to read" in r.err and "hash mismatch with the manifest" in r.err
+    refusals = {x["args"]["path"]: x for x in r.events("tpython.integrity")}
+    source = refusals[str(tp.cwd / "app" / "helper" / "__init__.py")]
+    assert source["action"] == "deny" and "hash mismatch" in source["args"]["reason"]
+    # the byte-code cache the first run wrote is in no manifest: refused, and the source used instead
+    cached = [x for p, x in refusals.items() if "__pycache__" in p]
+    assert cached and cached[0]["args"]["fallback"].endswith("helper/__init__.py")
+
+
+def test_unverified_main_script_is_refused_cleanly(signed):
+    tp = signed
+    (tp.cwd / "app" / "other.py").write_text("print('should not run')\n")
+    r = _run(tp, "app/other.py")
+    assert r.rc == 126 and "should not run" not in r.out
+    assert "refused to read" in r.err and "not in the manifest" in r.err
+    assert "Traceback" not in r.err
+
+
+def test_manifest_changed_after_signing_stops_the_launch(signed):
+    tp = signed
+    text = (tp.cwd / "m.json").read_text()
+    (tp.cwd / "m.json").write_text(text.replace("}", "} ", 1))
+    r = _run(tp, "app/main.py")
+    assert_one_line_error(r, "changed after signing")
+    assert r.rc == 78 and "app ran" not in r.out
+
+
+def test_missing_public_key_stops_the_launch(signed):
+    tp = signed
+    os.remove(tp.cwd / "k.pub")
+    r = _run(tp, "app/main.py")
+    assert_one_line_error(r, "public key", "not found")
+
+
+def test_stamped_tree_runs_with_xattr_and_no_manifest(tp):
+    app = tp.cwd / "app"
+    app.mkdir()
+    (app / "main.py").write_text("import mod\nprint('stamped ran')\n")
+    (app / "mod.py").write_text("X = 1\n")
+    try:
+        os.setxattr(app / "mod.py", "user.tpython-test", b"1")
+    except OSError:
+        pytest.skip("no user xattrs on this file system")
+    import sysconfig
+
+    stdlib = sysconfig.get_paths()["stdlib"]
+    if not os.access(stdlib, os.W_OK):
+        pytest.skip("stamping needs a writable standard library")
+    # stamp the app, and the parts of the interpreter and tpython the run reads
+    for path in (str(app), stdlib, sysconfig.get_paths()["purelib"],
+                 os.path.dirname(os.path.dirname(__import__("tpython").__file__))):
+        assert tp.cli("trust", "stamp", path).rc == 0
+    _policy(tp, xattr=True, require=True)
+    r = tp("run", "--policy", "policy.toml", "app/main.py", timeout=300)
+    assert r.rc == 0, r.err
+    assert "stamped ran" in r.out
+    (app / "mod.py").write_text("X = 'changed'\n")
+    r = tp("run", "--policy", "policy.toml", "app/main.py", timeout=300)
+    assert r.rc == 1 and "stale xattr" in r.err
+
+
+@pytest.fixture
+def noexec_dir(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "noexec"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec,size=1m", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_script_on_noexec_mount_is_refused(tp, noexec_dir):
+    script = noexec_dir / "s.py"
+    script.write_text("print('ran from noexec')\n")
+    r = tp("run", str(script))
+    assert r.rc == 126 and "ran from noexec" not in r.out
+    assert "on a noexec mount" in r.err
+    assert r.events("tpython.integrity")[0]["args"]["reason"] == "on a noexec mount"
+
+
+def test_exec_restrict_securebit_refuses_a_script_without_exec_permission(tp, venv):
+    """Under SECBIT_EXEC_RESTRICT_FILE every file read as code must pass AT_EXECVE_CHECK
+    (here: have the exec permission). The run uses a bare venv, so that the code it reads
+    is the script and the venv's .pth file, both under the test's control."""
+    from conftest import venv_python
+
+    from tpython.integrity import kernel
+
+    if not kernel.execve_check_available():
+        pytest.skip("this kernel has no AT_EXECVE_CHECK (Linux 6.14+)")
+    if os.geteuid() != 0:
+        pytest.skip("setting securebits needs CAP_SETPCAP")
+    for pth in venv.glob("*.pth"):
+        os.chmod(pth, 0o755)
+    script = tp.cwd / "plain.py"
+    script.write_text("print('ran without x')\n")
+    os.chmod(script, 0o644)
+    runnable = tp.cwd / "runnable.py"
+    runnable.write_text("print('ran with x')\n")
+    os.chmod(runnable, 0o755)
+    # a parent that sets SECBIT_EXEC_RESTRICT_FILE and SECBIT_EXEC_DENY_INTERACTIVE, then execs tpython
+    launcher = tp.cwd / "secure_launch.py"
+    launcher.write_text(
+        "import ctypes, os, sys\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        f"bits = libc.prctl(27, 0, 0, 0, 0) | {kernel.SECBIT_EXEC_RESTRICT_FILE} | "
+        f"{kernel.SECBIT_EXEC_DENY_INTERACTIVE}\n"
+        "if libc.prctl(28, bits, 0, 0, 0) != 0:\n"
+        "    sys.exit('prctl failed: %d' % ctypes.get_errno())\n"
+        "os.execv(sys.argv[1], [sys.argv[1], '-m', 'tpython', *sys.argv[2:]])\n")
+
+    def run(*args):
+        return subprocess.run([sys.executable, str(launcher), venv_python(venv), "run", "--log",
+                               f"jsonl:{tp.log}", *args], cwd=tp.cwd, capture_output=True, text=True, timeout=120)
+
+    r = run("runnable.py")
+    if "prctl failed" in r.stderr:
+        pytest.skip(r.stderr.strip())
+    assert r.returncode == 0, r.stderr
+    assert "ran with x" in r.stdout
+    r = run("plain.py")
+    assert r.returncode == 126 and "ran without x" not in r.stdout
+    assert "refused by the kernel" in r.stderr
+    r = run("-c", "print('from -c')")
+    assert r.returncode == 2 and "SECBIT_EXEC_DENY_INTERACTIVE" in r.stderr
