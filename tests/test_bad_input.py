@@ -29,6 +29,9 @@ BAD_POLICIES = {
     "extends loop": ('version = 1\nextends = "policy.toml"\n', ["loops back"]),
     "missing extends": ('version = 1\nextends = "nowhere.toml"\n', ["'nowhere.toml' not found"]),
     "unknown sink in policy": ('version = 1\n[log]\nsinks = ["kafka://x"]\n', ["unknown sink 'kafka://x'"]),
+    "require without a source": ('version = 1\n[integrity]\nrequire = true\n', ["require = true needs a manifest"]),
+    "integrity type": ('version = 1\n[integrity]\nxattr = "yes"\n', ["policy.toml:3", "xattr must be true or false"]),
+    "integrity size": ('version = 1\n[integrity]\nmax_size = -1\n', ["max_size must be a positive number"]),
 }
 
 

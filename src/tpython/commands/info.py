@@ -15,7 +15,17 @@ def info(out: TextIO = sys.stdout) -> int:
     print("engine: python (pure-Python audit hook; the native engine is not built yet)", file=out)
     print(f"python: {platform.python_implementation()} {platform.python_version()} ({sys.executable})", file=out)
     print(f"platform: {platform.system()} {platform.release()} {platform.machine()}", file=out)
+    try:
+        import tpython._opencode  # noqa: F401
+
+        native = True
+    except ImportError:
+        native = False
+    from tpython.integrity import kernel
+
     features = {
+        "open_code hook (tpython._opencode built)": native,
+        "AT_EXECVE_CHECK (Linux 6.14+)": kernel.execve_check_available(),
         "syslog socket (/dev/log)": os.path.exists("/dev/log"),
         "journald socket": os.path.exists("/run/systemd/journal/socket"),
         "_posixsubprocess.fork_exec audit event": sys.version_info >= (3, 14),

@@ -115,7 +115,14 @@ def load_policy(ref: str) -> Policy:
         if name not in PROFILES:
             base_dir = Path(name).parent
         current = nxt
-    return _merge(chain)
+    policy = _merge(chain)
+    integrity = policy.integrity
+    if integrity.get("require") and not (integrity.get("manifest") or integrity.get("xattr")):
+        raise PolicyError(f"{chain[0][0].label}: [integrity] require = true needs a manifest or xattr = true "
+                          "(otherwise no code could run)")
+    if integrity.get("pubkey") and not integrity.get("manifest"):
+        raise PolicyError(f"{chain[0][0].label}: [integrity] pubkey is set but there is no manifest")
+    return policy
 
 
 def _validate_top(src: _Source, data: dict[str, Any]) -> None:
@@ -135,6 +142,11 @@ def _validate_top(src: _Source, data: dict[str, Any]) -> None:
             if key not in known:
                 known_keys = ", ".join(sorted(known))
                 raise _fail(src, key, f"unknown key {key!r} in [{table}] (known: {known_keys})", table=table)
+    for key, value in data.get("integrity", {}).items():
+        want = {"manifest": str, "pubkey": str, "max_size": int}.get(key, bool)
+        if not isinstance(value, want) or (want is int and (isinstance(value, bool) or value <= 0)):
+            kind = {str: "a path", int: "a positive number of bytes", bool: "true or false"}[want]
+            raise _fail(src, key, f"[integrity] {key} must be {kind}, not {value!r}", table="integrity")
     allow = data.get("launch", {}).get("allow")
     if allow is not None:
         if not isinstance(allow, list) or any(k not in LAUNCH_KINDS for k in allow):
