@@ -144,7 +144,8 @@ def _validate_top(src: _Source, data: dict[str, Any]) -> None:
                 raise _fail(src, key, f"unknown key {key!r} in [{table}] (known: {known_keys})", table=table)
     for key, value in data.get("integrity", {}).items():
         want = {"manifest": str, "pubkey": str, "max_size": int}.get(key, bool)
-        if not isinstance(value, want) or (want is int and (isinstance(value, bool) or value <= 0)):
+        bad_size = want is int and (isinstance(value, bool) or not isinstance(value, int) or value <= 0)
+        if not isinstance(value, want) or bad_size:
             kind = {str: "a path", int: "a positive number of bytes", bool: "true or false"}[want]
             raise _fail(src, key, f"[integrity] {key} must be {kind}, not {value!r}", table="integrity")
     allow = data.get("launch", {}).get("allow")
