@@ -175,3 +175,36 @@ def test_exec_restrict_securebit_refuses_a_script_without_exec_permission(tp, ve
     assert "refused by the kernel" in r.stderr
     r = run("-c", "print('from -c')")
     assert r.returncode == 2 and "SECBIT_EXEC_DENY_INTERACTIVE" in r.stderr
+
+
+def test_sourceless_pyc_goes_through_the_checks(signed):
+    """CPython reads a .pyc with no source through FileIO, not open_code (CVE-2026-2297)."""
+    import py_compile
+
+    tp = signed
+    src = tp.cwd / "gen.py"
+    src.write_text("print('sourceless ran')\n")
+    py_compile.compile(str(src), cfile=str(tp.cwd / "app" / "sourceless.pyc"))
+    (tp.cwd / "app" / "uses.py").write_text("import sourceless\n")
+    # neither is in the manifest: the sourceless module is refused like any other code
+    r = _run(tp, "app/uses.py")
+    assert "sourceless ran" not in r.out
+    refusals = [x["args"]["path"] for x in r.events("tpython.integrity")]
+    assert str(tp.cwd / "app" / "uses.py") in refusals
+    # with the script trusted, the sourceless .pyc itself is refused, not read behind the hook
+    from tpython.integrity import manifest
+
+    m = manifest.load(str(tp.cwd / "m.json"), str(tp.cwd / "k.pub"))
+    files = dict(m.files)
+    from tpython.integrity.walk import sha256_file
+
+    files[str(tp.cwd / "app" / "uses.py")] = sha256_file(str(tp.cwd / "app" / "uses.py"))
+    manifest.write(str(tp.cwd / "m.json"), files, sign_with=str(tp.cwd / "k.key"))
+    r = _run(tp, "app/uses.py")
+    assert r.rc == 1 and "sourceless ran" not in r.out
+    assert "sourceless.pyc as code: not in the manifest" in r.err
+    # and once it is in the manifest, it runs
+    files[str(tp.cwd / "app" / "sourceless.pyc")] = sha256_file(str(tp.cwd / "app" / "sourceless.pyc"))
+    manifest.write(str(tp.cwd / "m.json"), files, sign_with=str(tp.cwd / "k.key"))
+    r = _run(tp, "app/uses.py")
+    assert r.rc == 0 and "sourceless ran" in r.out, r.err

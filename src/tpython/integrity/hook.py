@@ -101,3 +101,21 @@ def make_hook(policy: checks.Policy, internal: Callable[[], ContextManager[None]
         raise CodeRefused(verdict.path, reason)
 
     return tpython_open_code
+
+
+def close_sourceless_gap() -> None:
+    """Make `SourcelessFileLoader` read through ``io.open_code`` (CVE-2026-2297).
+
+    Before python/cpython#145506, CPython reads sourceless ``.pyc`` files with a
+    plain ``FileIO``, so they never reach the open_code hook. ``io.open_code`` is
+    bound here, at start, so a program that later replaces it does not change
+    this path.
+    """
+    from importlib.machinery import SourcelessFileLoader
+
+    def get_data(self: Any, path: str, _open_code: Callable[[str], BinaryIO] = io.open_code) -> bytes:
+        with _open_code(str(path)) as file:
+            return file.read()
+
+    get_data.__doc__ = SourcelessFileLoader.get_data.__doc__
+    SourcelessFileLoader.get_data = get_data  # type: ignore[method-assign]

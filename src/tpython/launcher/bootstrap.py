@@ -117,7 +117,7 @@ def _install_open_code(policy: Policy, spec: LaunchSpec, engine: Engine) -> dict
     """Put every file read as code through the integrity checks (SPEC 3), before `site`."""
     from tpython.integrity import kernel
     from tpython.integrity.errors import IntegrityError
-    from tpython.integrity.hook import check_policy, make_hook
+    from tpython.integrity.hook import check_policy, close_sourceless_gap, make_hook
 
     config = policy.integrity
     wanted = bool(config.get("require") or config.get("manifest") or config.get("xattr"))
@@ -131,6 +131,7 @@ def _install_open_code(policy: Policy, spec: LaunchSpec, engine: Engine) -> dict
     checks_policy = check_policy(config, spec.manifest_sha256)
     import tpython.logs.summary  # noqa: F401  (what tpython itself imports later, before the hook checks it)
     native.install(make_hook(checks_policy, engine.internal, engine.emit_internal))
+    close_sourceless_gap()
     bits = kernel.securebits()
     available = kernel.execve_check_available()
     return {
