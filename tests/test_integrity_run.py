@@ -208,3 +208,91 @@ def test_sourceless_pyc_goes_through_the_checks(signed):
     manifest.write(str(tp.cwd / "m.json"), files, sign_with=str(tp.cwd / "k.key"))
     r = _run(tp, "app/uses.py")
     assert r.rc == 0 and "sourceless ran" in r.out, r.err
+
+
+def test_extension_module_not_vouched_for_is_refused_before_it_loads(signed):
+    import glob
+    import shutil
+
+    import _bisect
+
+    candidates = glob.glob(os.path.join(os.path.dirname(_bisect.__file__), "xxlimited.*.so"))
+    if not candidates:
+        pytest.skip("this Python has no xxlimited extension module to copy")
+    tp = signed
+    ext_dir = tp.cwd / "app" / "ext"
+    ext_dir.mkdir()
+    shutil.copy(candidates[0], ext_dir)
+    (tp.cwd / "app" / "loadext.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ext_dir)!r})\n"
+        "try:\n    import xxlimited\n    print('loaded', xxlimited.__file__)\n"
+        "except ImportError as exc:\n    print('refused:', exc)\n")
+    _trust(tp, tp.cwd / "app" / "loadext.py")
+    r = _run(tp, "app/loadext.py")
+    assert r.rc == 0, r.err
+    assert "refused: tpython: refused to read" in r.out and "not in the manifest" in r.out
+    assert any(x["args"].get("event") == "import" for x in r.events("tpython.integrity"))
+    # the interpreter's own copy is in the manifest: it loads
+    (tp.cwd / "app" / "loadext2.py").write_text("import xxlimited\nprint('loaded', xxlimited.__file__)\n")
+    _trust(tp, tp.cwd / "app" / "loadext2.py")
+    r = _run(tp, "app/loadext2.py")
+    assert r.rc == 0 and "loaded" in r.out and "lib-dynload" in r.out, r.err
+
+
+def _trust(tp, *paths):
+    """Add PATHS to the signed manifest."""
+    from tpython.integrity import manifest
+    from tpython.integrity.walk import sha256_file
+
+    files = dict(manifest.load(str(tp.cwd / "m.json"), str(tp.cwd / "k.pub")).files)
+    for path in paths:
+        files[os.path.realpath(path)] = sha256_file(str(path))
+    manifest.write(str(tp.cwd / "m.json"), files, sign_with=str(tp.cwd / "k.key"))
+
+
+ROUTES_AROUND_OPEN_CODE = {
+    "_io.open_code replaced": (
+        "import _io, io\n"
+        "_io.open_code = io.open_code = lambda path: open(path, 'rb')\n"
+        "import untrusted\n"),
+    "own meta_path finder": (
+        "import importlib.abc, importlib.util, sys\n"
+        "class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name == 'untrusted':\n"
+        "            return importlib.util.spec_from_loader(name, self)\n"
+        "    def create_module(self, spec):\n        return None\n"
+        "    def exec_module(self, module):\n"
+        "        path = sys.argv[1]\n"
+        "        exec(compile(open(path, 'rb').read(), path, 'exec'), module.__dict__)\n"
+        "sys.meta_path.insert(0, Finder())\n"
+        "import untrusted\n"),
+    "marshal of an untrusted .pyc": (
+        "import marshal, sys\n"
+        "exec(marshal.loads(open(sys.argv[1] + 'c', 'rb').read()[16:]))\n"),
+}
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES_AROUND_OPEN_CODE))
+def test_routes_around_open_code_are_refused_by_the_audit_hook(signed, route):
+    tp = signed
+    untrusted = tp.cwd / "app" / "untrusted.py"
+    untrusted.write_text("print('UNTRUSTED CODE RAN')\n")
+    import py_compile
+
+    py_compile.compile(str(untrusted), cfile=str(untrusted) + "c")  # made outside the run
+    (tp.cwd / "app" / "route.py").write_text(ROUTES_AROUND_OPEN_CODE[route])
+    _trust(tp, tp.cwd / "app" / "route.py")
+    r = _run(tp, "app/route.py", str(untrusted))
+    assert "UNTRUSTED CODE RAN" not in r.out, r.err
+    assert "refused" in r.err and "no trust source vouches for" in r.err
+    assert r.events("tpython.integrity")
+
+
+def test_marshal_of_plain_data_is_not_code(signed):
+    tp = signed
+    (tp.cwd / "app" / "data.py").write_text("import marshal\nprint(marshal.loads(marshal.dumps({'a': [1, 2]})))\n")
+    _trust(tp, tp.cwd / "app" / "data.py")
+    r = _run(tp, "app/data.py")
+    assert r.rc == 0 and "{'a': [1, 2]}" in r.out, r.err

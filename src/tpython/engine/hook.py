@@ -52,8 +52,10 @@ class Engine:
         self.exit_hooks: list[Callable[[int], None]] = []
 
     # -- the hook ---------------------------------------------------------
-    def make_hook(self) -> Callable[[str, tuple[Any, ...]], None]:
-        """The audit hook, with everything it needs bound as locals."""
+    def make_hook(self, guard: Optional[Callable[[str, tuple[Any, ...]], None]] = None,
+                  guard_events: frozenset[str] = frozenset()) -> Callable[[str, tuple[Any, ...]], None]:
+        """The audit hook, with everything it needs bound as locals. GUARD (the
+        integrity layer's second line) sees GUARD_EVENTS first, whatever the policy says."""
         table_get = self.table.table.get
         lookup = self.table.lookup
         counts = self.counts
@@ -65,6 +67,8 @@ class Engine:
         count, allow = COUNT, ALLOW
 
         def tpython_audit_hook(event: str, args: tuple[Any, ...]) -> None:
+            if event in guard_events and not (busy and get_ident() in busy):
+                guard(event, args)  # type: ignore[misc]  # raises to refuse
             entry = table_get(event)
             if entry is None:
                 if busy and get_ident() in busy:

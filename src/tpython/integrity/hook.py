@@ -12,7 +12,7 @@ import importlib.util
 import io
 import os
 import sys
-from typing import Any, BinaryIO, Callable, ContextManager, Optional
+from typing import IO, Any, BinaryIO, Callable, ContextManager, Optional
 
 from tpython.integrity import checks
 from tpython.integrity.errors import IntegrityError
@@ -75,8 +75,10 @@ def check_policy(integrity: dict[str, Any], manifest_sha256: Optional[str]) -> c
 
 
 def make_hook(policy: checks.Policy, internal: Callable[[], ContextManager[None]],
-              record: Callable[..., None]) -> Callable[[str], BinaryIO]:
-    """The callable CPython calls with each path it opens as code."""
+              record: Callable[..., None],
+              vouch: Optional[Callable[[bytes, str], None]] = None) -> Callable[[str], BinaryIO]:
+    """The callable CPython calls with each path it opens as code; VOUCH(data, path)
+    hears of every file accepted."""
 
     def tpython_open_code(path: str) -> BinaryIO:
         # The event CPython raises when no hook is set (io.open(path, "rb")), so that
@@ -86,6 +88,9 @@ def make_hook(policy: checks.Policy, internal: Callable[[], ContextManager[None]
             name = path if isinstance(path, str) else os.fsdecode(path)
             verdict = checks.check_file(name, policy)
         if verdict.ok and verdict.data is not None:
+            if vouch is not None:
+                with internal():
+                    vouch(verdict.data, verdict.path)
             return CodeFile(verdict.data, name)
         reason = verdict.reason or "refused"
         with internal():
@@ -113,7 +118,7 @@ def close_sourceless_gap() -> None:
     """
     from importlib.machinery import SourcelessFileLoader
 
-    def get_data(self: Any, path: str, _open_code: Callable[[str], BinaryIO] = io.open_code) -> bytes:
+    def get_data(self: Any, path: str, _open_code: Callable[[str], IO[bytes]] = io.open_code) -> bytes:
         with _open_code(str(path)) as file:
             return file.read()
 

@@ -65,10 +65,14 @@ def main() -> None:
     site_flags = _flags_with_site()
     integrity = _integrity_state(policy)
     # 4. The hooks (audit, then open_code), then the first record.
-    sys.addaudithook(engine.make_hook())
+    try:
+        code_checks, guard = _prepare_integrity(policy, spec, engine)
+    except Error as exc:
+        _die(str(exc), exc.exit_status)
+    sys.addaudithook(engine.make_hook(guard, guard.EVENTS) if guard else engine.make_hook())
     try:
         with engine.internal():  # tpython's own imports and reads, not the program's
-            integrity.update(_install_open_code(policy, spec, engine))
+            integrity.update(_install_open_code(policy, code_checks, guard, engine))
     except Error as exc:
         _die(str(exc), exc.exit_status)
     with engine.internal():
@@ -113,11 +117,21 @@ def main() -> None:
     sys.exit(128 + 2 if code is INTERRUPTED else code)
 
 
-def _install_open_code(policy: Policy, spec: LaunchSpec, engine: Engine) -> dict[str, Any]:
+def _prepare_integrity(policy: Policy, spec: LaunchSpec, engine: Engine) -> tuple[Any, Any]:
+    """The checks `[integrity]` asks for, and the audit-hook guard when trust is required."""
+    from tpython.integrity.guard import CodeGuard
+    from tpython.integrity.hook import check_policy
+
+    code_checks = check_policy(policy.integrity, spec.manifest_sha256)
+    wanted = bool(code_checks.require or code_checks.sources)
+    return code_checks, (CodeGuard(code_checks, engine.internal, engine.emit_internal) if wanted else None)
+
+
+def _install_open_code(policy: Policy, checks_policy: Any, guard: Any, engine: Engine) -> dict[str, Any]:
     """Put every file read as code through the integrity checks (SPEC 3), before `site`."""
     from tpython.integrity import kernel
     from tpython.integrity.errors import IntegrityError
-    from tpython.integrity.hook import check_policy, close_sourceless_gap, make_hook
+    from tpython.integrity.hook import close_sourceless_gap, make_hook
 
     config = policy.integrity
     wanted = bool(config.get("require") or config.get("manifest") or config.get("xattr"))
@@ -128,9 +142,9 @@ def _install_open_code(policy: Policy, spec: LaunchSpec, engine: Engine) -> dict
             raise IntegrityError(f"[integrity] needs the open_code hook, but tpython's C module was not built "
                                  f"({exc}); reinstall tpython where gcc and the Python headers are present") from None
         return {"open_code": f"unavailable ({exc})"}
-    checks_policy = check_policy(config, spec.manifest_sha256)
     import tpython.logs.summary  # noqa: F401  (what tpython itself imports later, before the hook checks it)
-    native.install(make_hook(checks_policy, engine.internal, engine.emit_internal))
+    native.install(make_hook(checks_policy, engine.internal, engine.emit_internal,
+                             guard.vouch if guard is not None else None))
     close_sourceless_gap()
     bits = kernel.securebits()
     available = kernel.execve_check_available()
