@@ -211,10 +211,9 @@ def test_sourceless_pyc_goes_through_the_checks(signed):
 
 
 def test_extension_module_not_vouched_for_is_refused_before_it_loads(signed):
+    import _bisect
     import glob
     import shutil
-
-    import _bisect
 
     candidates = glob.glob(os.path.join(os.path.dirname(_bisect.__file__), "xxlimited.*.so"))
     if not candidates:
