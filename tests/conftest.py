@@ -73,6 +73,10 @@ class Runner:
                               start_new_session=True)  # no controlling terminal: `ask` must not block
         return Result(proc.returncode, proc.stdout, proc.stderr, self.log)
 
+    def events_of_log(self) -> list[dict[str, Any]]:
+        """Every record in this runner's log."""
+        return Result(0, "", "", self.log).records
+
     def cli(self, *args: str) -> Result:
         return self(*args, log=False)
 

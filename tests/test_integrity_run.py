@@ -22,7 +22,12 @@ def signed(tp):
 
     app = tp.cwd / "app"
     (app / "helper").mkdir(parents=True)
-    (app / "main.py").write_text("import json, email, helper\nprint('app ran', helper.VALUE)\n")
+    (app / "main.py").write_text(
+        "import asyncio, email.parser, http.client, json, sqlite3\n"
+        "import pluggy  # a third-party package installed in the venv\n"
+        "import helper\n"
+        "sqlite3.connect(':memory:').execute('select 1')\n"
+        "print('app ran', helper.VALUE, asyncio.run(asyncio.sleep(0, 'async ok')))\n")
     (app / "helper" / "__init__.py").write_text("VALUE = 42\n")
     assert tp.cli("trust", "keygen", "--out", "k").rc == 0
     paths = sorted({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"],
@@ -41,7 +46,8 @@ def test_manifest_app_runs_and_a_modified_file_is_refused(signed):
     tp = signed
     r = _run(tp, "app/main.py")
     assert r.rc == 0, r.err
-    assert "app ran 42" in r.out
+    assert "app ran 42 async ok" in r.out
+    assert r.events("tpython.integrity") == []  # every file read as code was vouched for
     start = r.events("tpython.start")[0]["args"]["integrity"]
     assert start["open_code"] == "active" and start["require"] is True
     # a trusted module changed after the manifest was built
@@ -295,3 +301,40 @@ def test_marshal_of_plain_data_is_not_code(signed):
     _trust(tp, tp.cwd / "app" / "data.py")
     r = _run(tp, "app/data.py")
     assert r.rc == 0 and "{'a': [1, 2]}" in r.out, r.err
+
+
+def test_untrusted_pth_zip_and_module_targets_are_refused(signed, venv):
+    """A .pth file (skipped by site), a zip import and an -m target, none in the manifest."""
+    import zipfile
+
+    tp = signed
+    zpath = tp.cwd / "app" / "bundle.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.writestr("zipped.py", "print('ZIPPED RAN')\n")
+    (tp.cwd / "app" / "usezip.py").write_text(f"import sys\nsys.path.insert(0, {str(zpath)!r})\nimport zipped\n")
+    _trust(tp, tp.cwd / "app" / "usezip.py")
+    r = _run(tp, "app/usezip.py")
+    # zipimport's path hook fails on the refused archive, so the module is simply not found
+    assert "ZIPPED RAN" not in r.out and "No module named 'zipped'" in r.err, r.err
+    zip_refusal = [x for x in r.events("tpython.integrity") if x["args"]["path"] == str(zpath)]
+    assert zip_refusal and zip_refusal[0]["args"]["reason"].startswith("not in the manifest")
+    # -m of a module that is not in the manifest
+    (tp.cwd / "modtarget.py").write_text("print('MODULE RAN')\n")
+    r = _run(tp, "-m", "modtarget")
+    assert r.rc != 0 and "MODULE RAN" not in r.out and "not in the manifest" in r.err
+    # a .pth file in site-packages that is not in the manifest: skipped, logged
+    from conftest import venv_python
+
+    # (`python -m tpython` runs `site` itself, so its own process prints 0; the started
+    # interpreter, where site runs under the hook, would print 1)
+    (venv / "zz_untrusted.pth").write_text("import sys; print('PTH RAN', sys.flags.no_site)\n")
+    _trust(tp, *venv.glob("tpython_src.pth"))
+    proc = subprocess.run([venv_python(venv), "-m", "tpython", "run", "--policy", "policy.toml", "--log",
+                           f"jsonl:{tp.log}", "app/main.py"], cwd=tp.cwd, capture_output=True, text=True,
+                          timeout=300)
+    assert "PTH RAN 1" not in proc.stdout and "app ran" in proc.stdout, proc.stderr
+    records = tp.events_of_log()
+    last = [x for x in records if x["event"] == "tpython.start"][-1]["run"]
+    assert any(x["run"] == last and x["args"]["path"].endswith("zz_untrusted.pth")
+               and x["args"].get("fallback") == "skipped"
+               for x in records if x["event"] == "tpython.integrity")

@@ -285,7 +285,11 @@ def _merge(chain: list[tuple[_Source, dict[str, Any], str]]) -> Policy:
         launch_allow = list(launch.get("allow", launch_allow))
         refuse_ld = launch.get("refuse_ld_preload", refuse_ld)
         defaults.update(data.get("defaults", {}))
-        integrity.update(data.get("integrity", {}))
+        own_integrity = dict(data.get("integrity", {}))
+        for key in ("manifest", "pubkey"):  # relative to the policy file that names them
+            if isinstance(own_integrity.get(key), str) and not src.label.startswith("<"):
+                own_integrity[key] = os.path.join(os.path.dirname(src.label), os.path.expanduser(own_integrity[key]))
+        integrity.update(own_integrity)
         log_table = dict(data.get("log", {}))
         sinks = list(log_table.pop("sinks", sinks))
         log.update(log_table)
