@@ -338,3 +338,26 @@ def test_untrusted_pth_zip_and_module_targets_are_refused(signed, venv):
     assert any(x["run"] == last and x["args"]["path"].endswith("zz_untrusted.pth")
                and x["args"].get("fallback") == "skipped"
                for x in records if x["event"] == "tpython.integrity")
+
+
+def test_ctypes_libraries_must_be_vouched_for(signed):
+    import shutil
+
+    tp = signed
+    libc = "/lib/x86_64-linux-gnu/libc.so.6"
+    if not os.path.exists(libc):
+        pytest.skip("no glibc at the Debian path")
+    shutil.copy(libc, tp.cwd / "app" / "mylib.so")
+    (tp.cwd / "app" / "load.py").write_text(
+        "import ctypes, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n        ctypes.CDLL(name)\n        print('loaded', name)\n"
+        "    except (ImportError, OSError) as exc:\n        print('refused', name, type(exc).__name__)\n")
+    _trust(tp, tp.cwd / "app" / "load.py")
+    r = _run(tp, "app/load.py", str(tp.cwd / "app" / "mylib.so"), "libc.so.6")
+    assert r.rc == 0, r.err
+    assert f"refused {tp.cwd / 'app' / 'mylib.so'} CodeRefused" in r.out
+    assert "refused libc.so.6 CodeRefused" in r.out  # the system libc is in no manifest here
+    _trust(tp, tp.cwd / "app" / "mylib.so", libc)
+    r = _run(tp, "app/load.py", str(tp.cwd / "app" / "mylib.so"), "libc.so.6")
+    assert f"loaded {tp.cwd / 'app' / 'mylib.so'}" in r.out and "loaded libc.so.6" in r.out, r.out + r.err

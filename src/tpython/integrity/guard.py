@@ -13,6 +13,10 @@ passes an audit event, and under ``require = true`` this guard checks it:
   after the 16-byte header, as importlib unmarshals it), or the file named
   must pass the checks with exactly these bytes.
 
+* ``ctypes.dlopen``: the library file (found as the dynamic linker would,
+  through ``LD_LIBRARY_PATH`` and the usual directories, for a bare name)
+  must pass the checks; one tpython cannot find is refused.
+
 Compiling an AST, and code objects built in memory, carry no bytes to
 check; they are logged as dynamic code (README, "Limits").
 """
@@ -33,7 +37,7 @@ _CODE_TYPE = ord("c")  # marshal's TYPE_CODE; the high bit is FLAG_REF
 class CodeGuard:
     """Checks code that arrives through events rather than through open_code."""
 
-    EVENTS = frozenset({"import", "compile", "marshal.loads"})
+    EVENTS = frozenset({"import", "compile", "marshal.loads", "ctypes.dlopen"})
 
     def __init__(self, policy: checks.Policy, internal: Callable[[], ContextManager[None]],
                  record: Callable[..., None]) -> None:
@@ -66,6 +70,8 @@ class CodeGuard:
             return None
         if not self.policy.require:
             return None
+        if event == "ctypes.dlopen":
+            return self._library(args[0] if args else None)
         if event == "compile":
             source, filename = (args + (None, None))[:2]
             if type(filename) is not str or not os.path.isfile(filename):
@@ -77,6 +83,22 @@ class CodeGuard:
             if type(data) is bytes and data and (data[0] & 0x7F) == _CODE_TYPE:
                 return self._known(data, "<marshal data>", "unmarshalled code")
         return None
+
+    def _library(self, name: object) -> Optional[tuple[str, str]]:
+        """A library ctypes is about to dlopen: the file the dynamic linker would load must pass."""
+        if name is None:
+            return None  # dlopen(NULL): the program itself, already running
+        text = os.fsdecode(name) if type(name) in (str, bytes) else None  # type: ignore[arg-type]
+        if text is None:
+            return "<library>", "a library named by an object tpython cannot read"
+        path = text if "/" in text else _search_library(text)
+        if path is None:
+            return text, "a library the dynamic linker would search for, and tpython cannot find to check"
+        try:
+            verdict = checks.check_file(path, self.policy)
+        except OSError as exc:
+            return path, f"cannot be read: {exc.strerror}"
+        return None if verdict.ok else (verdict.path, verdict.reason or "refused")
 
     def _known(self, data: bytes, path: str, what: str) -> Optional[tuple[str, str]]:
         digest = hashlib.sha256(data).hexdigest()
@@ -91,3 +113,17 @@ class CodeGuard:
                 self.trusted.add(digest)
                 return None
         return path, f"{what} that no trust source vouches for (sha256 {digest[:12]}…)"
+
+
+_LIBRARY_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
+                 "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib")
+
+
+def _search_library(name: str) -> Optional[str]:
+    """Where the dynamic linker would find NAME: LD_LIBRARY_PATH, then the usual directories."""
+    dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d] + list(_LIBRARY_DIRS)
+    for directory in dirs:
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate):
+            return candidate
+    return None
