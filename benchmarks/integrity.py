@@ -70,7 +70,7 @@ def main() -> int:
             "tpython require=true": [args.tpython, "run", "--policy", str(work / "require.toml"), *log, str(script)],
         }
         times: dict[str, list[float]] = {name: [] for name in configs}
-        for name, cmd in configs.items():  # warm-up
+        for cmd in configs.values():  # warm-up
             _time(cmd, work, env)
         for _ in range(args.runs):
             for name, cmd in configs.items():
