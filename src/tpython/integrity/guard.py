@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import importlib.machinery
 import os
+import sys
 from typing import Any, Callable, ContextManager, Optional
 
 from tpython.integrity import checks
@@ -53,6 +54,8 @@ class CodeGuard:
             self.trusted.add(hashlib.sha256(data[16:]).hexdigest())
 
     def __call__(self, event: str, args: tuple[Any, ...]) -> None:
+        if event == "marshal.loads" and _frozen_import(sys._getframe(2)):
+            return  # the interpreter's own frozen modules (3.12+ unmarshals them with an event)
         with self.internal():
             refusal = self._check(event, args)
         if refusal is not None:
@@ -113,6 +116,36 @@ class CodeGuard:
                 self.trusted.add(digest)
                 return None
         return path, f"{what} that no trust source vouches for (sha256 {digest[:12]}…)"
+
+
+# The frozen importer's code objects, captured at start: a frame running exactly
+# these is the import system unmarshalling a module frozen into the interpreter
+# binary (CPython 3.12+ raises marshal.loads for it). Identity, not names: a
+# program cannot make its own code object be one of these.
+import importlib._bootstrap as _bootstrap  # noqa: E402
+
+
+def _codes_of(cls: type) -> set[Any]:
+    codes = set()
+    for value in vars(cls).values():
+        func = getattr(value, "__func__", value)
+        code = getattr(func, "__code__", None)
+        if code is not None:
+            codes.add(code)
+    return codes
+
+
+_FROZEN_CODES = _codes_of(_bootstrap.FrozenImporter)
+_CALL_WITH_FRAMES_REMOVED = _bootstrap._call_with_frames_removed.__code__  # type: ignore[attr-defined]
+
+
+def _frozen_import(frame: Any) -> bool:
+    """True when FRAME is the frozen importer (directly, or through _call_with_frames_removed)."""
+    if frame is None:
+        return False
+    if frame.f_code is _CALL_WITH_FRAMES_REMOVED:
+        frame = frame.f_back
+    return frame is not None and frame.f_code in _FROZEN_CODES
 
 
 _LIBRARY_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",

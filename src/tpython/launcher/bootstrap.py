@@ -63,6 +63,7 @@ def main() -> None:
     guards.wrap_fork_exec(sys.audit)
     start_loader_env = children.loader_environment()
     site_flags = _flags_with_site()
+    import encodings.utf_8_sig  # noqa: F401  (site reads .pth files with it on 3.13+; loaded before the checks)
     integrity = _integrity_state(policy)
     # 4. The hooks (audit, then open_code), then the first record.
     try:
