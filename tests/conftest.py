@@ -145,3 +145,39 @@ def venv(tmp_path: Path) -> Path:
 def venv_python(site_dir: Path) -> str:
     """The interpreter of the venv whose site-packages is SITE_DIR."""
     return str(site_dir.parents[2] / "bin" / "python")
+
+
+@pytest.fixture
+def mount_tmpfs(tmp_path: Path) -> Any:
+    """mount_tmpfs(name, options) -> a tmpfs mounted for this test (root only; skips otherwise)."""
+    mounted: list[Path] = []
+
+    def mount(name: str, options: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        point = tmp_path / name
+        point.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], check=False).returncode:
+            pytest.skip("cannot mount a tmpfs here")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], check=False)
+
+
+@pytest.fixture
+def noexec_dir(mount_tmpfs: Any) -> Path:
+    """A directory on a tmpfs mounted noexec."""
+    return mount_tmpfs("noexec", "noexec,size=1m")  # type: ignore[no-any-return]
+
+
+def xattrs_supported(path: Path) -> bool:
+    """Whether user xattrs can be set on PATH's file system."""
+    try:
+        os.setxattr(path, "user.tpython-test", b"1")
+        os.removexattr(path, "user.tpython-test")
+        return True
+    except OSError:
+        return False

@@ -115,18 +115,6 @@ def test_stamped_tree_runs_with_xattr_and_no_manifest(tp):
     assert r.rc == 1 and "stale xattr" in r.err
 
 
-@pytest.fixture
-def noexec_dir(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "noexec"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec,size=1m", "tmpfs", str(mnt)]).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    yield mnt
-    subprocess.run(["umount", str(mnt)], check=False)
-
-
 def test_script_on_noexec_mount_is_refused(tp, noexec_dir):
     script = noexec_dir / "s.py"
     script.write_text("print('ran from noexec')\n")

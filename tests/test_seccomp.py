@@ -1,9 +1,8 @@
 """`[integrity] seccomp`: the running program cannot re-stamp files (strict turns it on)."""
 from __future__ import annotations
 
-import os
-
 import pytest
+from conftest import xattrs_supported
 
 from tpython.integrity.seccomp import build_filter
 
@@ -23,17 +22,8 @@ for name, call in (("setxattr", lambda: os.setxattr("owned.txt", "user.org.pytho
 """
 
 
-def _xattrs_supported(path) -> bool:
-    try:
-        os.setxattr(path, "user.tpython-test", b"1")
-        os.removexattr(path, "user.tpython-test")
-        return True
-    except OSError:
-        return False
-
-
 def test_strict_refuses_xattr_writes_with_eperm_and_logs_the_attempt(tp):
-    if not _xattrs_supported(tp.cwd):
+    if not xattrs_supported(tp.cwd):
         pytest.skip("this file system has no user xattrs")
     tp.script(SCRIPT)
     r = tp("run", "--policy", "strict", "app.py")
@@ -47,7 +37,7 @@ def test_strict_refuses_xattr_writes_with_eperm_and_logs_the_attempt(tp):
 
 
 def test_default_leaves_xattrs_alone(tp):
-    if not _xattrs_supported(tp.cwd):
+    if not xattrs_supported(tp.cwd):
         pytest.skip("this file system has no user xattrs")
     tp.script(SCRIPT)
     r = tp("run", "app.py")

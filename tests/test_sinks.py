@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import pytest
 
@@ -41,15 +39,8 @@ def test_default_sink_is_jsonl_in_cwd(tp):
 
 
 @pytest.fixture
-def tiny_fs(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(mnt)]).returncode != 0:
-        pytest.skip("cannot mount tmpfs here")
-    yield mnt
-    subprocess.run(["umount", str(mnt)])
+def tiny_fs(mount_tmpfs):
+    return mount_tmpfs("tiny", "size=12k")
 
 
 def test_full_disk_mid_run_is_counted_and_reported(tp, tiny_fs):

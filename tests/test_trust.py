@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, xattrs_supported
 
 from tpython.integrity import checks, kernel
 from tpython.integrity.sources import ManifestSource, XattrSource
@@ -27,15 +26,6 @@ def app(tp):
     r = tp.cli("trust", "keygen", "--out", "k")
     assert r.rc == 0, r.err
     return tp
-
-
-def _xattrs_supported(path) -> bool:
-    try:
-        os.setxattr(path, "user.tpython-test", b"1")
-        os.removexattr(path, "user.tpython-test")
-        return True
-    except OSError:
-        return False
 
 
 def test_keygen_writes_a_private_key_only_the_owner_reads_and_never_overwrites(app):
@@ -136,7 +126,7 @@ def test_signature_problems_stop_the_check(app):
 
 def test_stamp_is_mkxattr_compatible_and_check_finds_stale_stamps(app):
     tp = app
-    if not _xattrs_supported(tp.cwd / "app" / "main.py"):
+    if not xattrs_supported(tp.cwd / "app" / "main.py"):
         pytest.skip("this file system has no user xattrs")
     r = tp.cli("trust", "stamp", "app", "-v")
     assert r.rc == 0, r.err
@@ -155,18 +145,6 @@ def test_stamp_is_mkxattr_compatible_and_check_finds_stale_stamps(app):
     again = tp.cli("trust", "stamp", "app")
     assert "1 updated" in again.out or "2 updated" in again.out
     assert tp.cli("trust", "check", "app", "--xattr").rc == 0
-
-
-@pytest.fixture
-def noexec_dir(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "noexec"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec,size=1m", "tmpfs", str(mnt)]).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    yield mnt
-    subprocess.run(["umount", str(mnt)], check=False)
 
 
 def test_file_checks_noexec_not_regular_too_large(tp, noexec_dir):
