@@ -9,3 +9,14 @@ class IntegrityError(Error):
 
     slug = "integrity"
     exit_status = 78
+
+
+def read_trust_file(path: str, what: str) -> bytes:
+    """The bytes of a manifest or key file; a missing or unreadable one is an IntegrityError."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise IntegrityError(f"{what} {path} not found") from None
+    except OSError as exc:
+        raise IntegrityError(f"{what} {path} cannot be read: {exc.strerror}") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tpython.integrity.errors import IntegrityError
+from tpython.integrity.errors import IntegrityError, read_trust_file
 
 
 def _crypto() -> Any:
@@ -39,21 +39,11 @@ def keygen(prefix: str) -> tuple[str, str]:
     return private_path, public_path
 
 
-def _read(path: str, what: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise IntegrityError(f"{what} {path} not found") from None
-    except OSError as exc:
-        raise IntegrityError(f"cannot read {what} {path}: {exc.strerror}") from None
-
-
 def sign(data: bytes, private_key_path: str) -> bytes:
     """An Ed25519 signature of DATA with the key in PRIVATE_KEY_PATH."""
     serialization, ed25519 = _crypto()
     try:
-        key = serialization.load_pem_private_key(_read(private_key_path, "private key"), password=None)
+        key = serialization.load_pem_private_key(read_trust_file(private_key_path, "private key"), password=None)
     except (ValueError, TypeError) as exc:
         raise IntegrityError(f"private key {private_key_path} is not a PEM private key: {exc}") from None
     if not isinstance(key, ed25519.Ed25519PrivateKey):
@@ -67,7 +57,7 @@ def verify(data: bytes, signature: bytes, public_key_path: str) -> bool:
     from cryptography.exceptions import InvalidSignature
 
     try:
-        key = serialization.load_pem_public_key(_read(public_key_path, "public key"))
+        key = serialization.load_pem_public_key(read_trust_file(public_key_path, "public key"))
     except ValueError as exc:
         raise IntegrityError(f"public key {public_key_path} is not a PEM public key: {exc}") from None
     if not isinstance(key, ed25519.Ed25519PublicKey):

@@ -17,7 +17,7 @@ import sys
 from typing import Callable, Iterable, NamedTuple, Optional, TextIO
 
 from tpython.integrity import keys
-from tpython.integrity.errors import IntegrityError
+from tpython.integrity.errors import IntegrityError, read_trust_file
 from tpython.integrity.walk import code_files, sha256_file
 
 VERSION = 1
@@ -70,20 +70,10 @@ def write(out: str, files: dict[str, str], *, sign_with: Optional[str] = None) -
     return out + ".sig"
 
 
-def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise IntegrityError(f"manifest {path} not found") from None
-    except OSError as exc:
-        raise IntegrityError(f"manifest {path} cannot be read: {exc.strerror}") from None
-
-
 def load(path: str, pubkey: Optional[str] = None) -> Manifest:
     """Read, verify and parse a manifest; every problem is one IntegrityError naming the file."""
     # 1. The bytes, read once: the signature and the parser see the same ones.
-    data = _read(path)
+    data = read_trust_file(path, "manifest")
     verify_signature(data, path, pubkey)
     return parse(data, path)
 
@@ -92,7 +82,7 @@ def load_verified(path: str, sha256: str) -> Manifest:
     """Load a manifest whose signature was verified elsewhere, as the bytes that were verified
     (the `tpython` command checks the signature; the started interpreter, which has no
     `cryptography` before `site`, checks it reads the same bytes)."""
-    data = _read(path)
+    data = read_trust_file(path, "manifest")
     if hashlib.sha256(data).hexdigest() != sha256:
         raise IntegrityError(f"manifest {path} changed after tpython verified it")
     return parse(data, path, validate_entries=False)  # these very bytes were validated
