@@ -72,20 +72,72 @@ def test_unverified_main_script_is_refused_cleanly(signed):
     assert "Traceback" not in r.err
 
 
-def test_manifest_changed_after_signing_stops_the_launch(signed):
+def _rewrite_manifest(old, new):
+    return lambda tp: (tp.cwd / "m.json").write_text((tp.cwd / "m.json").read_text().replace(old, new, 1))
+
+
+def _signed_but_unusable(text=None, old=None, new=None):
+    """A manifest whose signature is good but whose content tpython cannot use."""
+    def spoil(tp):
+        import base64
+
+        from tpython.integrity import keys
+
+        data = (text or (tp.cwd / "m.json").read_text().replace(old, new, 1)).encode()
+        (tp.cwd / "m.json").write_bytes(data)
+        (tp.cwd / "m.json.sig").write_bytes(base64.b64encode(keys.sign(data, str(tp.cwd / "k.key"))) + b"\n")
+    return spoil
+
+
+LAUNCH_STOPPERS = {
+    "changed after signing": (_rewrite_manifest("}", "} "), "changed after signing"),
+    "public key missing": (lambda tp: os.remove(tp.cwd / "k.pub"), "public key"),
+    "signature missing": (lambda tp: os.remove(tp.cwd / "m.json.sig"), "has no signature"),
+    "manifest missing": (lambda tp: os.remove(tp.cwd / "m.json"), "not found"),
+    "manifest unreadable": (lambda tp: (os.remove(tp.cwd / "m.json"), (tp.cwd / "m.json").mkdir()), "cannot be read"),
+    "not JSON": (_signed_but_unusable(text="{nope"), "is not JSON"),
+    "wrong version": (_signed_but_unusable(old='"version": 1', new='"version": 2'), "has version 2"),
+    "wrong algorithm": (_signed_but_unusable(old='"sha256"', new='"md5"'), "uses algorithm 'md5'"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAUNCH_STOPPERS))
+def test_unusable_manifest_stops_the_launch_and_is_recorded(signed, name):
+    """Each way a manifest cannot be trusted: one line, status 78, nothing of the app runs,
+    and a verifiable one-record run with the reason in the log."""
     tp = signed
-    text = (tp.cwd / "m.json").read_text()
-    (tp.cwd / "m.json").write_text(text.replace("}", "} ", 1))
+    spoil, needle = LAUNCH_STOPPERS[name]
+    spoil(tp)
     r = _run(tp, "app/main.py")
-    assert_one_line_error(r, "changed after signing")
+    assert_one_line_error(r, needle)
     assert r.rc == 78 and "app ran" not in r.out
+    [record] = r.records
+    assert record["event"] == "tpython.integrity" and record["action"] == "deny"
+    assert record["args"]["path"] == str(tp.cwd / "m.json") and needle in record["args"]["reason"]
+    assert tp.cli("log", "verify", str(tp.log)).rc == 0
 
 
-def test_missing_public_key_stops_the_launch(signed):
-    tp = signed
-    os.remove(tp.cwd / "k.pub")
-    r = _run(tp, "app/main.py")
-    assert_one_line_error(r, "public key", "not found")
+def test_special_and_oversized_files_are_refused_as_code(tp):
+    """A main script that is a FIFO (the import system only lists regular files, so the
+    main script is the route), and a module over `max_size`: refused and logged."""
+    _policy(tp, max_size=1_000_000)  # above every file of the stdlib
+    os.mkfifo(tp.cwd / "fifo.py")
+    r = tp("run", "--policy", "policy.toml", "fifo.py", timeout=60)
+    assert r.rc == 126 and "not a regular file" in r.err and "Traceback" not in r.err
+    [fifo] = r.events("tpython.integrity")
+    assert (fifo["args"]["path"], fifo["args"]["reason"]) == (str(tp.cwd / "fifo.py"), "not a regular file")
+    (tp.cwd / "big_mod.py").write_text("X = 1\n" * 200_000)
+    tp.script("try:\n"
+              "    import big_mod\n"
+              "except ImportError as exc:\n"
+              "    print('refused:', exc)\n"
+              "else:\n"
+              "    print('LOADED')\n")
+    r = tp("run", "--policy", "policy.toml", "app.py", timeout=60)
+    assert r.rc == 0, r.err
+    assert "LOADED" not in r.out and "refused:" in r.out and "too large (1200000 bytes" in r.out
+    [record] = [x for x in r.events("tpython.integrity") if x["args"]["path"] == str(tp.cwd / "big_mod.py")]
+    assert record["args"]["reason"].startswith("too large (1200000 bytes")
 
 
 def test_stamped_tree_runs_with_xattr_and_no_manifest(tp):

@@ -204,3 +204,20 @@ def test_kernel_execve_check(tp, noexec_dir):
         assert kernel.execve_check(fd, str(plain)).allowed
     finally:
         os.close(fd)
+
+
+def test_manifest_shows_progress_on_a_terminal_only(tp):
+    """Thousands of files take seconds: on a terminal the count moves; in a pipe, nothing."""
+    import sysconfig
+
+    from conftest import TPYTHON, run_on_pty
+
+    stdlib = sysconfig.get_paths()["stdlib"]
+    status, shown = run_on_pty(tp.cwd, TPYTHON + ["trust", "manifest", stdlib, "--out", "m.json"])
+    assert status == 0, shown
+    assert "hashed 200 files: " in shown and "hashed 1000 files: " in shown
+    assert "\r\x1b[K" in shown  # the progress line is redrawn in place, then cleared
+    count = len(json.loads((tp.cwd / "m.json").read_text())["files"])
+    assert count > 1000 and f"{count} files" in shown
+    piped = tp.cli("trust", "manifest", stdlib, "--out", "m2.json")
+    assert piped.rc == 0 and "hashed" not in piped.err and "\x1b" not in piped.err + piped.out

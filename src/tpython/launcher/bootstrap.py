@@ -42,6 +42,13 @@ def _die(message: str, status: int) -> NoReturn:
     os._exit(status)
 
 
+def _refuse_start(engine: Engine, exc: Error) -> NoReturn:
+    """The integrity layer cannot work: record why, say it in one line, stop."""
+    engine.emit_internal("tpython.integrity", {"reason": str(exc), "stage": "start"}, "deny", rule="integrity")
+    engine.recorder.close()
+    _die(str(exc), exc.exit_status)
+
+
 def main() -> None:
     """Boot the engine, then run the target; never returns."""
     if sys.path and sys.path[0] == package_parent():
@@ -69,13 +76,13 @@ def main() -> None:
     try:
         code_checks, guard = _prepare_integrity(policy, spec, engine)
     except Error as exc:
-        _die(str(exc), exc.exit_status)
+        _refuse_start(engine, exc)
     sys.addaudithook(engine.make_hook(guard, guard.EVENTS) if guard else engine.make_hook())
     try:
         with engine.internal():  # tpython's own imports and reads, not the program's
             integrity.update(_install_open_code(policy, code_checks, guard, engine))
     except Error as exc:
-        _die(str(exc), exc.exit_status)
+        _refuse_start(engine, exc)
     with engine.internal():
         engine.start({**_start_args(spec, policy, engine), "integrity": integrity})
     # 5. Exit and children.

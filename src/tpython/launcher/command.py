@@ -10,10 +10,10 @@ import os
 import sys
 from typing import Optional
 
-from tpython.errors import SinkError, UsageError
+from tpython.errors import Error, SinkError, UsageError
 from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, interpreter_argv
 from tpython.policy.loader import load_policy
-from tpython.policy.model import MODES
+from tpython.policy.model import MODES, Policy
 from tpython.sinks.spec import DEFAULT_SPEC, parse_sink_spec
 
 _HELP = """usage: tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--log SINK]... [--quiet]
@@ -106,15 +106,40 @@ def check_sink_writable(spec_text: str) -> None:
     os.close(fd)
 
 
-def _verify_manifest(integrity: dict[str, object]) -> Optional[str]:
-    """Check the manifest's signature once, here (a bad or missing one stops the launch);
-    the started interpreter gets the digest of the bytes that were verified."""
+def _verify_manifest(policy: Policy) -> Optional[str]:
+    """Check the manifest's signature once, here (a bad or missing one stops the launch
+    with one line and a `tpython.integrity` record); the started interpreter gets the
+    digest of the bytes that were verified."""
+    integrity = policy.integrity
     if not integrity.get("manifest"):
         return None
     from tpython.integrity import manifest
+    from tpython.integrity.errors import IntegrityError
 
     pubkey = integrity.get("pubkey")
-    return manifest.load(str(integrity["manifest"]), str(pubkey) if pubkey else None).sha256
+    try:
+        return manifest.load(str(integrity["manifest"]), str(pubkey) if pubkey else None).sha256
+    except IntegrityError as exc:
+        record_refusal(policy, "tpython.integrity",
+                       {"path": str(integrity["manifest"]), "reason": str(exc), "stage": "launch"})
+        raise
+
+
+def record_refusal(policy: Policy, event: str, args: dict[str, object]) -> None:
+    """A launch stopped before the interpreter started still leaves its record: a
+    one-record run, written to the policy's sinks, denied by rule `integrity`."""
+    from tpython.engine.recorder import Recorder
+    from tpython.sinks.spec import open_sink
+
+    sinks = []
+    for text in policy.sinks or (DEFAULT_SPEC,):
+        try:
+            sinks.append(open_sink(parse_sink_spec(text)))
+        except Error:
+            continue  # the refusal itself is still reported on stderr by the caller
+    recorder = Recorder(sinks, warn_fd=2)
+    recorder.emit(event, args, "deny", rule="integrity")
+    recorder.close()
 
 
 def _deny_xattr_writes() -> None:
@@ -138,7 +163,7 @@ def run_command(argv: list[str], executable: Optional[str] = None) -> int:
     policy = policy.with_overrides(mode=opts["mode"], sinks=tuple(opts["log"]))  # type: ignore[arg-type]
     for sink in policy.sinks or (DEFAULT_SPEC,):
         check_sink_writable(sink)
-    manifest_sha256 = _verify_manifest(policy.integrity)
+    manifest_sha256 = _verify_manifest(policy)
     if policy.integrity.get("seccomp"):
         _deny_xattr_writes()
     spec = LaunchSpec(policy.to_json(), target, quiet=bool(opts["quiet"]), manifest_sha256=manifest_sha256)
