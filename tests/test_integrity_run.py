@@ -165,6 +165,8 @@ def test_stamped_tree_runs_with_xattr_and_no_manifest(tp):
     (app / "mod.py").write_text("X = 'changed'\n")
     r = tp("run", "--policy", "policy.toml", "app/main.py", timeout=300)
     assert r.rc == 1 and "stale xattr" in r.err
+    stale = [x for x in r.events("tpython.integrity") if x["args"]["path"] == str(app / "mod.py")]
+    assert stale and stale[-1]["args"]["reason"].startswith("stale xattr")
 
 
 def test_script_on_noexec_mount_is_refused(tp, noexec_dir):
