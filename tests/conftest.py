@@ -20,6 +20,25 @@ import pytest
 TPYTHON = [sys.executable, "-m", "tpython"]
 
 
+def _built_engines() -> list[str]:
+    try:
+        import tpython._native  # noqa: F401
+    except ImportError:
+        return ["python"]
+    return ["native", "python"]
+
+
+# Test modules that set BOTH_ENGINES = True run every `tp` test once per engine
+# (as coverage.py runs its suite once per tracer); test_native.py fails when the
+# native engine was not built, so a missing compiler cannot hide half the runs.
+ENGINES = _built_engines()
+
+
+def pytest_generate_tests(metafunc: Any) -> None:
+    if getattr(metafunc.module, "BOTH_ENGINES", False) and "tp" in metafunc.fixturenames:
+        metafunc.parametrize("engine", ENGINES)
+
+
 @dataclass
 class Result:
     """What one `tpython` invocation did."""
@@ -45,9 +64,10 @@ class Result:
 class Runner:
     """Runs `tpython …` in a temporary working directory."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, engine: Optional[str] = None) -> None:
         self.cwd = cwd
         self.log = cwd / "audit.jsonl"
+        self.engine = engine  # None: the policy's choice (native when built)
 
     def script(self, source: str, name: str = "app.py") -> Path:
         path = self.cwd / name
@@ -64,6 +84,8 @@ class Runner:
         argv = list(args)
         if log and argv and argv[0] == "run" and not any(a.startswith("--log") for a in argv):
             argv[1:1] = ["--log", f"jsonl:{self.log}"]
+        if self.engine and argv and argv[0] == "run" and not any(a.startswith("--engine") for a in argv):
+            argv[1:1] = ["--engine", self.engine]
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("TPYTHON")}
         if env:
             full_env.update(env)
@@ -82,9 +104,15 @@ class Runner:
 
 
 @pytest.fixture
-def tp(tmp_path: Path) -> Runner:
+def engine() -> Optional[str]:
+    """The engine `tp` runs under; parametrised in BOTH_ENGINES modules."""
+    return None
+
+
+@pytest.fixture
+def tp(tmp_path: Path, engine: Optional[str]) -> Runner:
     """A runner for `tpython` in a fresh temporary directory."""
-    return Runner(tmp_path)
+    return Runner(tmp_path, engine)
 
 
 def assert_one_line_error(result: Result, *needles: str) -> None:

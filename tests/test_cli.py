@@ -50,7 +50,7 @@ def test_events_lists_arguments_categories_and_profiles(tp):
 
 def test_info_and_version(tp):
     r = tp.cli("info")
-    assert r.rc == 0 and "engine: python" in r.out and "python: CPython" in r.out
+    assert r.rc == 0 and "engine: native" in r.out and "python: CPython" in r.out
     v = tp.cli("--version")
     assert v.rc == 0 and v.out.startswith("tpython ")
 
@@ -89,5 +89,5 @@ def test_readme_lists_exactly_the_commands_tpython_has(tp):
     help_text = tp.cli("--help").out
     listed = set(re.findall(r"^    (\w+)\s", help_text, re.M))
     assert documented == listed, (documented, listed)
-    usage = "tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--log SINK]..."
+    usage = "tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--engine native|python]"
     assert usage in block and usage in tp.cli("run", "--help").out

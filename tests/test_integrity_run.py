@@ -8,6 +8,8 @@ import sys
 import pytest
 from conftest import assert_one_line_error
 
+BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
+
 
 def _policy(tp, **integrity):
     lines = "\n".join(f"{k} = {v!r}".replace("'", '"') if not isinstance(v, bool) else f"{k} = {str(v).lower()}"

@@ -6,19 +6,22 @@ import os
 import sys
 
 from tpython import __version__
+from tpython.engine.selection import engine_choice
 from tpython.errors import Error, UsageError
 
 EXIT_OK = 0
 EXIT_USAGE = 2
 
-RUN_USAGE = ("tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--log SINK]... [--quiet]\n"
+RUN_USAGE = ("tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--engine native|python]\n"
+             "            [--log SINK]... [--quiet]\n"
              "            [--] (SCRIPT | -m MODULE | -c CODE | -) [ARGS...]")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tpython", description="Security transparency for CPython: audit, log and enforce.")
-    parser.add_argument("--version", action="version", version=f"tpython {__version__} (engine: python)")
+    version = f"tpython {__version__} (engine: {engine_choice('auto').name})"
+    parser.add_argument("--version", action="version", version=version)
     parser.add_argument("--verbose", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

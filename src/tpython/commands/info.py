@@ -7,24 +7,22 @@ import sys
 from typing import TextIO
 
 from tpython import __version__
+from tpython.engine.selection import engine_choice, native_module
 
 
 def info(out: TextIO = sys.stdout) -> int:
     """Print the engine and platform features."""
     print(f"tpython {__version__}", file=out)
-    print("engine: python (pure-Python audit hook; the native engine is not built yet)", file=out)
+    choice = engine_choice("auto")
+    print(f"engine: {choice.name} ({choice.detail})", file=out)
     print(f"python: {platform.python_implementation()} {platform.python_version()} ({sys.executable})", file=out)
     print(f"platform: {platform.system()} {platform.release()} {platform.machine()}", file=out)
-    try:
-        import tpython._opencode  # noqa: F401
-
-        native = True
-    except ImportError:
-        native = False
+    native = native_module()
     from tpython.integrity import kernel
 
     features = {
-        "open_code hook (tpython._opencode built)": native,
+        "open_code hook (tpython._native built)": native is not None,
+        "USDT probe tpython:audit (built with sys/sdt.h)": bool(native is not None and native.PROBES),
         "AT_EXECVE_CHECK (Linux 6.14+)": kernel.execve_check_available(),
         "syslog socket (/dev/log)": os.path.exists("/dev/log"),
         "journald socket": os.path.exists("/run/systemd/journal/socket"),

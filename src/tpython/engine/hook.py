@@ -84,8 +84,12 @@ class Engine:
 
         return tpython_audit_hook
 
+    def install(self, guard: Optional[Any] = None) -> None:
+        """Add the audit hook. GUARD (the integrity layer's second line) sees its events first."""
+        sys.addaudithook(self.make_hook(guard, guard.EVENTS) if guard is not None else self.make_hook())
+
     def handle(self, event: str, args: tuple[Any, ...], entry: Any) -> None:
-        """Decide and record one event (the slow path)."""
+        """Decide, record and enforce one event (the slow path)."""
         ident = _get_ident()
         self.busy.add(ident)
         try:
@@ -93,24 +97,32 @@ class Engine:
                 frame: Optional[FrameType] = _getframe(2)
             except ValueError:  # raised from C with no Python frame below the hook
                 frame = None
-            responsible = self.attributor.responsible
-            caller = frame.f_globals.get("__name__") if frame is not None else None
-            facts = EventFacts(event, args, lambda: responsible(frame), caller if type(caller) is str else None)
-            try:
-                if isinstance(entry, Decision):
-                    action, rule = entry.decide(facts)
-                else:
-                    action, rule = entry, None
-            except Exception as exc:  # fail closed when a denial was possible
-                action, rule = self._internal_error(event, entry, exc)
-            if action == "allow":
-                return
-            if action == "count":
-                self.counts[event] = self.counts.get(event, 0) + 1
-                return
-            self._record_and_enforce(event, facts, action, rule)
+            _, _, then = self.decide(event, args, entry, frame)
+            if then is not None:
+                then()
         finally:
             self.busy.discard(ident)
+
+    def decide(self, event: str, args: tuple[Any, ...], entry: Any,
+               frame: Optional[FrameType]) -> tuple[str, Optional[str], Optional[Callable[[], None]]]:
+        """Decide and record EVENT, raised by code running in FRAME. Returns the action, the
+        rule, and what enforces a block (raises PolicyViolation, or ends the process), if any."""
+        responsible = self.attributor.responsible
+        caller = frame.f_globals.get("__name__") if frame is not None else None
+        facts = EventFacts(event, args, lambda: responsible(frame), caller if type(caller) is str else None)
+        try:
+            if isinstance(entry, Decision):
+                action, rule = entry.decide(facts)
+            else:
+                action, rule = entry, None
+        except Exception as exc:  # fail closed when a denial was possible
+            action, rule = self._internal_error(event, entry, exc)
+        if action == "allow":
+            return action, rule, None
+        if action == "count":
+            self.counts[event] = self.counts.get(event, 0) + 1
+            return action, rule, None
+        return action, rule, self._record(event, facts, action, rule)
 
     def _internal_error(self, event: str, entry: Any, exc: Exception) -> tuple[str, Optional[str]]:
         strict = isinstance(entry, Decision) and (
@@ -120,7 +132,9 @@ class Engine:
                   f"{'denying (fail closed)' if strict else 'logging'}")
         return ("deny" if strict else "log"), "tpython-internal-error"
 
-    def _record_and_enforce(self, event: str, facts: EventFacts, action: str, rule: Optional[str]) -> None:
+    def _record(self, event: str, facts: EventFacts, action: str,
+                rule: Optional[str]) -> Optional[Callable[[], None]]:
+        """Write the record; returns the enforcement of a block (None when nothing is blocked)."""
         enforced = self.enforce
         extra: Optional[dict[str, Any]] = None
         blocked = action in ("deny", "kill")
@@ -144,16 +158,25 @@ class Engine:
         if blocked:
             key = (event, rule)
             self.denials[key] = self.denials.get(key, 0) + 1
-        if blocked and enforced:
-            if action == "kill":
-                self.finish(KILL_STATUS, reason=f"killed by rule {rule!r} on {event}")
-                for stream in (sys.stdout, sys.stderr):  # what the program printed so far
-                    try:
-                        stream.flush()
-                    except Exception:
-                        pass
-                os._exit(KILL_STATUS)
-            raise PolicyViolation(event, rule, self.policy.name, self._rule_message(rule))
+        if not (blocked and enforced):
+            return None
+        if action == "kill":
+            return lambda: self._kill(event, rule)
+        violation = PolicyViolation(event, rule, self.policy.name, self._rule_message(rule))
+
+        def refuse() -> None:
+            raise violation
+
+        return refuse
+
+    def _kill(self, event: str, rule: Optional[str]) -> None:
+        self.finish(KILL_STATUS, reason=f"killed by rule {rule!r} on {event}")
+        for stream in (sys.stdout, sys.stderr):  # what the program printed so far
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(KILL_STATUS)
 
     def _rule_message(self, rule: Optional[str]) -> str:
         for r in self.policy.rules:
@@ -174,6 +197,14 @@ class Engine:
                 self.busy.discard(ident)
 
     # -- run lifecycle ----------------------------------------------------
+    def counted(self) -> dict[str, int]:
+        """Events counted so far, by name."""
+        return dict(self.counts)
+
+    def describe(self) -> dict[str, Any]:
+        """The engine, for `tpython.start`."""
+        return {"name": "python", "hook": "sys.addaudithook"}
+
     def emit_internal(self, event: str, args: Any, action: str = "log", *, rule: Optional[str] = None,
                       enforced: bool = True, extra: Optional[dict[str, Any]] = None) -> None:
         """Record a tpython.* event (start, exit, launch, integrity…)."""
@@ -200,7 +231,7 @@ class Engine:
         if self.finished:
             return
         self.finished = True
-        args: dict[str, Any] = {"status": status, "counted": dict(sorted(self.counts.items())),
+        args: dict[str, Any] = {"status": status, "counted": dict(sorted(self.counted().items())),
                                 "actions": dict(self.actions)}
         if reason:
             args["reason"] = reason

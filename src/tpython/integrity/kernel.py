@@ -36,10 +36,10 @@ class KernelVerdict(NamedTuple):
 def _native() -> Any:
     """tpython's C module when it was built (no ctypes needed in the watched process)."""
     try:
-        import tpython._opencode as _opencode
+        import tpython._native as native
     except ImportError:
         return None
-    return _opencode
+    return native
 
 
 def _libc() -> Any:

@@ -24,6 +24,7 @@ from typing import Any, NoReturn, Optional
 
 import tpython
 from tpython.engine.hook import Engine
+from tpython.engine.selection import make_engine
 from tpython.errors import Error, LaunchRefused, PolicyViolation
 from tpython.launcher import children, guards
 from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, package_parent
@@ -66,7 +67,10 @@ def main() -> None:
         sinks = [open_sink(parse_sink_spec(s)) for s in (policy.sinks or (DEFAULT_SPEC,))]
     except Error as exc:
         _die(str(exc), exc.exit_status)
-    engine = Engine(policy, sinks, warn_fd=warn_fd)
+    try:
+        engine = make_engine(policy, sinks, warn_fd=warn_fd)
+    except Error as exc:
+        _die(str(exc), exc.exit_status)
     guards.wrap_fork_exec(sys.audit)
     start_loader_env = children.loader_environment()
     site_flags = _flags_with_site()
@@ -77,7 +81,7 @@ def main() -> None:
         code_checks, guard = _prepare_integrity(policy, spec, engine)
     except Error as exc:
         _refuse_start(engine, exc)
-    sys.addaudithook(engine.make_hook(guard, guard.EVENTS) if guard else engine.make_hook())
+    engine.install(guard)
     try:
         with engine.internal():  # tpython's own imports and reads, not the program's
             integrity.update(_install_open_code(policy, code_checks, guard, engine))
@@ -144,14 +148,14 @@ def _install_open_code(policy: Policy, checks_policy: Any, guard: Any, engine: E
     config = policy.integrity
     wanted = bool(config.get("require") or config.get("manifest") or config.get("xattr"))
     try:
-        import tpython._opencode as native
+        import tpython._native as native
     except ImportError as exc:
         if wanted:
             raise IntegrityError(f"[integrity] needs the open_code hook, but tpython's C module was not built "
                                  f"({exc}); reinstall tpython where gcc and the Python headers are present") from None
         return {"open_code": f"unavailable ({exc})"}
     import tpython.logs.summary  # noqa: F401  (what tpython itself imports later, before the hook checks it)
-    native.install(make_hook(checks_policy, engine.internal, engine.emit_internal,
+    native.install_open_code(make_hook(checks_policy, engine.internal, engine.emit_internal,
                              guard.vouch if guard is not None else None))
     close_sourceless_gap()
     bits = kernel.securebits()
@@ -206,7 +210,7 @@ def _start_args(spec: LaunchSpec, policy: Policy, engine: Engine) -> dict[str, A
         "python": "%d.%d.%d" % sys.version_info[:3],
         "implementation": sys.implementation.name,
         "tpython": tpython.__version__,
-        "engine": "python",
+        "engine": engine.describe(),
         "policy": {"name": policy.name, "digest": policy.digest, "mode": policy.mode,
                    "sources": list(policy.sources)},
         "sinks": [s.name for s in engine.recorder.sinks],

@@ -10,13 +10,15 @@ import os
 import sys
 from typing import Optional
 
+from tpython.engine.selection import engine_choice
 from tpython.errors import Error, SinkError, UsageError
 from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, interpreter_argv
 from tpython.policy.loader import load_policy
-from tpython.policy.model import MODES, Policy
+from tpython.policy.model import ENGINES, MODES, Policy
 from tpython.sinks.spec import DEFAULT_SPEC, parse_sink_spec
 
-_HELP = """usage: tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--log SINK]... [--quiet]
+_HELP = """usage: tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--engine native|python]
+                   [--log SINK]... [--quiet]
                    [--] (SCRIPT | -m MODULE | -c CODE | -) [ARGS...]
 
 Run a Python program under tpython's audit hook and policy.
@@ -24,6 +26,7 @@ Run a Python program under tpython's audit hook and policy.
 options:
   --policy FILE|PROFILE  a policy file, or a built-in profile: default, strict (default: default)
   --mode audit|enforce   override the policy's mode; audit blocks nothing
+  --engine native|python override the policy's engine (default: native when it was built)
   --log SINK             where records go (repeatable): jsonl:PATH, stderr, syslog,
                          syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT, journald
                          (default: the policy's [log] sinks, else jsonl:tpython-audit.jsonl)
@@ -33,7 +36,7 @@ options:
 
 def parse_run_args(argv: list[str]) -> tuple[dict[str, object], Target]:
     """Split `tpython run` arguments into tpython's options and the target."""
-    opts: dict[str, object] = {"policy": None, "mode": None, "log": [], "quiet": False}
+    opts: dict[str, object] = {"policy": None, "mode": None, "engine": None, "log": [], "quiet": False}
     i = 0
 
     def value(name: str) -> str:
@@ -60,6 +63,11 @@ def parse_run_args(argv: list[str]) -> tuple[dict[str, object], Target]:
             if mode not in MODES:
                 raise UsageError(f"tpython run: --mode must be audit or enforce, not {mode!r}")
             opts["mode"] = mode
+        elif arg == "--engine" or arg.startswith("--engine="):
+            engine = value("--engine")
+            if engine not in ENGINES:
+                raise UsageError(f"tpython run: --engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+            opts["engine"] = engine
         elif arg == "--log" or arg.startswith("--log="):
             opts["log"].append(value("--log"))  # type: ignore[attr-defined]
         elif arg in ("--quiet", "-q"):
@@ -160,7 +168,9 @@ def run_command(argv: list[str], executable: Optional[str] = None) -> int:
         sys.stdout.write(_HELP)
         return 0
     policy = load_policy(str(opts["policy"] or "default"))
-    policy = policy.with_overrides(mode=opts["mode"], sinks=tuple(opts["log"]))  # type: ignore[arg-type]
+    policy = policy.with_overrides(mode=opts["mode"], sinks=tuple(opts["log"]),  # type: ignore[arg-type]
+                                   engine=opts["engine"])  # type: ignore[arg-type]
+    engine_choice(policy.engine)  # a policy that requires the native engine stops here without it
     for sink in policy.sinks or (DEFAULT_SPEC,):
         check_sink_writable(sink)
     manifest_sha256 = _verify_manifest(policy)

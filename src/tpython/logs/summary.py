@@ -7,7 +7,7 @@ from typing import Any
 def format_summary(engine: Any) -> str:
     """A few lines: what was seen, what was stopped, where the log went."""
     rec = engine.recorder
-    counted = sum(engine.counts.values())
+    counted = sum(engine.counted().values())
     actions = dict(engine.actions)
     records = rec.written
     seen = counted + sum(actions.values())

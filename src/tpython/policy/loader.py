@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tpython.errors import PolicyError
-from tpython.policy.model import ACTIONS, CONDITION_KEYS, LAUNCH_KINDS, MODES, Policy, Rule
+from tpython.policy.model import ACTIONS, CONDITION_KEYS, ENGINES, LAUNCH_KINDS, MODES, Policy, Rule
 from tpython.policy.patterns import (
     PatternError,
     compile_globs,
@@ -24,7 +24,7 @@ from tpython.policy.patterns import (
 PROFILES_DIR = Path(__file__).parent / "profiles"
 PROFILES = ("default", "strict")
 
-_TOP_KEYS = {"version", "extends", "mode", "description", "launch", "integrity", "log", "defaults", "rules"}
+_TOP_KEYS = {"version", "extends", "mode", "engine", "description", "launch", "integrity", "log", "defaults", "rules"}
 _LAUNCH_KEYS = {"allow", "refuse_ld_preload"}
 _INTEGRITY_KEYS = {"manifest", "pubkey", "xattr", "kernel_check", "require", "seccomp", "max_size"}
 _LOG_KEYS = {"sinks", "facility", "app_name", "on_sink_failure"}
@@ -134,6 +134,8 @@ def _validate_top(src: _Source, data: dict[str, Any]) -> None:
         raise _fail(src, "version", f"unsupported policy version {version!r} (this tpython reads version 1)")
     if "mode" in data and data["mode"] not in MODES:
         raise _fail(src, "mode", f"mode must be one of {', '.join(MODES)}, not {data['mode']!r}")
+    if "engine" in data and data["engine"] not in ENGINES:
+        raise _fail(src, "engine", f"engine must be one of {', '.join(ENGINES)}, not {data['engine']!r}")
     for table, known in (("launch", _LAUNCH_KEYS), ("integrity", _INTEGRITY_KEYS), ("log", _LOG_KEYS)):
         value = data.get(table, {})
         if not isinstance(value, dict):
@@ -271,6 +273,7 @@ def _condition(key: str, value: Any, fail: Any, part: str) -> Any:
 def _merge(chain: list[tuple[_Source, dict[str, Any], str]]) -> Policy:
     """Merge base-first; the extending file's rules come first."""
     mode = "enforce"
+    engine = "auto"
     launch_allow: list[str] = ["file", "module"]
     refuse_ld = False
     defaults: dict[str, str] = {}
@@ -281,6 +284,7 @@ def _merge(chain: list[tuple[_Source, dict[str, Any], str]]) -> Policy:
     ids: dict[str, str] = {}
     for src, data, _ in reversed(chain):
         mode = data.get("mode", mode)
+        engine = data.get("engine", engine)
         launch = data.get("launch", {})
         launch_allow = list(launch.get("allow", launch_allow))
         refuse_ld = launch.get("refuse_ld_preload", refuse_ld)
@@ -300,7 +304,7 @@ def _merge(chain: list[tuple[_Source, dict[str, Any], str]]) -> Policy:
             ids[rule.id] = src.label
         rules = own + rules
     return Policy(
-        name=chain[0][2], mode=mode, launch_allow=tuple(launch_allow), refuse_ld_preload=refuse_ld,
+        name=chain[0][2], mode=mode, engine=engine, launch_allow=tuple(launch_allow), refuse_ld_preload=refuse_ld,
         defaults=defaults, rules=tuple(rules), sinks=tuple(sinks), integrity=integrity, log=log,
         sources=tuple(src.label for src, _, _ in chain),
     )

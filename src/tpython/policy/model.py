@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 ACTIONS = ("allow", "count", "log", "ask", "deny", "kill")
 MODES = ("audit", "enforce")
+ENGINES = ("auto", "native", "python")  # auto: native when built; native: refuse to start without it
 LAUNCH_KINDS = ("file", "module", "command", "stdin", "interactive")
 CONDITION_KEYS = ("path", "write", "host", "port", "executable", "module", "arg", "caller")
 
@@ -33,6 +34,7 @@ class Policy(NamedTuple):
 
     name: str
     mode: str = "enforce"
+    engine: str = "auto"
     launch_allow: tuple[str, ...] = ("file", "module")
     refuse_ld_preload: bool = False
     defaults: dict[str, str] = {}  # category -> action; "*" catch-all
@@ -65,11 +67,14 @@ class Policy(NamedTuple):
         """SHA-256 of the canonical serialisation; names this exact policy in logs."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
-    def with_overrides(self, *, mode: str | None = None, sinks: tuple[str, ...] | None = None) -> Policy:
-        """A copy with the command line's --mode / --log applied."""
+    def with_overrides(self, *, mode: str | None = None, sinks: tuple[str, ...] | None = None,
+                       engine: str | None = None) -> Policy:
+        """A copy with the command line's --mode / --log / --engine applied."""
         policy = self
         if mode is not None:
             policy = policy._replace(mode=mode)
+        if engine is not None:
+            policy = policy._replace(engine=engine)
         if sinks:
             policy = policy._replace(sinks=sinks)
         return policy

@@ -1,4 +1,4 @@
-/* tpython._opencode: install a Python callable as CPython's open_code hook.
+/* The open_code hook and the kernel's exec checks, for tpython._native.
  *
  * PyFile_SetOpenCodeHook takes a C function; this module supplies one that
  * calls the callable tpython gives it, once, before any of the target's code
@@ -15,6 +15,8 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "opencode.h"
 
 #ifndef AT_EMPTY_PATH
 #define AT_EMPTY_PATH 0x1000
@@ -39,8 +41,8 @@ tpython_open_code(PyObject *path, void *user_data)
     return PyObject_CallFunctionObjArgs(hook_callable, path, NULL);
 }
 
-static PyObject *
-install(PyObject *module, PyObject *callable)
+PyObject *
+tp_install_open_code(PyObject *module, PyObject *callable)
 {
     (void)module;
     if (!PyCallable_Check(callable)) {
@@ -63,8 +65,8 @@ install(PyObject *module, PyObject *callable)
     Py_RETURN_NONE;
 }
 
-static PyObject *
-securebits(PyObject *module, PyObject *unused)
+PyObject *
+tp_securebits(PyObject *module, PyObject *unused)
 {
     (void)module; (void)unused;
     int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
@@ -73,8 +75,8 @@ securebits(PyObject *module, PyObject *unused)
 
 /* execve_check(fd, name) -> 0 when the kernel would execute the file, else the errno
  * (EINVAL/ENOSYS: the kernel has no AT_EXECVE_CHECK). Nothing is executed. */
-static PyObject *
-execve_check(PyObject *module, PyObject *args)
+PyObject *
+tp_execve_check(PyObject *module, PyObject *args)
 {
     (void)module;
     int fd;
@@ -93,24 +95,4 @@ execve_check(PyObject *module, PyObject *args)
 #else
     return PyLong_FromLong(ENOSYS);
 #endif
-}
-
-static PyMethodDef methods[] = {
-    {"securebits", securebits, METH_NOARGS, "securebits() -> this process's securebits."},
-    {"execve_check", execve_check, METH_VARARGS,
-     "execve_check(fd, name) -> 0 or the errno of execveat(fd, \"\", AT_EMPTY_PATH | AT_EXECVE_CHECK)."},
-    {"install", install, METH_O,
-     "install(callable): make callable(path) -> file object CPython's open_code hook (once per process)."},
-    {NULL, NULL, 0, NULL},
-};
-
-static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "tpython._opencode",
-    "CPython's open_code hook, set from tpython.", -1, methods,
-};
-
-PyMODINIT_FUNC
-PyInit__opencode(void)
-{
-    return PyModule_Create(&module_def);
 }

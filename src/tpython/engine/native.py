@@ -1,0 +1,83 @@
+"""The native engine: the audit hook in C (``tpython._native``), Python for the rest.
+
+The policy is compiled here into plain tables (catalog defaults, rules' event
+globs and whether they have conditions) and handed to C once; C copies them
+and never consults a Python object for them again. Events decided as `allow`
+or `count` never leave C. The rest reach :meth:`NativeEngine.slow_path`, which
+decides conditions and writes records with the Python engine's code and
+returns the decision to C, which fires the USDT probe and then enforces.
+"""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, Callable, Iterator, Optional
+
+from tpython.engine.hook import Engine
+from tpython.policy.catalog import EVENTS
+
+Decision = tuple[str, Optional[str], Optional[Callable[[], None]]]
+
+
+class NativeEngine(Engine):
+    """:class:`Engine` whose hook and counters live in C."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        import tpython._native as native
+
+        self.native = native
+
+    def frozen_tables(self) -> tuple[dict[str, str], str, list[tuple[tuple[str, ...], str, bool, str]]]:
+        """What C needs to resolve any event name: catalog defaults, the default of
+        unknown events, and each rule's event globs, action and whether it has conditions."""
+        defaults = {name: self.policy.default_for(info.category) for name, info in EVENTS.items()}
+        rules = [(tuple(r.events), r.action, bool(r.when or r.unless), r.id) for r in self.policy.rules]
+        return defaults, self.policy.default_for("other"), rules
+
+    def install(self, guard: Optional[Any] = None) -> None:
+        defaults, other, rules = self.frozen_tables()
+        guard_events = frozenset(guard.EVENTS) if guard is not None else frozenset()
+        check: Callable[[str, tuple[Any, ...]], None] = guard if guard is not None else (lambda e, a: None)
+        lookup = self.table.lookup
+        decide = self.decide
+
+        def slow_path(event: str, args: tuple[Any, ...]) -> Decision:
+            # C has marked this thread busy: tpython's own work here raises no decisions.
+            if event in guard_events:
+                check(event, args)  # raises to refuse
+            entry = lookup(event)
+            if type(entry) is str and entry in ("allow", "count"):
+                if entry == "count":
+                    self.counts[event] = self.counts.get(event, 0) + 1
+                return entry, None, None
+            try:
+                frame: Optional[FrameType] = sys._getframe(1)
+            except ValueError:  # raised from C with no Python frame
+                frame = None
+            return decide(event, args, entry, frame)
+
+        self.native.install_audit(defaults, other, rules, tuple(sorted(guard_events)), slow_path)
+
+    @contextmanager
+    def internal(self) -> Iterator[None]:
+        previous = self.native.set_busy(True)
+        try:
+            yield
+        finally:
+            self.native.set_busy(previous)
+
+    def counted(self) -> dict[str, int]:
+        merged = self.native.counts()
+        for event, n in self.counts.items():
+            merged[event] = merged.get(event, 0) + n
+        return merged
+
+    def after_fork_in_child(self) -> None:
+        self.native.reset_counts()
+        super().after_fork_in_child()
+
+    def describe(self) -> dict[str, Any]:
+        stats = self.native.stats()
+        return {"name": "native", "hook": "PySys_AddAuditHook", "probes": bool(stats["probes"])}

@@ -1,0 +1,535 @@
+/* The native engine's audit hook: a frozen policy table and the hot path.
+ *
+ * `tp_install_audit` takes the policy compiled by tpython.engine.native, copies
+ * what it needs into C memory (no Python object is consulted afterwards) and
+ * adds the hook with PySys_AddAuditHook, which is runtime-wide: it sees every
+ * interpreter's events, subinterpreters included, and cannot be removed.
+ *
+ * Each event name is resolved once, on first sight, to an entry: the action
+ * when no condition is involved (category default, or the first matching rule
+ * when that rule has no conditions), or "python" when conditions must be
+ * evaluated. `allow` and `count` entries are decided here: no call into
+ * Python, no allocation, one hash of the name and one probe of a fixed table.
+ * Everything else goes to the slow path, a Python callable that returns
+ * (action, rule, then); the probe fires, then `then()` (if any) enforces.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "probes.h"
+
+#ifdef TPYTHON_PROBES
+__extension__ unsigned short tpython_audit_semaphore __attribute__((unused)) __attribute__((section(".probes")));
+#endif
+
+enum { A_ALLOW, A_COUNT, A_LOG, A_ASK, A_DENY, A_KILL, A_PYTHON, N_ACTIONS };
+static const char *const ACTION_NAMES[N_ACTIONS] = {"allow", "count", "log", "ask", "deny", "kill", "python"};
+
+typedef struct {
+    const char *volatile name; /* NULL: free slot; stored last, so a reader sees a whole entry */
+    uint64_t hash;
+    int action;                /* A_ALLOW or A_COUNT: decided here; otherwise A_PYTHON */
+    int can_block;             /* a deny or kill is possible (candidate rule or default) */
+    const char *rule;          /* the deciding rule's id, or "" */
+    uint64_t count;
+} Entry;
+
+#define TABLE_BITS 13
+#define TABLE_SIZE (1u << TABLE_BITS)
+#define TABLE_LIMIT (TABLE_SIZE * 3 / 4)
+
+typedef struct {
+    char **globs;
+    Py_ssize_t n_globs;
+    int action;
+    int conditional;
+    char *id;
+} Rule;
+
+typedef struct {
+    char *name;
+    int action;
+} Known;
+
+/* The frozen policy. */
+static int installed;
+static Known *known;        /* catalog events and their category default, sorted by name */
+static Py_ssize_t n_known;
+static int other_default;   /* the default of events not in the catalog */
+static Rule *rules;
+static Py_ssize_t n_rules;
+static char **guarded;      /* events the integrity guard must see (always the slow path) */
+static Py_ssize_t n_guarded;
+static PyObject *slow_path; /* callable(event, args) -> (action, rule, then) */
+static PyInterpreterState *main_interp;
+
+static Entry table[TABLE_SIZE];
+static unsigned table_used;
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t unrecorded; /* slow events in subinterpreters the Python slow path cannot take */
+
+/* tpython's own work on this thread (the slow path, start, exit): not the program's. */
+static _Thread_local int busy;
+
+static uint64_t
+fnv1a(const char *s, size_t *len)
+{
+    uint64_t h = 14695981039346656037ULL;
+    const char *p = s;
+    for (; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ULL;
+    }
+    *len = (size_t)(p - s);
+    return h;
+}
+
+static int
+action_code(const char *name)
+{
+    for (int i = 0; i < N_ACTIONS; i++) {
+        if (strcmp(name, ACTION_NAMES[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static int
+known_cmp(const void *a, const void *b)
+{
+    return strcmp(((const Known *)a)->name, ((const Known *)b)->name);
+}
+
+static int
+default_for(const char *event)
+{
+    Known key = {(char *)event, 0};
+    Known *hit = n_known ? bsearch(&key, known, (size_t)n_known, sizeof(Known), known_cmp) : NULL;
+    return hit ? hit->action : other_default;
+}
+
+static int
+rule_matches(const Rule *rule, const char *event)
+{
+    for (Py_ssize_t i = 0; i < rule->n_globs; i++) {
+        if (fnmatch(rule->globs[i], event, 0) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+is_guarded(const char *event)
+{
+    for (Py_ssize_t i = 0; i < n_guarded; i++) {
+        if (strcmp(guarded[i], event) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The entry an event name resolves to, as tpython.engine.rules.DispatchTable would:
+ * the first matching rule decides when it has no conditions; a conditional one
+ * before it sends the event to Python. */
+static void
+resolve(const char *event, int *action, int *can_block, const char **rule_id)
+{
+    int deflt = default_for(event);
+    *can_block = deflt == A_DENY || deflt == A_KILL;
+    *action = -1;
+    *rule_id = "";
+    for (Py_ssize_t i = 0; i < n_rules; i++) {
+        const Rule *rule = &rules[i];
+        if (!rule_matches(rule, event)) {
+            continue;
+        }
+        if (rule->action == A_DENY || rule->action == A_KILL) {
+            *can_block = 1;
+        }
+        if (*action < 0) {
+            if (rule->conditional) {
+                *action = A_PYTHON;
+            }
+            else {
+                *action = rule->action;
+                *rule_id = rule->id;
+            }
+        }
+    }
+    if (*action < 0) {
+        *action = deflt;
+    }
+    if (*action != A_ALLOW && *action != A_COUNT) {
+        *action = A_PYTHON;
+    }
+    if (is_guarded(event)) {
+        *action = A_PYTHON;
+    }
+}
+
+static Entry *
+lookup(const char *event, uint64_t hash, size_t len)
+{
+    unsigned i = (unsigned)hash & (TABLE_SIZE - 1);
+    for (;;) {
+        const char *name = __atomic_load_n(&table[i].name, __ATOMIC_ACQUIRE);
+        if (name == NULL) {
+            return NULL;
+        }
+        if (table[i].hash == hash && strncmp(name, event, len + 1) == 0) {
+            return &table[i];
+        }
+        i = (i + 1) & (TABLE_SIZE - 1);
+    }
+}
+
+/* Insert EVENT (first sight). NULL when the table is full: the event then
+ * always takes the slow path, which decides it correctly, only slower. */
+static Entry *
+insert(const char *event, uint64_t hash, size_t len)
+{
+    Entry *found = NULL;
+    pthread_mutex_lock(&table_lock);
+    found = lookup(event, hash, len);
+    if (found == NULL && table_used < TABLE_LIMIT) {
+        char *copy = malloc(len + 1);
+        if (copy != NULL) {
+            memcpy(copy, event, len + 1);
+            unsigned i = (unsigned)hash & (TABLE_SIZE - 1);
+            while (table[i].name != NULL) {
+                i = (i + 1) & (TABLE_SIZE - 1);
+            }
+            Entry *e = &table[i];
+            e->hash = hash;
+            resolve(copy, &e->action, &e->can_block, &e->rule);
+            e->count = 0;
+            table_used++;
+            __atomic_store_n(&e->name, copy, __ATOMIC_RELEASE);
+            found = e;
+        }
+    }
+    pthread_mutex_unlock(&table_lock);
+    return found;
+}
+
+static void
+probe(const char *event, const char *action, const char *rule)
+{
+    if (TPYTHON_AUDIT_ENABLED()) {
+        TPYTHON_AUDIT(event, action, rule);
+    }
+    (void)event; (void)action; (void)rule;
+}
+
+/* The slow path: the Python engine decides, the probe fires, then enforcement. */
+static int
+slow(const char *event, PyObject *args, const Entry *entry)
+{
+    if (PyInterpreterState_Get() != main_interp) {
+        /* The Python engine's objects belong to the main interpreter. Fail closed
+         * when this event could be denied; otherwise it is counted as unrecorded. */
+        if (entry == NULL || entry->can_block) {
+            probe(event, "deny", "tpython-subinterpreter");
+            PyErr_Format(PyExc_PermissionError,
+                         "tpython: %s denied: the native engine cannot evaluate this event's "
+                         "conditions in a subinterpreter yet", event);
+            return -1;
+        }
+        __atomic_fetch_add(&unrecorded, 1, __ATOMIC_RELAXED);
+        probe(event, "unrecorded", "");
+        return 0;
+    }
+    busy = 1;
+    PyObject *decision = PyObject_CallFunction(slow_path, "sO", event, args);
+    int rc = 0;
+    if (decision == NULL) {
+        rc = -1; /* the slow path failed closed itself, or the program's exception propagates */
+    }
+    else if (!PyTuple_Check(decision) || PyTuple_GET_SIZE(decision) != 3) {
+        PyErr_SetString(PyExc_SystemError, "tpython: slow path returned a bad decision");
+        rc = -1;
+    }
+    else {
+        const char *action = PyUnicode_Check(PyTuple_GET_ITEM(decision, 0))
+                             ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(decision, 0)) : NULL;
+        PyObject *rule_obj = PyTuple_GET_ITEM(decision, 1);
+        const char *rule = PyUnicode_Check(rule_obj) ? PyUnicode_AsUTF8(rule_obj) : "";
+        probe(event, action ? action : "?", rule ? rule : "");
+        PyObject *then = PyTuple_GET_ITEM(decision, 2);
+        if (then != Py_None) {
+            PyObject *r = PyObject_CallNoArgs(then);
+            if (r == NULL) {
+                rc = -1;
+            }
+            Py_XDECREF(r);
+        }
+    }
+    Py_XDECREF(decision);
+    busy = 0;
+    return rc;
+}
+
+static int
+hook(const char *event, PyObject *args, void *user_data)
+{
+    (void)user_data;
+    if (busy || !installed) {
+        return 0;
+    }
+    size_t len;
+    uint64_t hash = fnv1a(event, &len);
+    Entry *e = lookup(event, hash, len);
+    if (e == NULL) {
+        e = insert(event, hash, len);
+    }
+    if (e != NULL && e->action == A_COUNT) {
+        __atomic_fetch_add(&e->count, 1, __ATOMIC_RELAXED);
+        probe(event, "count", e->rule);
+        return 0;
+    }
+    if (e != NULL && e->action == A_ALLOW) {
+        probe(event, "allow", e->rule);
+        return 0;
+    }
+    return slow(event, args, e);
+}
+
+/* ---- building the frozen policy ------------------------------------------ */
+
+static char *
+copy_str(PyObject *obj, const char *what)
+{
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a str", what);
+        return NULL;
+    }
+    const char *s = PyUnicode_AsUTF8(obj);
+    if (s == NULL) {
+        return NULL;
+    }
+    char *copy = strdup(s);
+    if (copy == NULL) {
+        PyErr_NoMemory();
+    }
+    return copy;
+}
+
+static int
+parse_action(PyObject *obj, int *out)
+{
+    char *name = copy_str(obj, "action");
+    if (name == NULL) {
+        return -1;
+    }
+    *out = action_code(name);
+    free(name);
+    if (*out < 0 || *out == A_PYTHON) {
+        PyErr_SetString(PyExc_ValueError, "unknown action");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+build_known(PyObject *catalog)
+{
+    if (!PyDict_Check(catalog)) {
+        PyErr_SetString(PyExc_TypeError, "defaults must be a dict of event -> action");
+        return -1;
+    }
+    n_known = PyDict_Size(catalog);
+    known = calloc((size_t)(n_known ? n_known : 1), sizeof(Known));
+    if (known == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(catalog, &pos, &key, &value)) {
+        if ((known[i].name = copy_str(key, "event")) == NULL || parse_action(value, &known[i].action) < 0) {
+            return -1;
+        }
+        i++;
+    }
+    qsort(known, (size_t)n_known, sizeof(Known), known_cmp);
+    return 0;
+}
+
+static int
+build_rules(PyObject *list)
+{
+    if (!PyList_Check(list)) {
+        PyErr_SetString(PyExc_TypeError, "rules must be a list");
+        return -1;
+    }
+    n_rules = PyList_GET_SIZE(list);
+    rules = calloc((size_t)(n_rules ? n_rules : 1), sizeof(Rule));
+    if (rules == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n_rules; i++) {
+        PyObject *globs, *action, *id;
+        int conditional;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, i), "O!OpO", &PyTuple_Type, &globs, &action,
+                              &conditional, &id)) {
+            return -1;
+        }
+        Rule *r = &rules[i];
+        r->conditional = conditional;
+        if (parse_action(action, &r->action) < 0 || (r->id = copy_str(id, "rule id")) == NULL) {
+            return -1;
+        }
+        r->n_globs = PyTuple_GET_SIZE(globs);
+        r->globs = calloc((size_t)(r->n_globs ? r->n_globs : 1), sizeof(char *));
+        if (r->globs == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t g = 0; g < r->n_globs; g++) {
+            if ((r->globs[g] = copy_str(PyTuple_GET_ITEM(globs, g), "event glob")) == NULL) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int
+build_guarded(PyObject *names)
+{
+    if (!PyTuple_Check(names)) {
+        PyErr_SetString(PyExc_TypeError, "guarded must be a tuple");
+        return -1;
+    }
+    n_guarded = PyTuple_GET_SIZE(names);
+    guarded = calloc((size_t)(n_guarded ? n_guarded : 1), sizeof(char *));
+    if (guarded == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n_guarded; i++) {
+        if ((guarded[i] = copy_str(PyTuple_GET_ITEM(names, i), "event")) == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+PyObject *
+tp_install_audit(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *catalog, *other, *rule_list, *guard_names, *callable;
+    if (!PyArg_ParseTuple(args, "O!OO!O!O:install_audit", &PyDict_Type, &catalog, &other, &PyList_Type,
+                          &rule_list, &PyTuple_Type, &guard_names, &callable)) {
+        return NULL;
+    }
+    if (installed || slow_path != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "tpython's audit hook is already installed");
+        return NULL;
+    }
+    if (!PyCallable_Check(callable)) {
+        PyErr_SetString(PyExc_TypeError, "the slow path must be callable");
+        return NULL;
+    }
+    if (parse_action(other, &other_default) < 0 || build_known(catalog) < 0 || build_rules(rule_list) < 0
+        || build_guarded(guard_names) < 0) {
+        return NULL; /* the half-built tables are never used: installed stays 0 */
+    }
+    Py_INCREF(callable);
+    slow_path = callable;
+    main_interp = PyInterpreterState_Get();
+    if (PySys_AddAuditHook(hook, NULL) < 0) {
+        Py_CLEAR(slow_path);
+        return NULL;
+    }
+    installed = 1;
+    Py_RETURN_NONE;
+}
+
+PyObject *
+tp_counts(PyObject *module, PyObject *unused)
+{
+    (void)module; (void)unused;
+    PyObject *out = PyDict_New();
+    if (out == NULL) {
+        return NULL;
+    }
+    for (unsigned i = 0; i < TABLE_SIZE; i++) {
+        const char *name = __atomic_load_n(&table[i].name, __ATOMIC_ACQUIRE);
+        uint64_t n = __atomic_load_n(&table[i].count, __ATOMIC_RELAXED);
+        if (name == NULL || n == 0) {
+            continue;
+        }
+        PyObject *value = PyLong_FromUnsignedLongLong(n);
+        if (value == NULL || PyDict_SetItemString(out, name, value) < 0) {
+            Py_XDECREF(value);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(value);
+    }
+    return out;
+}
+
+PyObject *
+tp_reset_counts(PyObject *module, PyObject *unused)
+{
+    (void)module; (void)unused;
+    for (unsigned i = 0; i < TABLE_SIZE; i++) {
+        __atomic_store_n(&table[i].count, 0, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&unrecorded, 0, __ATOMIC_RELAXED);
+    Py_RETURN_NONE;
+}
+
+PyObject *
+tp_entry(PyObject *module, PyObject *name)
+{
+    (void)module;
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "entry() needs an event name");
+        return NULL;
+    }
+    const char *event = PyUnicode_AsUTF8(name);
+    if (event == NULL) {
+        return NULL;
+    }
+    int action, can_block;
+    const char *rule;
+    resolve(event, &action, &can_block, &rule);
+    return Py_BuildValue("(ssO)", ACTION_NAMES[action], rule, can_block ? Py_True : Py_False);
+}
+
+PyObject *
+tp_set_busy(PyObject *module, PyObject *flag)
+{
+    (void)module;
+    int previous = busy;
+    int value = PyObject_IsTrue(flag);
+    if (value < 0) {
+        return NULL;
+    }
+    busy = value;
+    return PyBool_FromLong(previous);
+}
+
+PyObject *
+tp_stats(PyObject *module, PyObject *unused)
+{
+    (void)module; (void)unused;
+    return Py_BuildValue("{s:O,s:I,s:I,s:K,s:O}", "installed", installed ? Py_True : Py_False,
+                         "events", table_used, "capacity", (unsigned)TABLE_LIMIT,
+                         "unrecorded", (unsigned long long)__atomic_load_n(&unrecorded, __ATOMIC_RELAXED),
+                         "probes", TPYTHON_PROBES ? Py_True : Py_False);
+}

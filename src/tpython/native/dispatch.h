@@ -1,0 +1,13 @@
+/* The native engine's audit hook (dispatch.c). */
+#ifndef TPYTHON_DISPATCH_H
+#define TPYTHON_DISPATCH_H
+#include <Python.h>
+
+PyObject *tp_install_audit(PyObject *module, PyObject *args);
+PyObject *tp_counts(PyObject *module, PyObject *unused);
+PyObject *tp_reset_counts(PyObject *module, PyObject *unused);
+PyObject *tp_entry(PyObject *module, PyObject *name);
+PyObject *tp_set_busy(PyObject *module, PyObject *flag);
+PyObject *tp_stats(PyObject *module, PyObject *unused);
+
+#endif

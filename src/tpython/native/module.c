@@ -1,0 +1,48 @@
+/* tpython._native: the native engine's audit hook, the open_code hook, and
+ * the kernel's exec checks. Built by setup.py; optional (tpython falls back to
+ * the Python engine, and reports which one runs).
+ *
+ * Doing any of this from Python through ctypes would leave ctypes loaded in
+ * the watched interpreter, where it would hand the program unaudited native
+ * calls; a little C avoids that.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "dispatch.h"
+#include "opencode.h"
+#include "probes.h"
+
+static PyMethodDef methods[] = {
+    {"install_audit", tp_install_audit, METH_VARARGS,
+     "install_audit(defaults, other_default, rules, guarded, slow_path): freeze the policy and add "
+     "the audit hook (once per process)."},
+    {"counts", tp_counts, METH_NOARGS, "counts() -> {event: n} of the events counted in C."},
+    {"reset_counts", tp_reset_counts, METH_NOARGS, "reset_counts(): zero the counters (a forked child)."},
+    {"entry", tp_entry, METH_O, "entry(event) -> (action, rule, can_block) as the frozen table resolves it."},
+    {"set_busy", tp_set_busy, METH_O, "set_busy(flag) -> previous: mark this thread's work as tpython's."},
+    {"stats", tp_stats, METH_NOARGS, "stats() -> the engine's state, for tpython.start and info."},
+    {"install_open_code", tp_install_open_code, METH_O,
+     "install_open_code(callable): make callable(path) -> file object CPython's open_code hook "
+     "(once per process)."},
+    {"securebits", tp_securebits, METH_NOARGS, "securebits() -> this process's securebits."},
+    {"execve_check", tp_execve_check, METH_VARARGS,
+     "execve_check(fd, name) -> 0 or the errno of execveat(fd, \"\", AT_EMPTY_PATH | AT_EXECVE_CHECK)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "tpython._native",
+    "tpython's native engine: audit hook, open_code hook, exec checks.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    PyObject *m = PyModule_Create(&module_def);
+    if (m != NULL && PyModule_AddIntConstant(m, "PROBES", TPYTHON_PROBES) < 0) {
+        Py_CLEAR(m);
+    }
+    return m;
+}
