@@ -1,6 +1,15 @@
-"""Measure tpython's overhead: plain ``python`` vs ``tpython run --policy default|strict``.
+"""Measure tpython's overhead: plain ``python``, the floor, and ``tpython run`` with each engine.
 
-One run prints a table of medians and ratios (tpython / plain) for:
+Configurations, measured in one run, interleaved:
+
+* ``plain``: the interpreter alone;
+* ``floor``: the interpreter with a no-op C audit hook (``floor/noop_hook.c``, built
+  here with gcc for the measured interpreter): the least any audit hook costs, since
+  CPython then builds every event's arguments;
+* ``default`` and ``strict``, each with the Python engine and the native engine
+  (``tpython run --policy P --engine E``).
+
+One run prints a table of medians and ratios (to plain, and to the floor) for:
 
 * start-up: whole processes (interpreter start, tpython's launcher, imports), timed by
   ``pyperf command``;
@@ -43,7 +52,11 @@ from typing import Any, Optional
 HERE = Path(__file__).resolve().parent
 WORKLOADS_PY = HERE / "workloads.py"
 POLICIES = ("default", "strict")
-CONFIGS = ("plain", *POLICIES)
+ENGINES = ("python", "native")
+TPYTHON_CONFIGS = tuple(f"{policy}-{engine}" for policy in POLICIES for engine in ENGINES)
+CONFIGS = ("plain", "floor", *TPYTHON_CONFIGS)
+FLOOR_SOURCE = HERE / "floor" / "noop_hook.c"
+FLOOR_RUNNER = HERE / "floor" / "run_with_floor.py"
 
 
 class BenchError(Exception):
@@ -123,6 +136,7 @@ class Bench:
     quick: bool
     workdir: Path
     env: dict[str, str]
+    floor_dir: Path
     seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # config -> interpreter facts
     runs_done: int = 0
 
@@ -131,8 +145,11 @@ class Bench:
         tail = [str(WORKLOADS_PY), workload, str(iterations)]
         if config == "plain":
             return [self.python, *tail, "plain"]
-        return [self.tpython, "run", "--policy", config, "--log", f"jsonl:{log}", "--quiet",
-                *tail, "tpython"]
+        if config == "floor":
+            return [self.python, str(FLOOR_RUNNER), str(self.floor_dir), *tail, "plain"]
+        policy, engine = config.split("-")
+        return [self.tpython, "run", "--policy", policy, "--engine", engine, "--log", f"jsonl:{log}",
+                "--quiet", *tail, "tpython"]
 
     def log_path(self, config: str, workload: str) -> Path:
         self.runs_done += 1
@@ -155,14 +172,14 @@ class Bench:
                              f"stderr: {proc.stderr.strip()}") from None
         self.check_interpreter(config, report, argv)
         events = None
-        if config != "plain":
+        if config in TPYTHON_CONFIGS:
             events = check_log(log, config, expected_runs=1)[0]
             log.unlink()
         return Result([float(report["seconds"])], [float(report["cpu_seconds"])], events=events)
 
     def check_interpreter(self, config: str, report: dict[str, Any], argv: list[str]) -> None:
         """Same interpreter in every configuration, and tpython exactly when expected."""
-        if bool(report.get("tpython")) != (config != "plain"):
+        if bool(report.get("tpython")) != (config in TPYTHON_CONFIGS):
             raise BenchError(f"'tpython' in sys.modules is {report.get('tpython')} in: "
                              f"{_shell(argv)}")
         facts = {key: report[key] for key in ("executable", "prefix", "version")}
@@ -213,7 +230,7 @@ class Bench:
                     raise BenchError(f"exit status {proc.returncode} from: {_shell(argv)}\n"
                                      f"{proc.stdout.strip()}\n{proc.stderr.strip()}\n"
                                      "(pyperf hides the command's own output: run it by hand)")
-                if config != "plain":
+                if config in TPYTHON_CONFIGS:
                     processes = s.pyperf_processes * (s.pyperf_warmups + s.pyperf_values)
                     check_log(log, config, expected_runs=processes)
                     log.unlink()
@@ -229,8 +246,10 @@ class Bench:
         return results
 
 
-def check_log(path: Path, policy: str, expected_runs: int) -> list[dict[str, Any]]:
-    """Validate a JSONL log of `expected_runs` processes; return their tpython.exit args."""
+def check_log(path: Path, config: str, expected_runs: int) -> list[dict[str, Any]]:
+    """Validate a JSONL log of `expected_runs` processes run as CONFIG (policy-engine);
+    return their tpython.exit args."""
+    policy, engine = config.split("-")
     starts = 0
     exits: list[dict[str, Any]] = []
     if not path.is_file():
@@ -251,6 +270,9 @@ def check_log(path: Path, policy: str, expected_runs: int) -> list[dict[str, Any
                 if name != policy:
                     raise BenchError(f"{path}:{number}: ran under policy {name!r}, "
                                      f"expected {policy!r}")
+                ran = record["args"].get("engine", {}).get("name")
+                if ran != engine:
+                    raise BenchError(f"{path}:{number}: ran the {ran} engine, expected {engine}")
             elif event == "tpython.exit":
                 exits.append(record["args"])
                 if record["args"].get("status") != 0:
@@ -259,6 +281,22 @@ def check_log(path: Path, policy: str, expected_runs: int) -> list[dict[str, Any
         raise BenchError(f"{path}: {starts} tpython.start and {len(exits)} tpython.exit "
                          f"records, expected {expected_runs} of each")
     return exits
+
+
+def build_floor(python: str, out: Path, env: dict[str, str]) -> Path:
+    """Compile floor/noop_hook.c for PYTHON with gcc; returns the directory holding it."""
+    out.mkdir(parents=True)
+    query = "import sysconfig; print(sysconfig.get_paths()['include']); print(sysconfig.get_config_var('EXT_SUFFIX'))"
+    include, suffix = subprocess.run([python, "-c", query], env=env, capture_output=True, text=True,
+                                     check=True).stdout.split()
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        raise BenchError("the floor needs a C compiler (gcc) to build floor/noop_hook.c")
+    argv = [gcc, "-O2", "-shared", "-fPIC", f"-I{include}", str(FLOOR_SOURCE), "-o", str(out / f"_noophook{suffix}")]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BenchError(f"cannot build the floor hook: {_shell(argv)}\n{proc.stderr.strip()}")
+    return out
 
 
 def _loadavg(load: tuple[float, float, float]) -> str:
@@ -315,20 +353,42 @@ def tpython_version(tpython: str, env: dict[str, str]) -> str:
 
 
 def format_table(results: dict[str, dict[str, Result]], cpu: bool = False) -> str:
-    """The plain/default/strict table: medians, and ratios to plain."""
-    rows = [["workload" if not cpu else "CPU time", "plain", *POLICIES]]
+    """Medians, with each configuration's ratio to plain."""
+    rows = [["workload" if not cpu else "CPU time", *CONFIGS]]
     for workload in WORKLOADS:
         if workload.name not in results or (cpu and workload.startup):
             continue
-        by_config = results[workload.name]
-        medians = {config: (result.cpu_median if cpu else result.median) or 0.0
-                   for config, result in by_config.items()}
+        medians = _medians(results[workload.name], cpu)
         plain = medians["plain"]
         row = [workload.label, f"{plain * 1e3:.1f} ms"]
-        for policy in POLICIES:
-            value = medians[policy]
-            row.append(f"{value * 1e3:.1f} ms {value / plain:.2f}x")
+        row += [f"{medians[config] * 1e3:.1f} ms {medians[config] / plain:.2f}x" for config in CONFIGS[1:]]
         rows.append(row)
+    return _columns(rows)
+
+
+def format_floor_table(results: dict[str, dict[str, Result]]) -> str:
+    """Each tpython configuration's time divided by the floor's, and the geometric mean."""
+    rows = [["vs floor", *TPYTHON_CONFIGS]]
+    ratios: dict[str, list[float]] = {config: [] for config in TPYTHON_CONFIGS}
+    for workload in WORKLOADS:
+        if workload.name not in results:
+            continue
+        medians = _medians(results[workload.name], False)
+        row = [workload.label]
+        for config in TPYTHON_CONFIGS:
+            ratio = medians[config] / medians["floor"]
+            ratios[config].append(ratio)
+            row.append(f"{ratio:.2f}x")
+        rows.append(row)
+    rows.append(["geometric mean", *(f"{statistics.geometric_mean(ratios[c]):.2f}x" for c in TPYTHON_CONFIGS)])
+    return _columns(rows)
+
+
+def _medians(by_config: dict[str, Result], cpu: bool) -> dict[str, float]:
+    return {config: (result.cpu_median if cpu else result.median) or 0.0 for config, result in by_config.items()}
+
+
+def _columns(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) + 2 for i in range(len(rows[0]))]
     return "\n".join("".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
                      for row in rows)
@@ -336,12 +396,12 @@ def format_table(results: dict[str, dict[str, Result]], cpu: bool = False) -> st
 
 def format_events(results: dict[str, dict[str, Result]]) -> str:
     """Audit events per process, from each run's tpython.exit record."""
-    lines = ["audit events per process (default policy; strict is the same unless noted):"]
+    lines = ["audit events per process (default policy, native engine; strict is the same unless noted):"]
     for workload in WORKLOADS:
         by_config = results.get(workload.name)
         if not by_config:
             continue
-        texts = {policy: _event_text(by_config[policy].events) for policy in POLICIES}
+        texts = {policy: _event_text(by_config[f"{policy}-native"].events) for policy in POLICIES}
         text = texts["default"]
         if texts["strict"] != text:
             text += f"  | strict: {texts['strict']}"
@@ -389,7 +449,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     load_before = os.getloadavg()
     results: dict[str, dict[str, Result]] = {}
     with tempfile.TemporaryDirectory(prefix="tpython-overhead-") as tmp:
-        bench = Bench(python, tpython, settings, args.quick, Path(tmp), env)
+        floor_dir = build_floor(python, Path(tmp) / "floor", env)
+        bench = Bench(python, tpython, settings, args.quick, Path(tmp), env, floor_dir)
         for workload in WORKLOADS:
             progress(f"{workload.label} ...")
             run = bench.startup if workload.startup else bench.in_process
@@ -422,11 +483,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     print()
     print(format_table(results, cpu=True))
     print()
+    print(format_floor_table(results))
+    print()
     print(f"startup rows: pyperf command, median of "
           f"{settings.pyperf_rounds * settings.pyperf_processes} processes x "
           f"{settings.pyperf_values} values (after {settings.pyperf_warmups} warm-up each, "
           f"in {settings.pyperf_rounds} interleaved rounds); "
-          "ratio = tpython / plain")
+          "ratio = configuration / plain; vs floor: configuration / floor")
     print(f"loop rows: time of the loop alone (perf_counter; CPU time: process_time), "
           f"median of {settings.runs} processes per configuration after {settings.warmups} "
           "warm-up")

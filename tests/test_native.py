@@ -1,0 +1,243 @@
+"""The native engine (`tpython._native`): built, chosen, equivalent to the Python engine, observable."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from conftest import assert_one_line_error
+
+import tpython
+
+
+def test_native_engine_is_built_and_chosen_by_default(tp):
+    """CI builds the extension (gcc and the Python headers are there): a missing build
+    would silently halve the engine tests, so it is a failure here."""
+    import tpython._native as native  # noqa: F401
+
+    assert tp.cli("--version").out.strip().endswith("(engine: native)")
+    tp.script("print('ran')\n")
+    r = tp("run", "app.py")
+    assert r.rc == 0 and "ran" in r.out
+    engine = r.events("tpython.start")[0]["args"]["engine"]
+    assert engine["name"] == "native" and engine["hook"] == "PySys_AddAuditHook"
+    assert engine["probes"] is bool(native.PROBES)
+
+
+def test_engine_setting_in_policy_and_on_the_command_line(tp):
+    tp.script("print('ran')\n")
+    tp.policy('version = 1\nextends = "default"\nengine = "python"\n')
+    r = tp("run", "--policy", "policy.toml", "app.py")
+    assert r.rc == 0 and r.events("tpython.start")[0]["args"]["engine"]["name"] == "python"
+    r = tp("run", "--policy", "policy.toml", "--engine", "native", "app.py")
+    assert r.rc == 0 and r.events("tpython.start")[-1]["args"]["engine"]["name"] == "native"
+    tp.policy('version = 1\nextends = "default"\nengine = "turbo"\n', name="bad.toml")
+    assert_one_line_error(tp("run", "--policy", "bad.toml", "app.py"), "engine must be one of auto, native, python")
+    assert_one_line_error(tp("run", "--engine", "turbo", "app.py"), "--engine must be one of")
+
+
+def test_a_policy_that_requires_the_native_engine_refuses_to_start_without_it(monkeypatch):
+    from tpython.engine import selection
+    from tpython.errors import PolicyError
+
+    monkeypatch.setattr(selection, "native_unavailable_reason", lambda: "tpython._native was not built (test)")
+    with pytest.raises(PolicyError, match="requires the native engine, but tpython._native was not built"):
+        selection.engine_choice("native")
+    assert selection.engine_choice("auto") == ("python", "fallback: tpython._native was not built (test)")
+
+
+RESOLVE = """
+import json, sys
+from tpython.engine.native import NativeEngine
+from tpython.engine.rules import DispatchTable
+from tpython.policy.catalog import EVENTS
+from tpython.policy.loader import load_policy
+import tpython._native as native
+
+policy = load_policy(sys.argv[1])
+engine = NativeEngine.__new__(NativeEngine)
+engine.policy = policy
+defaults, other, rules = engine.frozen_tables()
+native.install_audit(defaults, other, rules, (), lambda e, a: ("log", None, None))
+native.set_busy(True)  # this checker's own events are not decided
+table = DispatchTable(policy)
+names = sorted(EVENTS) + ["made.up.event", "os.made_up", "socket.made_up", "tpython.x", "x"]
+out = {}
+for name in names:
+    entry = table.lookup(name)
+    python = entry if isinstance(entry, str) else "python"
+    c_action, c_rule, can_block = native.entry(name)
+    py_final = python if python in ("allow", "count") else "python"
+    if python not in ("allow", "count") and not isinstance(entry, str):
+        first = entry.candidates[0]
+        if not (first.when or first.unless) and first.action in ("allow", "count"):
+            py_final = first.action
+    out[name] = [py_final, c_action]
+try:
+    native.install_audit(defaults, other, rules, (), lambda e, a: None)
+except RuntimeError as exc:
+    out["<second install>"] = str(exc)
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("policy", ["default", "strict", "custom"])
+def test_c_resolves_every_event_as_the_python_engine_does(tp, policy):
+    """The frozen C table sends an event to Python exactly when the Python engine would
+    need conditions or write a record, and decides allow/count the same way."""
+    if policy == "custom":
+        tp.policy(textwrap.dedent("""
+            version = 1
+            extends = "default"
+            [defaults]
+            process = "count"
+            "*" = "count"
+            [[rules]]
+            id = "quiet-listdir"
+            events = ["os.listdir", "os.scandir"]
+            action = "allow"
+            [[rules]]
+            id = "conditional-first"
+            events = ["builtins.*"]
+            action = "deny"
+            when = { arg = "nope" }
+            [[rules]]
+            id = "then-count"
+            events = ["builtins.id"]
+            action = "count"
+        """))
+        policy = str(tp.cwd / "policy.toml")
+    script = tp.script(RESOLVE, name="resolve.py")
+    proc = subprocess.run([sys.executable, str(script), policy], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out.pop("<second install>") == "tpython's audit hook is already installed"
+    mismatched = {name: pair for name, pair in out.items() if pair[0] != pair[1]}
+    assert not mismatched
+    decided_in_c = [name for name, (py, c) in out.items() if c in ("allow", "count")]
+    assert decided_in_c  # the fast path is used at all
+
+
+COUNTS = """
+import sys
+for i in range(500):
+    id(i)
+sys.audit("tpython.test.custom", 1)
+print("done")
+"""
+
+
+def test_counts_and_records_are_the_same_under_both_engines(tp):
+    tp.policy('version = 1\nextends = "default"\n[defaults]\nother = "count"\n')
+    tp.script(COUNTS)
+    exits = {}
+    for engine in ("native", "python"):
+        r = tp("run", "--policy", "policy.toml", "--engine", engine, "app.py")
+        assert r.rc == 0 and "done" in r.out, r.err
+        exits[engine] = r.events("tpython.exit")[-1]["args"]
+        start = r.events("tpython.start")[-1]["args"]
+        assert start["engine"]["name"] == engine
+    assert exits["native"]["counted"]["builtins.id"] == exits["python"]["counted"]["builtins.id"] >= 500
+    assert exits["native"]["counted"]["tpython.test.custom"] == 1 == exits["python"]["counted"]["tpython.test.custom"]
+    assert exits["native"]["actions"] == exits["python"]["actions"]
+
+
+SUBINTERPRETER = """
+import _xxsubinterpreters as interpreters
+interp = interpreters.create()
+interpreters.run_string(interp, '''
+for i in range(300):
+    id(i)
+try:
+    import os
+    os.system("true")
+except PermissionError as exc:
+    print("sub: denied:", exc)
+else:
+    print("sub: os.system ran")
+''')
+interpreters.destroy(interp)
+print("main done")
+"""
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 13), reason="_xxsubinterpreters was renamed in 3.13")
+def test_subinterpreter_events_meet_the_native_hook(tp):
+    """A C hook is runtime-wide: the subinterpreter's events are counted, and one the
+    policy could deny is denied (fail closed); the Python engine never sees them."""
+    tp.policy(textwrap.dedent("""
+        version = 1
+        extends = "default"
+        [[rules]]
+        id = "no-system"
+        events = ["os.system"]
+        action = "deny"
+        when = { arg = "rm -rf" }
+    """))
+    tp.script(SUBINTERPRETER)
+    r = tp("run", "--policy", "policy.toml", "--engine", "native", "app.py")
+    assert r.rc == 0, r.err
+    assert "sub: denied:" in r.out and "sub: os.system ran" not in r.out and "main done" in r.out
+    assert r.events("tpython.exit")[-1]["args"]["counted"]["builtins.id"] >= 300
+    r = tp("run", "--policy", "policy.toml", "--engine", "python", "app.py")
+    assert "sub: os.system ran" in r.out  # the limit the native engine removes
+
+
+PROBED = """
+import os, sys, time
+open("pid", "w").write(str(os.getpid()))
+while not os.path.exists("go"):
+    time.sleep(0.02)
+for i in range(3):
+    sys.audit("tpython.probe.test", i)
+    id(i)
+print("script done")
+"""
+
+
+def test_bpftrace_sees_every_decided_event_through_the_usdt_probe(tp):
+    import tpython._native as native
+
+    bpftrace = shutil.which("bpftrace")
+    if bpftrace is None:
+        pytest.skip("bpftrace is not installed (Debian package bpftrace)")
+    if not native.PROBES:
+        pytest.skip("tpython._native was built without <sys/sdt.h> (Debian package systemtap-sdt-dev)")
+    if os.geteuid() != 0:
+        pytest.skip("attaching bpftrace needs root")
+    tp.script(PROBED)
+    target = subprocess.Popen([sys.executable, "-m", "tpython", "run", "--quiet", "--log", f"jsonl:{tp.log}",
+                               "app.py"], cwd=tp.cwd, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tp.cwd / "pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pid = int((tp.cwd / "pid").read_text())
+        program = f'usdt:{native.__file__}:tpython:audit {{ printf("%s|%s|%s\\n", str(arg0), str(arg1), str(arg2)); }}'
+        tracer = subprocess.Popen([bpftrace, "-p", str(pid), "-e", program], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        attached = ""
+        while "Attaching" not in attached and time.monotonic() < deadline:
+            line = tracer.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            attached += line
+        if "Attaching" not in attached:
+            tracer.kill()
+            pytest.skip(f"bpftrace could not attach here: {attached.strip()}")
+        time.sleep(1.0)  # bpftrace prints "Attaching" just before the probe is live
+        (tp.cwd / "go").touch()
+        assert target.wait(timeout=30) == 0
+        time.sleep(0.5)
+        tracer.send_signal(2)
+        seen, _ = tracer.communicate(timeout=30)
+    finally:
+        target.kill()
+    lines = [line.split("|") for line in seen.splitlines() if line.count("|") == 2]
+    assert [a for e, a, _ in lines if e == "tpython.probe.test"] == ["log", "log", "log"], seen
+    assert [a for e, a, _ in lines if e == "builtins.id"] == ["count"] * 3, seen  # decided in C
