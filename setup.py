@@ -5,14 +5,16 @@ Metadata lives in pyproject.toml; this file only declares the extension.
 no Python headers; tpython then runs the Python engine, reports the open_code
 hook as unavailable (`tpython info`, `tpython.start`) and refuses policies that
 require either. The USDT probe is compiled in when <sys/sdt.h> is present
-(Debian: systemtap-sdt-dev).
+(Debian: systemtap-sdt-dev). The record chain's SHA-256 comes from OpenSSL's
+libcrypto, which CPython's hashlib links too (headers: Debian's libssl-dev).
 """
 from setuptools import Extension, setup
 
-NATIVE_SOURCES = ["src/tpython/native/module.c", "src/tpython/native/dispatch.c", "src/tpython/native/opencode.c"]
+NATIVE = "src/tpython/native/"
+NATIVE_SOURCES = [NATIVE + name for name in ("module.c", "dispatch.c", "record.c", "render.c", "attrib.c", "opencode.c")]
+NATIVE_HEADERS = [NATIVE + name for name in ("dispatch.h", "record.h", "render.h", "attrib.h", "opencode.h", "probes.h")]
 
-setup(ext_modules=[Extension("tpython._native", NATIVE_SOURCES, depends=["src/tpython/native/dispatch.h",
-                                                                        "src/tpython/native/opencode.h",
-                                                                        "src/tpython/native/probes.h"],
+setup(ext_modules=[Extension("tpython._native", NATIVE_SOURCES, depends=NATIVE_HEADERS,
+                             libraries=["crypto"],  # SHA-256 of the record chain (OpenSSL's libcrypto)
                              extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
                              optional=True)])

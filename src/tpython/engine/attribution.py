@@ -58,8 +58,10 @@ class Attributor:
         if not module or not filename or not filename.startswith(self._site):
             return None
         top = module.split(".", 1)[0]
-        if top == "__main__":
-            return None
+        return None if top == "__main__" else self.distribution(top)
+
+    def distribution(self, top: str) -> Optional[dict[str, str]]:
+        """{"name", "version"} of the distribution providing top-level module TOP, cached."""
         if top not in self._packages:
             self._packages[top] = self._lookup(top)
         return self._packages[top]

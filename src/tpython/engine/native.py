@@ -9,12 +9,17 @@ returns the decision to C, which fires the USDT probe and then enforces.
 """
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, Callable, Iterator, Optional
 
+from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS
 from tpython.engine.hook import Engine
+from tpython.engine.native_recorder import NativeRecorder
+from tpython.engine.render import SOURCE_ARGS
+from tpython.locations import locations
 from tpython.policy.catalog import EVENTS
 
 Decision = tuple[str, Optional[str], Optional[Callable[[], None]]]
@@ -28,6 +33,8 @@ class NativeEngine(Engine):
         import tpython._native as native
 
         self.native = native
+        self.native_recorder = NativeRecorder(self.recorder.sinks, self.recorder.warn_fd, native)
+        self.recorder = self.native_recorder
 
     def frozen_tables(self) -> tuple[dict[str, str], str, list[tuple[tuple[str, ...], str, bool, str]]]:
         """What C needs to resolve any event name: catalog defaults, the default of
@@ -58,8 +65,28 @@ class NativeEngine(Engine):
                 frame = None
             return decide(event, args, entry, frame)
 
-        self.native.install_audit(defaults, other, rules, tuple(sorted(guard_events)), slow_path)
+        self.native.install_audit(defaults, other, rules, tuple(sorted(guard_events)), slow_path,
+                                  self.c_options())
 
+    def c_options(self) -> dict[str, Any]:
+        """What C needs to render, attribute and write `log` records itself."""
+        where = locations()
+        shapes = {event: (tuple(p for p, _ in PATH_ARGS.get(event, ())), tuple(PATH_LIST_ARGS.get(event, ())),
+                          event in SOURCE_ARGS)
+                  for event in {*PATH_ARGS, *PATH_LIST_ARGS, *SOURCE_ARGS}}
+        distribution = self.attributor.distribution
+
+        def package_lookup(top: str) -> str:
+            return json.dumps(distribution(top), separators=(",", ":"))
+
+        return {
+            "shapes": shapes,
+            # C writes records only to the files it holds: with a Python sink (stderr) every
+            # record goes through Python, so that sink misses none.
+            "log_in_c": not self.native_recorder.py_sinks,
+            "stdlib": list(where.stdlib), "site": list(where.site), "tpython": where.tpython,
+            "package_lookup": package_lookup,
+        }
     @contextmanager
     def internal(self) -> Iterator[None]:
         previous = self.native.set_busy(True)
@@ -67,6 +94,12 @@ class NativeEngine(Engine):
             yield
         finally:
             self.native.set_busy(previous)
+
+    def finish(self, status: int, *, reason: Optional[str] = None) -> None:
+        logged = int(self.native.stats()["logged_in_c"])
+        if logged and not self.finished:
+            self.actions["log"] = self.actions.get("log", 0) + logged
+        super().finish(status, reason=reason)
 
     def counted(self) -> dict[str, int]:
         merged = self.native.counts()
@@ -80,4 +113,5 @@ class NativeEngine(Engine):
 
     def describe(self) -> dict[str, Any]:
         stats = self.native.stats()
-        return {"name": "native", "hook": "PySys_AddAuditHook", "probes": bool(stats["probes"])}
+        return {"name": "native", "hook": "PySys_AddAuditHook", "probes": bool(stats["probes"]),
+                "log_in_c": bool(stats["log_in_c"])}

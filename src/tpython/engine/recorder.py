@@ -84,6 +84,10 @@ class Recorder:
                     self.lost.pop(sink.name, None)
             return record
 
+    def all_lost(self) -> dict[str, int]:
+        """Records each sink missed since it last wrote one."""
+        return dict(self.lost)
+
     def _sink_failed(self, sink: Sink, exc: OSError) -> None:
         first = sink.name not in self.lost
         self.lost[sink.name] = self.lost.get(sink.name, 0) + 1

@@ -23,8 +23,9 @@ def format_summary(engine: Any) -> str:
         shown = ", ".join(f"{event} by {rule or 'default'} x{n}" for (event, rule), n in items[:6])
         more = f", +{len(items) - 6} more" if len(items) > 6 else ""
         lines.append(f"tpython: {verb}: {shown}{more}")
-    if rec.lost:
-        lines.append("tpython: LOST records: " + ", ".join(f"{k}: {v}" for k, v in rec.lost.items()))
+    lost = rec.all_lost()
+    if lost:
+        lines.append("tpython: LOST records: " + ", ".join(f"{k}: {v}" for k, v in lost.items()))
     where = ", ".join(s.name.removeprefix("jsonl:") if hasattr(str, "removeprefix") else s.name for s in rec.sinks)
     lines.append(f"tpython: log: {where} ({records} records)")
     return "\n".join(lines) + "\n"

@@ -21,22 +21,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attrib.h"
 #include "dispatch.h"
 #include "probes.h"
+#include "record.h"
+#include "render.h"
 
 #ifdef TPYTHON_PROBES
 __extension__ unsigned short tpython_audit_semaphore __attribute__((unused)) __attribute__((section(".probes")));
 #endif
 
-enum { A_ALLOW, A_COUNT, A_LOG, A_ASK, A_DENY, A_KILL, A_PYTHON, N_ACTIONS };
-static const char *const ACTION_NAMES[N_ACTIONS] = {"allow", "count", "log", "ask", "deny", "kill", "python"};
+enum { A_ALLOW, A_COUNT, A_LOG, A_ASK, A_DENY, A_KILL, A_PYTHON, A_LOG_C, N_ACTIONS };
+static const char *const ACTION_NAMES[N_ACTIONS] = {"allow", "count", "log", "ask", "deny", "kill", "python", "log-in-c"};
 
 typedef struct {
     const char *volatile name; /* NULL: free slot; stored last, so a reader sees a whole entry */
     uint64_t hash;
-    int action;                /* A_ALLOW or A_COUNT: decided here; otherwise A_PYTHON */
+    int action;                /* A_ALLOW, A_COUNT, A_LOG_C: decided here; otherwise A_PYTHON */
     int can_block;             /* a deny or kill is possible (candidate rule or default) */
     const char *rule;          /* the deciding rule's id, or "" */
+    const Shape *shape;        /* where its paths are, or NULL */
     uint64_t count;
 } Entry;
 
@@ -57,6 +61,11 @@ typedef struct {
     int action;
 } Known;
 
+typedef struct {
+    char *name;
+    Shape shape;
+} EventShape;
+
 /* The frozen policy. */
 static int installed;
 static Known *known;        /* catalog events and their category default, sorted by name */
@@ -67,6 +76,10 @@ static Py_ssize_t n_rules;
 static char **guarded;      /* events the integrity guard must see (always the slow path) */
 static Py_ssize_t n_guarded;
 static PyObject *slow_path; /* callable(event, args) -> (action, rule, then) */
+static EventShape *shapes;  /* sorted by name */
+static Py_ssize_t n_shapes;
+static int log_in_c_enabled; /* records of unconditional `log` events are written here */
+static uint64_t logged_in_c;
 static PyInterpreterState *main_interp;
 
 static Entry table[TABLE_SIZE];
@@ -140,6 +153,21 @@ is_guarded(const char *event)
 /* The entry an event name resolves to, as tpython.engine.rules.DispatchTable would:
  * the first matching rule decides when it has no conditions; a conditional one
  * before it sends the event to Python. */
+static int
+shape_cmp(const void *a, const void *b)
+{
+    return strcmp(((const EventShape *)a)->name, ((const EventShape *)b)->name);
+}
+
+static const Shape *
+shape_of(const char *event)
+{
+    EventShape key;
+    key.name = (char *)event;
+    EventShape *hit = n_shapes ? bsearch(&key, shapes, (size_t)n_shapes, sizeof(EventShape), shape_cmp) : NULL;
+    return hit ? &hit->shape : NULL;
+}
+
 static void
 resolve(const char *event, int *action, int *can_block, const char **rule_id)
 {
@@ -168,7 +196,11 @@ resolve(const char *event, int *action, int *can_block, const char **rule_id)
     if (*action < 0) {
         *action = deflt;
     }
-    if (*action != A_ALLOW && *action != A_COUNT) {
+    if (*action == A_LOG && log_in_c_enabled && chain_is_ready()) {
+        const Shape *shape = shape_of(event);
+        *action = (shape && shape->source) ? A_PYTHON : A_LOG_C;
+    }
+    if (*action != A_ALLOW && *action != A_COUNT && *action != A_LOG_C) {
         *action = A_PYTHON;
     }
     if (is_guarded(event)) {
@@ -211,6 +243,7 @@ insert(const char *event, uint64_t hash, size_t len)
             Entry *e = &table[i];
             e->hash = hash;
             resolve(copy, &e->action, &e->can_block, &e->rule);
+            e->shape = shape_of(copy);
             e->count = 0;
             table_used++;
             __atomic_store_n(&e->name, copy, __ATOMIC_RELEASE);
@@ -230,22 +263,81 @@ probe(const char *event, const char *action, const char *rule)
     (void)event; (void)action; (void)rule;
 }
 
+/* Write a record from C. An argument only the Python renderer can render makes this
+ * return 1 without writing (when IN_MAIN: Python can run), or is named by its C type.
+ * Returns 0 when written, -1 on failure. */
+static int
+record_in_c(const char *event, PyObject *args, const Entry *entry, const char *action, const char *rule,
+            const char *extra, int in_main)
+{
+    Buf rendered, module, package, line;
+    buf_init(&rendered);
+    buf_init(&module);
+    buf_init(&package);
+    buf_init(&line);
+    int rc = render_args(&rendered, args, entry ? entry->shape : NULL);
+    if (rc == RENDER_PYTHON && in_main) {
+        buf_free(&rendered);
+        return 1;
+    }
+    if (rc == RENDER_PYTHON) {
+        rendered.len = 0;
+        rc = render_args_bare(&rendered, args);
+    }
+    if (rc == RENDER_OK) {
+        rc = attrib_current(&module, &package, in_main);
+    }
+    if (rc == RENDER_OK && buf_put(&module, "", 1) == 0 && buf_put(&package, "", 1) == 0) {
+        rc = chain_record(&line, event, rendered.data, rendered.len, action, 1, rule && rule[0] ? rule : NULL,
+                          module.data, package.data, extra, "") < 0 ? -1 : 0;
+    }
+    else {
+        rc = -1;
+    }
+    buf_free(&rendered);
+    buf_free(&module);
+    buf_free(&package);
+    buf_free(&line);
+    return rc;
+}
+
+/* An unconditional `log`: rendered, attributed, chained and written without Python,
+ * unless an argument needs the Python renderer (then the slow path takes it). */
+static int
+log_in_c(const char *event, PyObject *args, const Entry *entry, int in_main)
+{
+    int rc = record_in_c(event, args, entry, "log", entry->rule, "", in_main);
+    if (rc != 0) {
+        PyErr_Clear();
+        return 1; /* the Python renderer's job, or let the slow path try (it reports what fails) */
+    }
+    __atomic_fetch_add(&logged_in_c, 1, __ATOMIC_RELAXED);
+    probe(event, "log", entry->rule);
+    return 0;
+}
+
 /* The slow path: the Python engine decides, the probe fires, then enforcement. */
 static int
 slow(const char *event, PyObject *args, const Entry *entry)
 {
     if (PyInterpreterState_Get() != main_interp) {
-        /* The Python engine's objects belong to the main interpreter. Fail closed
-         * when this event could be denied; otherwise it is counted as unrecorded. */
-        if (entry == NULL || entry->can_block) {
-            probe(event, "deny", "tpython-subinterpreter");
+        /* The Python engine's objects belong to the main interpreter: its conditions
+         * cannot be evaluated here. Fail closed when this event could be denied (and
+         * record that); otherwise record it as logged. */
+        int block = entry == NULL || entry->can_block;
+        const char *extra = ",\"subinterpreter\":true";
+        if (!chain_is_ready() || record_in_c(event, args, entry, block ? "deny" : "log",
+                                             "tpython-subinterpreter", extra, 0) < 0) {
+            PyErr_Clear();
+            __atomic_fetch_add(&unrecorded, 1, __ATOMIC_RELAXED);
+        }
+        probe(event, block ? "deny" : "log", "tpython-subinterpreter");
+        if (block) {
             PyErr_Format(PyExc_PermissionError,
                          "tpython: %s denied: the native engine cannot evaluate this event's "
-                         "conditions in a subinterpreter yet", event);
+                         "conditions in a subinterpreter", event);
             return -1;
         }
-        __atomic_fetch_add(&unrecorded, 1, __ATOMIC_RELAXED);
-        probe(event, "unrecorded", "");
         return 0;
     }
     busy = 1;
@@ -278,6 +370,33 @@ slow(const char *event, PyObject *args, const Entry *entry)
     return rc;
 }
 
+/* Interpreter shutdown: tpython.exit has been written, so nothing more is recorded
+ * (the run ends with it), but what could be denied still is (fail closed). */
+static int
+finalizing(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}
+
+static uint64_t after_exit; /* events seen during shutdown, not recorded */
+
+static int
+shutdown_event(const char *event, const Entry *e)
+{
+    __atomic_fetch_add(&after_exit, 1, __ATOMIC_RELAXED);
+    if (e == NULL || e->can_block) {
+        probe(event, "deny", "tpython-shutdown");
+        PyErr_Format(PyExc_PermissionError, "tpython: %s denied during interpreter shutdown", event);
+        return -1;
+    }
+    probe(event, "log", "tpython-shutdown");
+    return 0;
+}
+
 static int
 hook(const char *event, PyObject *args, void *user_data)
 {
@@ -299,6 +418,15 @@ hook(const char *event, PyObject *args, void *user_data)
     if (e != NULL && e->action == A_ALLOW) {
         probe(event, "allow", e->rule);
         return 0;
+    }
+    if (finalizing()) {
+        return shutdown_event(event, e);
+    }
+    if (e != NULL && e->action == A_LOG_C) {
+        int in_main = PyInterpreterState_Get() == main_interp;
+        if (log_in_c(event, args, e, in_main) == 0) {
+            return 0;
+        }
     }
     return slow(event, args, e);
 }
@@ -405,6 +533,80 @@ build_rules(PyObject *list)
 }
 
 static int
+positions(PyObject *tuple, signed char *out)
+{
+    memset(out, -1, SHAPE_MAX);
+    if (!PyTuple_Check(tuple) || PyTuple_GET_SIZE(tuple) >= SHAPE_MAX) {
+        PyErr_SetString(PyExc_ValueError, "argument positions must be a short tuple");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tuple); i++) {
+        long v = PyLong_AsLong(PyTuple_GET_ITEM(tuple, i));
+        if (v < 0 || v > 100) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "bad argument position");
+            }
+            return -1;
+        }
+        out[i] = (signed char)v;
+    }
+    return 0;
+}
+
+static int
+build_shapes(PyObject *dict)
+{
+    if (!PyDict_Check(dict)) {
+        PyErr_SetString(PyExc_TypeError, "shapes must be a dict");
+        return -1;
+    }
+    n_shapes = PyDict_Size(dict);
+    shapes = calloc((size_t)(n_shapes ? n_shapes : 1), sizeof(EventShape));
+    if (shapes == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *key, *value, *paths, *lists;
+    int source;
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        if ((shapes[i].name = copy_str(key, "event")) == NULL
+            || !PyArg_ParseTuple(value, "OOp", &paths, &lists, &source)
+            || positions(paths, shapes[i].shape.paths) < 0 || positions(lists, shapes[i].shape.path_lists) < 0) {
+            return -1;
+        }
+        shapes[i].shape.source = source;
+        i++;
+    }
+    qsort(shapes, (size_t)n_shapes, sizeof(EventShape), shape_cmp);
+    return 0;
+}
+
+static int
+build_options(PyObject *options)
+{
+    if (!PyDict_Check(options)) {
+        PyErr_SetString(PyExc_TypeError, "options must be a dict");
+        return -1;
+    }
+    PyObject *shapes_obj = PyDict_GetItemString(options, "shapes");
+    PyObject *log_in_c_obj = PyDict_GetItemString(options, "log_in_c");
+    PyObject *stdlib = PyDict_GetItemString(options, "stdlib");
+    PyObject *site = PyDict_GetItemString(options, "site");
+    PyObject *tpython_dir = PyDict_GetItemString(options, "tpython");
+    PyObject *lookup = PyDict_GetItemString(options, "package_lookup");
+    if (!shapes_obj || !log_in_c_obj || !stdlib || !site || !tpython_dir || !lookup) {
+        PyErr_SetString(PyExc_KeyError, "options need shapes, log_in_c, stdlib, site, tpython, package_lookup");
+        return -1;
+    }
+    if (build_shapes(shapes_obj) < 0 || attrib_configure(stdlib, site, tpython_dir, lookup) < 0) {
+        return -1;
+    }
+    log_in_c_enabled = PyObject_IsTrue(log_in_c_obj) == 1;
+    return 0;
+}
+
+static int
 build_guarded(PyObject *names)
 {
     if (!PyTuple_Check(names)) {
@@ -429,9 +631,9 @@ PyObject *
 tp_install_audit(PyObject *module, PyObject *args)
 {
     (void)module;
-    PyObject *catalog, *other, *rule_list, *guard_names, *callable;
-    if (!PyArg_ParseTuple(args, "O!OO!O!O:install_audit", &PyDict_Type, &catalog, &other, &PyList_Type,
-                          &rule_list, &PyTuple_Type, &guard_names, &callable)) {
+    PyObject *catalog, *other, *rule_list, *guard_names, *callable, *options;
+    if (!PyArg_ParseTuple(args, "O!OO!O!OO!:install_audit", &PyDict_Type, &catalog, &other, &PyList_Type,
+                          &rule_list, &PyTuple_Type, &guard_names, &callable, &PyDict_Type, &options)) {
         return NULL;
     }
     if (installed || slow_path != NULL) {
@@ -443,7 +645,7 @@ tp_install_audit(PyObject *module, PyObject *args)
         return NULL;
     }
     if (parse_action(other, &other_default) < 0 || build_known(catalog) < 0 || build_rules(rule_list) < 0
-        || build_guarded(guard_names) < 0) {
+        || build_guarded(guard_names) < 0 || build_options(options) < 0) {
         return NULL; /* the half-built tables are never used: installed stays 0 */
     }
     Py_INCREF(callable);
@@ -490,6 +692,7 @@ tp_reset_counts(PyObject *module, PyObject *unused)
         __atomic_store_n(&table[i].count, 0, __ATOMIC_RELAXED);
     }
     __atomic_store_n(&unrecorded, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&logged_in_c, 0, __ATOMIC_RELAXED);
     Py_RETURN_NONE;
 }
 
@@ -528,8 +731,11 @@ PyObject *
 tp_stats(PyObject *module, PyObject *unused)
 {
     (void)module; (void)unused;
-    return Py_BuildValue("{s:O,s:I,s:I,s:K,s:O}", "installed", installed ? Py_True : Py_False,
+    return Py_BuildValue("{s:O,s:I,s:I,s:K,s:K,s:K,s:O,s:O}", "installed", installed ? Py_True : Py_False,
                          "events", table_used, "capacity", (unsigned)TABLE_LIMIT,
                          "unrecorded", (unsigned long long)__atomic_load_n(&unrecorded, __ATOMIC_RELAXED),
+                         "logged_in_c", (unsigned long long)__atomic_load_n(&logged_in_c, __ATOMIC_RELAXED),
+                         "after_exit", (unsigned long long)__atomic_load_n(&after_exit, __ATOMIC_RELAXED),
+                         "log_in_c", log_in_c_enabled ? Py_True : Py_False,
                          "probes", TPYTHON_PROBES ? Py_True : Py_False);
 }

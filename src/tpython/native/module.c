@@ -12,6 +12,7 @@
 #include "dispatch.h"
 #include "opencode.h"
 #include "probes.h"
+#include "record.h"
 
 static PyMethodDef methods[] = {
     {"install_audit", tp_install_audit, METH_VARARGS,
@@ -22,6 +23,13 @@ static PyMethodDef methods[] = {
     {"entry", tp_entry, METH_O, "entry(event) -> (action, rule, can_block) as the frozen table resolves it."},
     {"set_busy", tp_set_busy, METH_O, "set_busy(flag) -> previous: mark this thread's work as tpython's."},
     {"stats", tp_stats, METH_NOARGS, "stats() -> the engine's state, for tpython.start and info."},
+    {"chain_start", tp_chain_start, METH_VARARGS,
+     "chain_start(run, pid, [(fd, name)...], warn_fd): take over the JSONL files and start the chain."},
+    {"chain_restart", tp_chain_restart, METH_VARARGS, "chain_restart(run, pid): a forked child's new run."},
+    {"chain_record", tp_chain_record, METH_VARARGS,
+     "chain_record(event, args_json, action, enforced, rule, module_json, package_json, extra, py_lost)"
+     " -> (line, seq, hash): number, hash and write one record."},
+    {"chain_state", tp_chain_state, METH_NOARGS, "chain_state() -> {run, seq, written, lost}."},
     {"install_open_code", tp_install_open_code, METH_O,
      "install_open_code(callable): make callable(path) -> file object CPython's open_code hook "
      "(once per process)."},

@@ -1,0 +1,71 @@
+"""The recorder of the native engine: the chain and the JSONL files are C's.
+
+:class:`NativeRecorder` keeps the :class:`~tpython.engine.recorder.Recorder`
+interface. Records are numbered, hashed and written to the JSONL files by
+``tpython._native`` (so records C writes itself, and records from
+subinterpreters, share the chain); other sinks (stderr, later syslog and
+journald) are written here from the line C returns, and their losses are
+handed to C to be carried in the next record.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Optional
+
+from tpython.engine.recorder import Recorder, new_run_id
+from tpython.sinks.interface import Sink
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class NativeRecorder(Recorder):
+    """A Recorder whose chain state and file writes live in C."""
+
+    def __init__(self, sinks: list[Sink], warn_fd: int, native: Any) -> None:
+        super().__init__(sinks, warn_fd)
+        self.native = native
+        self.c_sinks = [s for s in sinks if type(s).__name__ == "JsonlSink"]
+        self.py_sinks = [s for s in sinks if s not in self.c_sinks]
+        native.chain_start(self.run, self.pid, [(s.fd, s.name) for s in self.c_sinks], warn_fd)  # type: ignore[attr-defined]
+
+    @property  # type: ignore[override]
+    def written(self) -> int:
+        return int(self.native.chain_state()["written"])
+
+    @written.setter
+    def written(self, value: int) -> None:  # the base class initialises it; C counts
+        pass
+
+    def all_lost(self) -> dict[str, int]:
+        """Records each sink missed since it last wrote one."""
+        return {**self.native.chain_state()["lost"], **self.lost}
+
+    def restart_after_fork(self) -> str:
+        parent = self.run
+        self.lock = threading.Lock()
+        self.run = new_run_id()
+        self.pid = __import__("os").getpid()
+        self.lost = {}
+        self.native.chain_restart(self.run, self.pid)
+        return parent
+
+    def emit(self, event: str, args: Any, action: str, *, enforced: bool = True, rule: Optional[str] = None,
+             module: Optional[str] = None, package: Optional[dict[str, str]] = None,
+             extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        extra_text = "".join(f",{_json(k)}:{_json(v)}" for k, v in extra.items()) if extra else ""
+        with self.lock:
+            py_lost = ",".join(f"{_json(name)}:{n}" for name, n in self.lost.items())
+            line, _, _ = self.native.chain_record(event, _json(args).encode("ascii"), action, enforced, rule,
+                                                  _json(module), _json(package), extra_text, py_lost)
+            record: dict[str, Any] = json.loads(line)
+            for sink in self.py_sinks:
+                try:
+                    sink.write(record, line)
+                except OSError as exc:
+                    self._sink_failed(sink, exc)
+                else:
+                    self.lost.pop(sink.name, None)
+            return record

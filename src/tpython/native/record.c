@@ -1,0 +1,495 @@
+/* The record chain in C: numbering, hashing and writing JSONL records.
+ *
+ * The chain's state (run id, seq, the previous hash) and the JSONL files live
+ * here, so records written by C (events decided in C, and subinterpreters,
+ * where the Python engine cannot run) and records written for the Python
+ * slow path share one chain, and the program cannot rewind or fork it from
+ * Python. The format is tpython.logs.chain's, byte for byte: compact JSON,
+ * every non-ASCII character escaped, `hash` the SHA-256 of the record
+ * without it. SHA-256 comes from OpenSSL's libcrypto (the library CPython's
+ * own hashlib uses).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "record.h"
+
+#define MAX_FD_SINKS 8
+
+typedef struct {
+    int fd;
+    char *name;
+    uint64_t lost;   /* records this sink missed since its last successful write */
+    int warned;
+} FdSink;
+
+static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
+static int chain_ready;
+static char run_id[64];
+static long chain_pid;
+static uint64_t chain_seq;
+static uint64_t chain_written;
+static char prev_hash[65];
+static int has_prev;
+static FdSink fd_sinks[MAX_FD_SINKS];
+static int n_fd_sinks;
+static int warn_fd = 2;
+
+/* ---- a growable buffer and JSON escaping (json.dumps, ensure_ascii=True) ---- */
+
+int
+buf_reserve(Buf *b, size_t extra)
+{
+    if (b->len + extra <= b->cap) {
+        return 0;
+    }
+    size_t cap = b->cap ? b->cap : 512;
+    while (cap < b->len + extra) {
+        cap *= 2;
+    }
+    char *data = b->data == b->inline_data ? NULL : b->data;
+    char *grown = realloc(data, cap);
+    if (grown == NULL) {
+        return -1;
+    }
+    if (data == NULL && b->len) {
+        memcpy(grown, b->inline_data, b->len);
+    }
+    b->data = grown;
+    b->cap = cap;
+    return 0;
+}
+
+void
+buf_init(Buf *b)
+{
+    b->data = b->inline_data;
+    b->len = 0;
+    b->cap = sizeof(b->inline_data);
+}
+
+void
+buf_free(Buf *b)
+{
+    if (b->data != b->inline_data) {
+        free(b->data);
+    }
+    buf_init(b);
+}
+
+int
+buf_put(Buf *b, const char *s, size_t n)
+{
+    if (buf_reserve(b, n) < 0) {
+        return -1;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+int
+buf_puts(Buf *b, const char *s)
+{
+    return buf_put(b, s, strlen(s));
+}
+
+int
+buf_u64(Buf *b, uint64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+    return buf_put(b, tmp, (size_t)n);
+}
+
+static const char HEX[] = "0123456789abcdef";
+
+static int
+put_u_escape(Buf *b, unsigned c)
+{
+    char e[6] = {'\\', 'u', HEX[(c >> 12) & 0xF], HEX[(c >> 8) & 0xF], HEX[(c >> 4) & 0xF], HEX[c & 0xF]};
+    return buf_put(b, e, 6);
+}
+
+/* One code point, as _json.c's ascii_escape_unichar writes it. */
+static int
+put_char(Buf *b, Py_UCS4 c)
+{
+    if (c >= ' ' && c <= '~' && c != '\\' && c != '"') {
+        char ch = (char)c;
+        return buf_put(b, &ch, 1);
+    }
+    switch (c) {
+    case '\\': return buf_put(b, "\\\\", 2);
+    case '"': return buf_put(b, "\\\"", 2);
+    case '\b': return buf_put(b, "\\b", 2);
+    case '\f': return buf_put(b, "\\f", 2);
+    case '\n': return buf_put(b, "\\n", 2);
+    case '\r': return buf_put(b, "\\r", 2);
+    case '\t': return buf_put(b, "\\t", 2);
+    default:
+        if (c >= 0x10000) {
+            Py_UCS4 v = c - 0x10000;
+            return put_u_escape(b, 0xD800 | ((v >> 10) & 0x3FF)) < 0 ? -1 : put_u_escape(b, 0xDC00 | (v & 0x3FF));
+        }
+        return put_u_escape(b, c);
+    }
+}
+
+/* A str as a JSON string, at most MAX characters, then "…[+N chars]" as render.bound() does. */
+int
+buf_json_str(Buf *b, PyObject *s, Py_ssize_t max)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    Py_ssize_t stop = (max >= 0 && n > max) ? max : n;
+    if (buf_reserve(b, (size_t)stop + 2) < 0 || buf_put(b, "\"", 1) < 0) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < stop; i++) {
+        if (put_char(b, PyUnicode_READ(kind, data, i)) < 0) {
+            return -1;
+        }
+    }
+    if (stop < n) {
+        char tail[48];
+        int len = snprintf(tail, sizeof(tail), "\\u2026[+%zd chars]", n - stop);
+        if (buf_put(b, tail, (size_t)len) < 0) {
+            return -1;
+        }
+    }
+    return buf_put(b, "\"", 1);
+}
+
+/* A UTF-8 C string (event names, rule ids) as a JSON string. */
+int
+buf_json_cstr(Buf *b, const char *s)
+{
+    if (buf_put(b, "\"", 1) < 0) {
+        return -1;
+    }
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p < 0x80) {
+            if (put_char(b, *p++) < 0) {
+                return -1;
+            }
+            continue;
+        }
+        /* Decode one UTF-8 sequence (CPython hands hooks valid UTF-8). */
+        Py_UCS4 c;
+        int extra;
+        if ((*p & 0xE0) == 0xC0) { c = *p & 0x1F; extra = 1; }
+        else if ((*p & 0xF0) == 0xE0) { c = *p & 0x0F; extra = 2; }
+        else { c = *p & 0x07; extra = 3; }
+        p++;
+        for (int i = 0; i < extra && (*p & 0xC0) == 0x80; i++) {
+            c = (c << 6) | (*p++ & 0x3F);
+        }
+        if (put_char(b, c) < 0) {
+            return -1;
+        }
+    }
+    return buf_put(b, "\"", 1);
+}
+
+/* ---- the chain ---------------------------------------------------------- */
+
+static void
+warn(const char *message)
+{
+    ssize_t rc = write(warn_fd, message, strlen(message));
+    (void)rc;
+}
+
+/* Write LINE to one file sink with one write(2); a short write is taken back out. */
+static int
+write_fd_sink(FdSink *sink, const char *line, size_t len)
+{
+    ssize_t n = write(sink->fd, line, len);
+    if (n == (ssize_t)len) {
+        return 0;
+    }
+    int err = n < 0 ? errno : ENOSPC;
+    if (n > 0) { /* a full disk: untear the partial line if it is still the file's end */
+        struct stat st;
+        off_t end = lseek(sink->fd, 0, SEEK_CUR);
+        if (end >= 0 && fstat(sink->fd, &st) == 0 && st.st_size == end) {
+            int rc = ftruncate(sink->fd, end - n);
+            (void)rc;
+        }
+    }
+    errno = err;
+    return -1;
+}
+
+static void
+now_rfc3339(char *out, size_t size)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, size - n, ".%06ldZ", ts.tv_nsec / 1000);
+}
+
+/* Build, hash and write one record; LINE receives the JSONL line (with its newline).
+ * ARGS_JSON, MODULE_JSON, PACKAGE_JSON are JSON texts; EXTRA is a fragment of
+ * further members (",\"answer\":\"yes\"") or ""; PY_LOST a fragment of lost counts
+ * of the Python sinks ("\"stderr\":2") or "". Returns the record's seq, or -1. */
+long long
+chain_record(Buf *line, const char *event, const char *args_json, size_t args_len, const char *action,
+             int enforced, const char *rule, const char *module_json, const char *package_json,
+             const char *extra, const char *py_lost)
+{
+    char ts[40];
+    now_rfc3339(ts, sizeof(ts));
+    pthread_mutex_lock(&chain_lock);
+    long long seq = (long long)chain_seq;
+    int ok = buf_puts(line, "{\"ts\":\"") == 0 && buf_puts(line, ts) == 0 && buf_puts(line, "\",\"seq\":") == 0
+             && buf_u64(line, chain_seq) == 0 && buf_puts(line, ",\"run\":\"") == 0 && buf_puts(line, run_id) == 0
+             && buf_puts(line, "\",\"pid\":") == 0 && buf_u64(line, (uint64_t)chain_pid) == 0
+             && buf_puts(line, ",\"event\":") == 0 && buf_json_cstr(line, event) == 0
+             && buf_puts(line, ",\"args\":") == 0 && buf_put(line, args_json, args_len) == 0
+             && buf_puts(line, ",\"action\":\"") == 0 && buf_puts(line, action) == 0
+             && buf_puts(line, enforced ? "\",\"enforced\":true,\"rule\":" : "\",\"enforced\":false,\"rule\":") == 0
+             && (rule ? buf_json_cstr(line, rule) : buf_puts(line, "null")) == 0
+             && buf_puts(line, ",\"module\":") == 0 && buf_puts(line, module_json) == 0
+             && buf_puts(line, ",\"package\":") == 0 && buf_puts(line, package_json) == 0
+             && buf_puts(line, extra) == 0;
+    int any_lost = py_lost[0] != '\0';
+    for (int i = 0; i < n_fd_sinks; i++) {
+        any_lost |= fd_sinks[i].lost != 0;
+    }
+    if (ok && any_lost) {
+        int first = 1;
+        ok = buf_puts(line, ",\"lost\":{") == 0;
+        for (int i = 0; ok && i < n_fd_sinks; i++) {
+            if (fd_sinks[i].lost) {
+                ok = (first ? 0 : buf_puts(line, ",")) == 0 && buf_json_cstr(line, fd_sinks[i].name) == 0
+                     && buf_puts(line, ":") == 0 && buf_u64(line, fd_sinks[i].lost) == 0;
+                first = 0;
+            }
+        }
+        if (ok && py_lost[0]) {
+            ok = (first ? 0 : buf_puts(line, ",")) == 0 && buf_puts(line, py_lost) == 0;
+        }
+        ok = ok && buf_puts(line, "}") == 0;
+    }
+    ok = ok && buf_puts(line, ",\"prev\":") == 0;
+    if (ok) {
+        ok = has_prev ? (buf_puts(line, "\"") == 0 && buf_put(line, prev_hash, 64) == 0 && buf_puts(line, "\"") == 0)
+                      : buf_puts(line, "null") == 0;
+    }
+    ok = ok && buf_puts(line, "}") == 0;
+    unsigned char digest[32];
+    unsigned int dlen = 0;
+    if (ok) {
+        ok = EVP_Digest(line->data, line->len, digest, &dlen, EVP_sha256(), NULL) == 1 && dlen == 32;
+    }
+    if (!ok) {
+        pthread_mutex_unlock(&chain_lock);
+        return -1;
+    }
+    for (int i = 0; i < 32; i++) {
+        prev_hash[2 * i] = HEX[digest[i] >> 4];
+        prev_hash[2 * i + 1] = HEX[digest[i] & 0xF];
+    }
+    prev_hash[64] = '\0';
+    has_prev = 1;
+    line->len -= 1; /* reopen the object for the hash */
+    ok = buf_puts(line, ",\"hash\":\"") == 0 && buf_put(line, prev_hash, 64) == 0 && buf_puts(line, "\"}\n") == 0;
+    chain_seq++;
+    chain_written++;
+    for (int i = 0; ok && i < n_fd_sinks; i++) {
+        FdSink *sink = &fd_sinks[i];
+        if (write_fd_sink(sink, line->data, line->len) == 0) {
+            sink->lost = 0;
+            continue;
+        }
+        sink->lost++;
+        if (!sink->warned) {
+            char message[512];
+            snprintf(message, sizeof(message), "tpython: cannot write to %s: %s; counting lost records\n",
+                     sink->name, strerror(errno));
+            warn(message);
+            sink->warned = 1;
+        }
+    }
+    pthread_mutex_unlock(&chain_lock);
+    return ok ? seq : -1;
+}
+
+int
+chain_is_ready(void)
+{
+    return chain_ready;
+}
+
+/* ---- the Python API -------------------------------------------------------- */
+
+static int
+set_run(PyObject *run, long pid)
+{
+    const char *text = PyUnicode_Check(run) ? PyUnicode_AsUTF8(run) : NULL;
+    if (text == NULL || strlen(text) >= sizeof(run_id) || strspn(text, HEX) != strlen(text)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "run id must be lowercase hex");
+        }
+        return -1;
+    }
+    strcpy(run_id, text);
+    chain_pid = pid;
+    chain_seq = 0;
+    chain_written = 0;
+    has_prev = 0;
+    return 0;
+}
+
+/* chain_start(run, pid, [(fd, name), ...], warn_fd): take over the JSONL files (duplicated
+ * above the usual descriptors, close-on-exec) and start the chain. Once per process. */
+PyObject *
+tp_chain_start(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *run, *sinks;
+    long pid;
+    int wfd;
+    if (!PyArg_ParseTuple(args, "UlO!i:chain_start", &run, &pid, &PyList_Type, &sinks, &wfd)) {
+        return NULL;
+    }
+    if (chain_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "tpython's record chain is already started");
+        return NULL;
+    }
+    if (PyList_GET_SIZE(sinks) > MAX_FD_SINKS) {
+        PyErr_Format(PyExc_ValueError, "at most %d JSONL sinks", MAX_FD_SINKS);
+        return NULL;
+    }
+    pthread_mutex_lock(&chain_lock);
+    if (set_run(run, pid) < 0) {
+        pthread_mutex_unlock(&chain_lock);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(sinks); i++) {
+        int fd;
+        const char *name;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(sinks, i), "is", &fd, &name)) {
+            pthread_mutex_unlock(&chain_lock);
+            return NULL;
+        }
+        int own = fcntl(fd, F_DUPFD_CLOEXEC, 200);
+        char *copy = strdup(name);
+        if (own < 0 || copy == NULL) {
+            pthread_mutex_unlock(&chain_lock);
+            free(copy);
+            return own < 0 ? PyErr_SetFromErrno(PyExc_OSError) : PyErr_NoMemory();
+        }
+        fd_sinks[n_fd_sinks++] = (FdSink){own, copy, 0, 0};
+    }
+    warn_fd = fcntl(wfd, F_DUPFD_CLOEXEC, 200);
+    if (warn_fd < 0) {
+        warn_fd = 2;
+    }
+    chain_ready = 1;
+    pthread_mutex_unlock(&chain_lock);
+    Py_RETURN_NONE;
+}
+
+/* chain_restart(run, pid): a forked child's new run, numbered from 0. */
+PyObject *
+tp_chain_restart(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *run;
+    long pid;
+    if (!PyArg_ParseTuple(args, "Ul:chain_restart", &run, &pid)) {
+        return NULL;
+    }
+    /* The lock may have been held by another thread at fork(): this thread is alone now. */
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    chain_lock = fresh;
+    if (set_run(run, pid) < 0) {
+        return NULL;
+    }
+    for (int i = 0; i < n_fd_sinks; i++) {
+        fd_sinks[i].lost = 0;
+        fd_sinks[i].warned = 0;
+    }
+    Py_RETURN_NONE;
+}
+
+/* chain_record(event, args_json, action, enforced, rule, module_json, package_json, extra, py_lost)
+ *   -> (line, seq, hash) */
+PyObject *
+tp_chain_record(PyObject *module, PyObject *args)
+{
+    (void)module;
+    const char *event, *args_json, *action, *rule, *module_json, *package_json, *extra, *py_lost;
+    Py_ssize_t args_len;
+    int enforced;
+    if (!PyArg_ParseTuple(args, "sy#spzssss:chain_record", &event, &args_json, &args_len, &action, &enforced, &rule,
+                          &module_json, &package_json, &extra, &py_lost)) {
+        return NULL;
+    }
+    if (!chain_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "tpython's record chain is not started");
+        return NULL;
+    }
+    Buf line;
+    buf_init(&line);
+    long long seq;
+    Py_BEGIN_ALLOW_THREADS
+    seq = chain_record(&line, event, args_json, (size_t)args_len, action, enforced, rule, module_json,
+                       package_json, extra, py_lost);
+    Py_END_ALLOW_THREADS
+    if (seq < 0) {
+        buf_free(&line);
+        return PyErr_NoMemory();
+    }
+    PyObject *out = Py_BuildValue("(y#Ls#)", line.data, (Py_ssize_t)line.len, seq,
+                                  line.data + line.len - 67, (Py_ssize_t)64);
+    buf_free(&line);
+    return out;
+}
+
+/* chain_state() -> {"run", "seq", "written", "lost": {sink: n}} */
+PyObject *
+tp_chain_state(PyObject *module, PyObject *unused)
+{
+    (void)module; (void)unused;
+    PyObject *lost = PyDict_New();
+    if (lost == NULL) {
+        return NULL;
+    }
+    pthread_mutex_lock(&chain_lock);
+    for (int i = 0; i < n_fd_sinks; i++) {
+        if (fd_sinks[i].lost) {
+            PyObject *n = PyLong_FromUnsignedLongLong(fd_sinks[i].lost);
+            if (n == NULL || PyDict_SetItemString(lost, fd_sinks[i].name, n) < 0) {
+                Py_XDECREF(n);
+                Py_DECREF(lost);
+                pthread_mutex_unlock(&chain_lock);
+                return NULL;
+            }
+            Py_DECREF(n);
+        }
+    }
+    PyObject *out = Py_BuildValue("{s:s,s:K,s:K,s:N}", "run", run_id, "seq", (unsigned long long)chain_seq,
+                                  "written", (unsigned long long)chain_written, "lost", lost);
+    pthread_mutex_unlock(&chain_lock);
+    return out;
+}

@@ -1,0 +1,33 @@
+/* The record chain in C (record.c): JSON text building, hashing, JSONL writes. */
+#ifndef TPYTHON_RECORD_H
+#define TPYTHON_RECORD_H
+#include <Python.h>
+#include <stdint.h>
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+    char inline_data[1024]; /* most records fit: no allocation */
+} Buf;
+
+void buf_init(Buf *b);
+void buf_free(Buf *b);
+int buf_reserve(Buf *b, size_t extra);
+int buf_put(Buf *b, const char *s, size_t n);
+int buf_puts(Buf *b, const char *s);
+int buf_u64(Buf *b, uint64_t v);
+int buf_json_str(Buf *b, PyObject *s, Py_ssize_t max);
+int buf_json_cstr(Buf *b, const char *s);
+
+int chain_is_ready(void);
+long long chain_record(Buf *line, const char *event, const char *args_json, size_t args_len, const char *action,
+                       int enforced, const char *rule, const char *module_json, const char *package_json,
+                       const char *extra, const char *py_lost);
+
+PyObject *tp_chain_start(PyObject *module, PyObject *args);
+PyObject *tp_chain_restart(PyObject *module, PyObject *args);
+PyObject *tp_chain_record(PyObject *module, PyObject *args);
+PyObject *tp_chain_state(PyObject *module, PyObject *unused);
+
+#endif

@@ -1,0 +1,343 @@
+/* Event arguments as JSON, in C, exactly as tpython.engine.render does it.
+ *
+ * Only exact built-in containers and scalars are looked into, through their C
+ * storage, so no code of the program runs (no __repr__, __len__, __getitem__,
+ * __fspath__). What render.py would describe through Python (sockets, pathlib
+ * paths, functions, modules, classes, subclasses it names by type) is
+ * RENDER_PYTHON: the caller falls back to the Python renderer, or, where
+ * Python cannot run (a subinterpreter), names the value by its C type.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "render.h"
+
+#define MAX_STR 512
+#define MAX_ITEMS 16
+#define MAX_DEPTH 4
+
+static const char HEX[] = "0123456789abcdef";
+
+static int
+put_digest(Buf *b, const void *data, size_t len)
+{
+    unsigned char digest[32];
+    unsigned int n = 0;
+    if (EVP_Digest(data, len, digest, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+        return RENDER_ERROR;
+    }
+    char hex[64];
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = HEX[digest[i] >> 4];
+        hex[2 * i + 1] = HEX[digest[i] & 0xF];
+    }
+    return buf_put(b, hex, 64);
+}
+
+static int
+put_bytes_summary(Buf *b, const char *data, Py_ssize_t len)
+{
+    if (buf_puts(b, "{\"bytes\":") < 0 || buf_u64(b, (uint64_t)len) < 0 || buf_puts(b, ",\"sha256\":\"") < 0
+        || put_digest(b, data, (size_t)len) < 0 || buf_puts(b, "\"}") < 0) {
+        return RENDER_ERROR;
+    }
+    return RENDER_OK;
+}
+
+static int
+put_more_items(Buf *b, Py_ssize_t more)
+{
+    char tail[48];
+    int n = snprintf(tail, sizeof(tail), ",\"\\u2026[+%zd items]\"", more);
+    return buf_put(b, tail, (size_t)n) < 0 ? RENDER_ERROR : RENDER_OK;
+}
+
+static int
+put_long(Buf *b, PyObject *v)
+{
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow) {
+        return RENDER_PYTHON; /* big integers: Python's own formatting */
+    }
+    if (n == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return RENDER_PYTHON;
+    }
+    char tmp[24];
+    int len = snprintf(tmp, sizeof(tmp), "%lld", n);
+    return buf_put(b, tmp, (size_t)len) < 0 ? RENDER_ERROR : RENDER_OK;
+}
+
+static int
+put_float(Buf *b, double x)
+{
+    if (!Py_IS_FINITE(x)) {
+        return buf_puts(b, Py_IS_NAN(x) ? "\"nan\"" : (x > 0 ? "\"inf\"" : "\"-inf\"")) < 0 ? RENDER_ERROR
+                                                                                          : RENDER_OK;
+    }
+    char *text = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    if (text == NULL) {
+        PyErr_Clear();
+        return RENDER_ERROR;
+    }
+    int rc = buf_puts(b, text) < 0 ? RENDER_ERROR : RENDER_OK;
+    PyMem_Free(text);
+    return rc;
+}
+
+static int
+put_code(Buf *b, PyObject *code)
+{
+    PyObject *file = PyObject_GetAttrString(code, "co_filename");
+    PyObject *name = PyObject_GetAttrString(code, "co_qualname");
+    if (name == NULL) {
+        PyErr_Clear();
+        name = PyObject_GetAttrString(code, "co_name");
+    }
+    PyObject *line = PyObject_GetAttrString(code, "co_firstlineno");
+    int rc = RENDER_PYTHON;
+    if (file && name && line && PyUnicode_CheckExact(file) && PyUnicode_CheckExact(name) && PyLong_CheckExact(line)) {
+        rc = (buf_puts(b, "{\"code\":{\"file\":") < 0 || buf_json_str(b, file, -1) < 0
+              || buf_puts(b, ",\"name\":") < 0 || buf_json_str(b, name, -1) < 0 || buf_puts(b, ",\"line\":") < 0
+              || put_long(b, line) != RENDER_OK || buf_puts(b, "}}") < 0) ? RENDER_ERROR : RENDER_OK;
+    }
+    PyErr_Clear();
+    Py_XDECREF(file);
+    Py_XDECREF(name);
+    Py_XDECREF(line);
+    return rc;
+}
+
+static int
+put_sequence(Buf *b, PyObject *v, int depth)
+{
+    int is_tuple = PyTuple_Check(v);
+    Py_ssize_t n = is_tuple ? PyTuple_GET_SIZE(v) : PyList_GET_SIZE(v);
+    if (buf_puts(b, "[") < 0) {
+        return RENDER_ERROR;
+    }
+    Py_ssize_t shown = n < MAX_ITEMS ? n : MAX_ITEMS;
+    for (Py_ssize_t i = 0; i < shown; i++) {
+        /* A list can change under us only through code we do not run; re-check the size. */
+        Py_ssize_t size = is_tuple ? PyTuple_GET_SIZE(v) : PyList_GET_SIZE(v);
+        if (i >= size) {
+            return RENDER_PYTHON;
+        }
+        PyObject *item = is_tuple ? PyTuple_GET_ITEM(v, i) : PyList_GET_ITEM(v, i);
+        Py_INCREF(item);
+        int rc = (i ? buf_puts(b, ",") : 0) < 0 ? RENDER_ERROR : render_value(b, item, depth + 1);
+        Py_DECREF(item);
+        if (rc != RENDER_OK) {
+            return rc;
+        }
+    }
+    if (n > MAX_ITEMS && put_more_items(b, n - MAX_ITEMS) != RENDER_OK) {
+        return RENDER_ERROR;
+    }
+    return buf_puts(b, "]") < 0 ? RENDER_ERROR : RENDER_OK;
+}
+
+static int
+put_dict(Buf *b, PyObject *v, int depth)
+{
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *key, *value;
+    if (buf_puts(b, "{") < 0) {
+        return RENDER_ERROR;
+    }
+    while (PyDict_Next(v, &pos, &key, &value)) {
+        if (i >= MAX_ITEMS) {
+            char tail[64];
+            int n = snprintf(tail, sizeof(tail), ",\"\\u2026\":\"+%zd items\"", PyDict_GET_SIZE(v) - MAX_ITEMS);
+            if (buf_put(b, tail, (size_t)n) < 0) {
+                return RENDER_ERROR;
+            }
+            break;
+        }
+        if (!PyUnicode_Check(key)) {
+            return RENDER_PYTHON; /* named by its type, through Python */
+        }
+        Py_INCREF(key);
+        Py_INCREF(value);
+        int rc = ((i ? buf_puts(b, ",") : 0) < 0 || buf_json_str(b, key, MAX_STR) < 0 || buf_puts(b, ":") < 0)
+                 ? RENDER_ERROR : render_value(b, value, depth + 1);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (rc != RENDER_OK) {
+            return rc;
+        }
+        i++;
+    }
+    return buf_puts(b, "}") < 0 ? RENDER_ERROR : RENDER_OK;
+}
+
+int
+render_value(Buf *b, PyObject *v, int depth)
+{
+    if (v == Py_None) {
+        return buf_puts(b, "null") < 0 ? RENDER_ERROR : RENDER_OK;
+    }
+    if (v == Py_True || v == Py_False) {
+        return buf_puts(b, v == Py_True ? "true" : "false") < 0 ? RENDER_ERROR : RENDER_OK;
+    }
+    if (PyLong_Check(v) && !PyBool_Check(v)) {
+        return put_long(b, v); /* int and its subclasses: the value, never their methods */
+    }
+    if (PyFloat_CheckExact(v)) {
+        return put_float(b, PyFloat_AS_DOUBLE(v));
+    }
+    if (PyUnicode_Check(v)) {
+        return buf_json_str(b, v, MAX_STR) < 0 ? RENDER_ERROR : RENDER_OK;
+    }
+    if (PyBytes_Check(v)) {
+        return put_bytes_summary(b, PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
+    }
+    if (PyByteArray_Check(v)) {
+        return put_bytes_summary(b, PyByteArray_AS_STRING(v), PyByteArray_GET_SIZE(v));
+    }
+    if (PyCode_Check(v)) {
+        return put_code(b, v);
+    }
+    if (PyTuple_CheckExact(v) || PyList_CheckExact(v) || PyDict_CheckExact(v)) {
+        if (depth >= MAX_DEPTH) {
+            return buf_puts(b, PyTuple_CheckExact(v) ? "\"<tuple>\"" : PyList_CheckExact(v) ? "\"<list>\"" : "\"<dict>\"")
+                   < 0 ? RENDER_ERROR : RENDER_OK;
+        }
+        return PyDict_CheckExact(v) ? put_dict(b, v, depth) : put_sequence(b, v, depth);
+    }
+    return RENDER_PYTHON;
+}
+
+int
+render_path(Buf *b, PyObject *v)
+{
+    if (v == Py_None) {
+        return buf_puts(b, "null") < 0 ? RENDER_ERROR : RENDER_OK;
+    }
+    if (PyUnicode_Check(v)) {
+        return buf_json_str(b, v, MAX_STR) < 0 ? RENDER_ERROR : RENDER_OK;
+    }
+    if (PyBytes_Check(v) || PyByteArray_Check(v)) {
+        const char *data = PyBytes_Check(v) ? PyBytes_AS_STRING(v) : PyByteArray_AS_STRING(v);
+        Py_ssize_t len = PyBytes_Check(v) ? PyBytes_GET_SIZE(v) : PyByteArray_GET_SIZE(v);
+        PyObject *text = PyUnicode_DecodeFSDefaultAndSize(data, len); /* os.fsdecode */
+        if (text == NULL) {
+            PyErr_Clear();
+            return RENDER_PYTHON;
+        }
+        int rc = buf_json_str(b, text, MAX_STR) < 0 ? RENDER_ERROR : RENDER_OK;
+        Py_DECREF(text);
+        return rc;
+    }
+    if (PyLong_CheckExact(v)) {
+        int overflow = 0;
+        long fd = PyLong_AsLongAndOverflow(v, &overflow);
+        if (overflow || (fd == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return RENDER_PYTHON;
+        }
+        char link[64], target[4096];
+        snprintf(link, sizeof(link), "/proc/self/fd/%ld", fd);
+        ssize_t n = readlink(link, target, sizeof(target));
+        if (n < 0 || n == (ssize_t)sizeof(target)) {
+            n = snprintf(target, sizeof(target), "fd:%ld", fd);
+        }
+        PyObject *text = PyUnicode_DecodeFSDefaultAndSize(target, n);
+        if (text == NULL) {
+            PyErr_Clear();
+            return RENDER_PYTHON;
+        }
+        int rc = buf_json_str(b, text, MAX_STR) < 0 ? RENDER_ERROR : RENDER_OK;
+        Py_DECREF(text);
+        return rc;
+    }
+    if (PyLong_Check(v) || PyUnicode_Check(v)) {
+        return RENDER_PYTHON;
+    }
+    return render_value(b, v, 0);
+}
+
+static int
+has_position(const signed char *positions, Py_ssize_t i)
+{
+    for (int k = 0; k < SHAPE_MAX && positions[k] >= 0; k++) {
+        if (positions[k] == i) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
+render_args(Buf *b, PyObject *args, const Shape *shape)
+{
+    if (!PyTuple_Check(args)) {
+        return RENDER_PYTHON;
+    }
+    if (buf_puts(b, "[") < 0) {
+        return RENDER_ERROR;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
+        PyObject *a = PyTuple_GET_ITEM(args, i);
+        int rc;
+        if (i && buf_puts(b, ",") < 0) {
+            return RENDER_ERROR;
+        }
+        if (shape && has_position(shape->paths, i)) {
+            rc = render_path(b, a);
+        }
+        else if (shape && has_position(shape->path_lists, i) && (PyList_CheckExact(a) || PyTuple_CheckExact(a))) {
+            Py_ssize_t n = PySequence_Fast_GET_SIZE(a);
+            rc = buf_puts(b, "[") < 0 ? RENDER_ERROR : RENDER_OK;
+            for (Py_ssize_t k = 0; rc == RENDER_OK && k < n && k < MAX_ITEMS; k++) {
+                rc = (k && buf_puts(b, ",") < 0) ? RENDER_ERROR : render_path(b, PySequence_Fast_GET_ITEM(a, k));
+            }
+            if (rc == RENDER_OK && buf_puts(b, "]") < 0) {
+                rc = RENDER_ERROR;
+            }
+        }
+        else if (shape && has_position(shape->path_lists, i) && (PyList_Check(a) || PyTuple_Check(a))) {
+            rc = RENDER_PYTHON;
+        }
+        else {
+            rc = render_value(b, a, 0);
+        }
+        if (rc != RENDER_OK) {
+            return rc;
+        }
+    }
+    return buf_puts(b, "]") < 0 ? RENDER_ERROR : RENDER_OK;
+}
+
+/* Where Python cannot run: every argument rendered as above, or named by its C type. */
+int
+render_args_bare(Buf *b, PyObject *args)
+{
+    if (buf_puts(b, "[") < 0) {
+        return RENDER_ERROR;
+    }
+    Py_ssize_t n = PyTuple_Check(args) ? PyTuple_GET_SIZE(args) : 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i && buf_puts(b, ",") < 0) {
+            return RENDER_ERROR;
+        }
+        size_t start = b->len;
+        int rc = render_value(b, PyTuple_GET_ITEM(args, i), 0);
+        if (rc == RENDER_ERROR) {
+            return rc;
+        }
+        if (rc == RENDER_PYTHON) {
+            b->len = start;
+            char name[256];
+            snprintf(name, sizeof(name), "<%s>", Py_TYPE(PyTuple_GET_ITEM(args, i))->tp_name);
+            if (buf_json_cstr(b, name) < 0) {
+                return RENDER_ERROR;
+            }
+        }
+    }
+    return buf_puts(b, "]") < 0 ? RENDER_ERROR : RENDER_OK;
+}

@@ -1,0 +1,26 @@
+/* Event arguments as JSON in C (render.c), as tpython.engine.render does it. */
+#ifndef TPYTHON_RENDER_H
+#define TPYTHON_RENDER_H
+#include <Python.h>
+
+#include "record.h"
+
+#define RENDER_OK 0
+#define RENDER_PYTHON 1  /* only the Python renderer can render this value */
+#define RENDER_ERROR -1  /* out of memory */
+#define SHAPE_MAX 4
+
+/* Which arguments of an event are paths, lists of paths, or source text
+ * (tpython.engine.eventargs PATH_ARGS / PATH_LIST_ARGS, render.SOURCE_ARGS). */
+typedef struct {
+    signed char paths[SHAPE_MAX];      /* positions, -1 terminated */
+    signed char path_lists[SHAPE_MAX];
+    int source;                        /* has source-text arguments: rendered by Python */
+} Shape;
+
+int render_value(Buf *b, PyObject *v, int depth);
+int render_path(Buf *b, PyObject *v);
+int render_args(Buf *b, PyObject *args, const Shape *shape);
+int render_args_bare(Buf *b, PyObject *args);
+
+#endif
