@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from tpython.engine.recorder import Recorder, new_run_id
 from tpython.sinks.interface import Sink
+from tpython.sinks.jsonl import JsonlSink
 
 
 def _json(value: Any) -> str:
@@ -27,11 +28,11 @@ class NativeRecorder(Recorder):
     def __init__(self, sinks: list[Sink], warn_fd: int, native: Any) -> None:
         super().__init__(sinks, warn_fd)
         self.native = native
-        self.c_sinks = [s for s in sinks if type(s).__name__ == "JsonlSink"]
-        self.py_sinks = [s for s in sinks if s not in self.c_sinks]
-        native.chain_start(self.run, self.pid, [(s.fd, s.name) for s in self.c_sinks], warn_fd)  # type: ignore[attr-defined]
+        self.c_sinks = [s for s in sinks if isinstance(s, JsonlSink)]
+        self.py_sinks = [s for s in sinks if not isinstance(s, JsonlSink)]
+        native.chain_start(self.run, self.pid, [(s.fd, s.name) for s in self.c_sinks], warn_fd)
 
-    @property  # type: ignore[override]
+    @property
     def written(self) -> int:
         return int(self.native.chain_state()["written"])
 

@@ -235,15 +235,49 @@ write_fd_sink(FdSink *sink, const char *line, size_t len)
     return -1;
 }
 
+/* RFC 3339 UTC with microseconds; the date and time part is formatted once a second.
+ * Called with chain_lock held. */
 static void
 now_rfc3339(char *out, size_t size)
 {
+    static time_t cached_sec = -1;
+    static char cached[32];
+    static size_t cached_len;
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, size - n, ".%06ldZ", ts.tv_nsec / 1000);
+    if (ts.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        cached_len = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = ts.tv_sec;
+    }
+    memcpy(out, cached, cached_len);
+    long micro = ts.tv_nsec / 1000;
+    char *p = out + cached_len;
+    *p++ = '.';
+    for (int i = 5; i >= 0; i--) {
+        p[i] = (char)('0' + micro % 10);
+        micro /= 10;
+    }
+    p[6] = 'Z';
+    p[7] = '\0';
+    (void)size;
+}
+
+/* SHA-256 of the chain, with one digest context reused under chain_lock. */
+static int
+chain_sha256(const char *data, size_t len, unsigned char digest[32])
+{
+    static EVP_MD_CTX *ctx;
+    unsigned int n = 0;
+    if (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL) {
+        return -1;
+    }
+    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(ctx, data, len) != 1
+        || EVP_DigestFinal_ex(ctx, digest, &n) != 1 || n != 32) {
+        return -1;
+    }
+    return 0;
 }
 
 /* Build, hash and write one record; LINE receives the JSONL line (with its newline).
@@ -256,8 +290,8 @@ chain_record(Buf *line, const char *event, const char *args_json, size_t args_le
              const char *extra, const char *py_lost)
 {
     char ts[40];
-    now_rfc3339(ts, sizeof(ts));
     pthread_mutex_lock(&chain_lock);
+    now_rfc3339(ts, sizeof(ts));
     long long seq = (long long)chain_seq;
     int ok = buf_puts(line, "{\"ts\":\"") == 0 && buf_puts(line, ts) == 0 && buf_puts(line, "\",\"seq\":") == 0
              && buf_u64(line, chain_seq) == 0 && buf_puts(line, ",\"run\":\"") == 0 && buf_puts(line, run_id) == 0
@@ -296,9 +330,8 @@ chain_record(Buf *line, const char *event, const char *args_json, size_t args_le
     }
     ok = ok && buf_puts(line, "}") == 0;
     unsigned char digest[32];
-    unsigned int dlen = 0;
     if (ok) {
-        ok = EVP_Digest(line->data, line->len, digest, &dlen, EVP_sha256(), NULL) == 1 && dlen == 32;
+        ok = chain_sha256(line->data, line->len, digest) == 0;
     }
     if (!ok) {
         pthread_mutex_unlock(&chain_lock);
