@@ -49,11 +49,8 @@ static int warn_fd = 2;
 /* ---- a growable buffer and JSON escaping (json.dumps, ensure_ascii=True) ---- */
 
 int
-buf_reserve(Buf *b, size_t extra)
+buf_grow(Buf *b, size_t extra)
 {
-    if (b->len + extra <= b->cap) {
-        return 0;
-    }
     size_t cap = b->cap ? b->cap : 512;
     while (cap < b->len + extra) {
         cap *= 2;
@@ -89,28 +86,15 @@ buf_free(Buf *b)
 }
 
 int
-buf_put(Buf *b, const char *s, size_t n)
-{
-    if (buf_reserve(b, n) < 0) {
-        return -1;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    return 0;
-}
-
-int
-buf_puts(Buf *b, const char *s)
-{
-    return buf_put(b, s, strlen(s));
-}
-
-int
 buf_u64(Buf *b, uint64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
-    return buf_put(b, tmp, (size_t)n);
+    char *p = tmp + sizeof(tmp);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return buf_put(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 static const char HEX[] = "0123456789abcdef";
@@ -158,9 +142,28 @@ buf_json_str(Buf *b, PyObject *s, Py_ssize_t max)
     if (buf_reserve(b, (size_t)stop + 2) < 0 || buf_put(b, "\"", 1) < 0) {
         return -1;
     }
-    for (Py_ssize_t i = 0; i < stop; i++) {
-        if (put_char(b, PyUnicode_READ(kind, data, i)) < 0) {
-            return -1;
+    if (kind == PyUnicode_1BYTE_KIND) { /* runs of plain ASCII are copied at once */
+        const unsigned char *p = data;
+        Py_ssize_t i = 0;
+        while (i < stop) {
+            Py_ssize_t run = i;
+            while (run < stop && p[run] >= ' ' && p[run] <= '~' && p[run] != '\\' && p[run] != '"') {
+                run++;
+            }
+            if (run > i && buf_put(b, (const char *)p + i, (size_t)(run - i)) < 0) {
+                return -1;
+            }
+            if (run < stop && put_char(b, p[run]) < 0) {
+                return -1;
+            }
+            i = run + 1;
+        }
+    }
+    else {
+        for (Py_ssize_t i = 0; i < stop; i++) {
+            if (put_char(b, PyUnicode_READ(kind, data, i)) < 0) {
+                return -1;
+            }
         }
     }
     if (stop < n) {
@@ -270,10 +273,18 @@ chain_sha256(const char *data, size_t len, unsigned char digest[32])
 {
     static EVP_MD_CTX *ctx;
     unsigned int n = 0;
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+    static EVP_MD *md; /* fetched once: no algorithm lookup per record */
+    if (md == NULL && (md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
+        return -1;
+    }
+#else
+    const EVP_MD *md = EVP_sha256();
+#endif
     if (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL) {
         return -1;
     }
-    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(ctx, data, len) != 1
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, data, len) != 1
         || EVP_DigestFinal_ex(ctx, digest, &n) != 1 || n != 32) {
         return -1;
     }

@@ -3,6 +3,7 @@
 #define TPYTHON_RECORD_H
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct {
     char *data;
@@ -13,9 +14,31 @@ typedef struct {
 
 void buf_init(Buf *b);
 void buf_free(Buf *b);
-int buf_reserve(Buf *b, size_t extra);
-int buf_put(Buf *b, const char *s, size_t n);
-int buf_puts(Buf *b, const char *s);
+int buf_grow(Buf *b, size_t extra);
+
+static inline int
+buf_reserve(Buf *b, size_t extra)
+{
+    return b->len + extra <= b->cap ? 0 : buf_grow(b, extra);
+}
+
+static inline int
+buf_put(Buf *b, const char *s, size_t n)
+{
+    if (buf_reserve(b, n) < 0) {
+        return -1;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+static inline int
+buf_puts(Buf *b, const char *s)
+{
+    return buf_put(b, s, strlen(s));
+}
+
 int buf_u64(Buf *b, uint64_t v);
 int buf_json_str(Buf *b, PyObject *s, Py_ssize_t max);
 int buf_json_cstr(Buf *b, const char *s);
