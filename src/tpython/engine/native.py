@@ -19,6 +19,7 @@ from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS
 from tpython.engine.hook import Engine
 from tpython.engine.native_recorder import NativeRecorder
 from tpython.engine.render import SOURCE_ARGS
+from tpython.errors import PolicyViolation
 from tpython.locations import locations
 from tpython.policy.catalog import EVENTS
 
@@ -36,11 +37,11 @@ class NativeEngine(Engine):
         self.native_recorder = NativeRecorder(self.recorder.sinks, self.recorder.warn_fd, native)
         self.recorder = self.native_recorder
 
-    def frozen_tables(self) -> tuple[dict[str, str], str, list[tuple[tuple[str, ...], str, bool, str]]]:
+    def frozen_tables(self) -> tuple[dict[str, str], str, list[tuple[tuple[str, ...], str, bool, str, str]]]:
         """What C needs to resolve any event name: catalog defaults, the default of
         unknown events, and each rule's event globs, action and whether it has conditions."""
         defaults = {name: self.policy.default_for(info.category) for name, info in EVENTS.items()}
-        rules = [(tuple(r.events), r.action, bool(r.when or r.unless), r.id) for r in self.policy.rules]
+        rules = [(tuple(r.events), r.action, bool(r.when or r.unless), r.id, r.message) for r in self.policy.rules]
         return defaults, self.policy.default_for("other"), rules
 
     def install(self, guard: Optional[Any] = None) -> None:
@@ -86,6 +87,7 @@ class NativeEngine(Engine):
             "log_in_c": not self.native_recorder.py_sinks,
             "stdlib": list(where.stdlib), "site": list(where.site), "tpython": where.tpython,
             "package_lookup": package_lookup,
+            "enforce": self.enforce, "policy": self.policy.name, "violation": PolicyViolation,
         }
     @contextmanager
     def internal(self) -> Iterator[None]:
@@ -96,9 +98,13 @@ class NativeEngine(Engine):
             self.native.set_busy(previous)
 
     def finish(self, status: int, *, reason: Optional[str] = None) -> None:
-        logged = int(self.native.stats()["logged_in_c"])
-        if logged and not self.finished:
-            self.actions["log"] = self.actions.get("log", 0) + logged
+        if not self.finished:  # fold what C decided and recorded into the tallies
+            logged = int(self.native.stats()["logged_in_c"])
+            if logged:
+                self.actions["log"] = self.actions.get("log", 0) + logged
+            for event, rule, n in self.native.denials():
+                self.actions["deny"] = self.actions.get("deny", 0) + n
+                self.denials[(event, rule)] = self.denials.get((event, rule), 0) + n
         super().finish(status, reason=reason)
 
     def counted(self) -> dict[str, int]:

@@ -31,8 +31,9 @@
 __extension__ unsigned short tpython_audit_semaphore __attribute__((unused)) __attribute__((section(".probes")));
 #endif
 
-enum { A_ALLOW, A_COUNT, A_LOG, A_ASK, A_DENY, A_KILL, A_PYTHON, A_LOG_C, N_ACTIONS };
-static const char *const ACTION_NAMES[N_ACTIONS] = {"allow", "count", "log", "ask", "deny", "kill", "python", "log-in-c"};
+enum { A_ALLOW, A_COUNT, A_LOG, A_ASK, A_DENY, A_KILL, A_PYTHON, A_LOG_C, A_DENY_C, N_ACTIONS };
+static const char *const ACTION_NAMES[N_ACTIONS] = {"allow", "count", "log", "ask", "deny", "kill", "python",
+                                                    "log-in-c", "deny-in-c"};
 
 typedef struct {
     const char *volatile name; /* NULL: free slot; stored last, so a reader sees a whole entry */
@@ -40,8 +41,9 @@ typedef struct {
     int action;                /* A_ALLOW, A_COUNT, A_LOG_C: decided here; otherwise A_PYTHON */
     int can_block;             /* a deny or kill is possible (candidate rule or default) */
     const char *rule;          /* the deciding rule's id, or "" */
+    const char *message;       /* the deciding rule's message, or "" */
     const Shape *shape;        /* where its paths are, or NULL */
-    uint64_t count;
+    uint64_t count;            /* counted, or denied in C */
 } Entry;
 
 #define TABLE_BITS 13
@@ -54,6 +56,7 @@ typedef struct {
     int action;
     int conditional;
     char *id;
+    char *message;
 } Rule;
 
 typedef struct {
@@ -78,7 +81,10 @@ static Py_ssize_t n_guarded;
 static PyObject *slow_path; /* callable(event, args) -> (action, rule, then) */
 static EventShape *shapes;  /* sorted by name */
 static Py_ssize_t n_shapes;
-static int log_in_c_enabled; /* records of unconditional `log` events are written here */
+static int log_in_c_enabled; /* records of unconditional `log` and `deny` events are written here */
+static int enforce;          /* the policy's mode: enforce (1) or audit (0) */
+static char *policy_name;
+static PyObject *violation;  /* tpython.PolicyViolation */
 static uint64_t logged_in_c;
 static PyInterpreterState *main_interp;
 
@@ -169,12 +175,13 @@ shape_of(const char *event)
 }
 
 static void
-resolve(const char *event, int *action, int *can_block, const char **rule_id)
+resolve(const char *event, int *action, int *can_block, const char **rule_id, const char **message)
 {
     int deflt = default_for(event);
     *can_block = deflt == A_DENY || deflt == A_KILL;
     *action = -1;
     *rule_id = "";
+    *message = "";
     for (Py_ssize_t i = 0; i < n_rules; i++) {
         const Rule *rule = &rules[i];
         if (!rule_matches(rule, event)) {
@@ -190,17 +197,18 @@ resolve(const char *event, int *action, int *can_block, const char **rule_id)
             else {
                 *action = rule->action;
                 *rule_id = rule->id;
+                *message = rule->message;
             }
         }
     }
     if (*action < 0) {
         *action = deflt;
     }
-    if (*action == A_LOG && log_in_c_enabled && chain_is_ready()) {
+    if ((*action == A_LOG || *action == A_DENY) && log_in_c_enabled && chain_is_ready()) {
         const Shape *shape = shape_of(event);
-        *action = (shape && shape->source) ? A_PYTHON : A_LOG_C;
+        *action = (shape && shape->source) ? A_PYTHON : *action == A_LOG ? A_LOG_C : A_DENY_C;
     }
-    if (*action != A_ALLOW && *action != A_COUNT && *action != A_LOG_C) {
+    if (*action != A_ALLOW && *action != A_COUNT && *action != A_LOG_C && *action != A_DENY_C) {
         *action = A_PYTHON;
     }
     if (is_guarded(event)) {
@@ -242,7 +250,7 @@ insert(const char *event, uint64_t hash, size_t len)
             }
             Entry *e = &table[i];
             e->hash = hash;
-            resolve(copy, &e->action, &e->can_block, &e->rule);
+            resolve(copy, &e->action, &e->can_block, &e->rule, &e->message);
             e->shape = shape_of(copy);
             e->count = 0;
             table_used++;
@@ -267,8 +275,8 @@ probe(const char *event, const char *action, const char *rule)
  * return 1 without writing (when IN_MAIN: Python can run), or is named by its C type.
  * Returns 0 when written, -1 on failure. */
 static int
-record_in_c(const char *event, PyObject *args, const Entry *entry, const char *action, const char *rule,
-            const char *extra, int in_main)
+record_in_c(const char *event, PyObject *args, const Entry *entry, const char *action, int enforced,
+            const char *rule, const char *extra, int in_main)
 {
     Buf rendered, module, package, line;
     buf_init(&rendered);
@@ -288,7 +296,7 @@ record_in_c(const char *event, PyObject *args, const Entry *entry, const char *a
         rc = attrib_current(&module, &package, in_main);
     }
     if (rc == RENDER_OK && buf_put(&module, "", 1) == 0 && buf_put(&package, "", 1) == 0) {
-        rc = chain_record(&line, event, rendered.data, rendered.len, action, 1, rule && rule[0] ? rule : NULL,
+        rc = chain_record(&line, event, rendered.data, rendered.len, action, enforced, rule && rule[0] ? rule : NULL,
                           module.data, package.data, extra, "") < 0 ? -1 : 0;
     }
     else {
@@ -306,7 +314,7 @@ record_in_c(const char *event, PyObject *args, const Entry *entry, const char *a
 static int
 log_in_c(const char *event, PyObject *args, const Entry *entry, int in_main)
 {
-    int rc = record_in_c(event, args, entry, "log", entry->rule, "", in_main);
+    int rc = record_in_c(event, args, entry, "log", 1, entry->rule, "", in_main);
     if (rc != 0) {
         PyErr_Clear();
         return 1; /* the Python renderer's job, or let the slow path try (it reports what fails) */
@@ -314,6 +322,41 @@ log_in_c(const char *event, PyObject *args, const Entry *entry, int in_main)
     __atomic_fetch_add(&logged_in_c, 1, __ATOMIC_RELAXED);
     probe(event, "log", entry->rule);
     return 0;
+}
+
+/* An unconditional `deny`: recorded and raised without Python (tpython.PolicyViolation in
+ * the main interpreter, PermissionError in a subinterpreter). 1: the slow path's job. */
+static int
+deny_in_c(const char *event, PyObject *args, Entry *entry, int in_main)
+{
+    int rc = record_in_c(event, args, entry, "deny", enforce, entry->rule, "", in_main);
+    if (rc != 0) {
+        PyErr_Clear();
+        if (in_main) {
+            return 1;
+        }
+        /* a subinterpreter, and the record failed: still denied (fail closed) */
+    }
+    __atomic_fetch_add(&entry->count, 1, __ATOMIC_RELAXED);
+    probe(event, "deny", entry->rule);
+    if (!enforce) {
+        return 0;
+    }
+    const char *rule = entry->rule[0] ? entry->rule : NULL;
+    if (in_main && violation != NULL) {
+        PyObject *exc = PyObject_CallFunction(violation, "szss", event, rule, policy_name, entry->message);
+        if (exc != NULL) {
+            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+            Py_DECREF(exc);
+        }
+        if (!PyErr_Occurred()) { /* the class was tampered with: still denied */
+            PyErr_Format(PyExc_PermissionError, "tpython: %s denied by rule %s", event, rule ? rule : "default");
+        }
+        return -1;
+    }
+    PyErr_Format(PyExc_PermissionError, "tpython: %s denied by rule %s of policy %s", event,
+                 rule ? rule : "default", policy_name);
+    return -1;
 }
 
 /* The slow path: the Python engine decides, the probe fires, then enforcement. */
@@ -326,7 +369,7 @@ slow(const char *event, PyObject *args, const Entry *entry)
          * record that); otherwise record it as logged. */
         int block = entry == NULL || entry->can_block;
         const char *extra = ",\"subinterpreter\":true";
-        if (!chain_is_ready() || record_in_c(event, args, entry, block ? "deny" : "log",
+        if (!chain_is_ready() || record_in_c(event, args, entry, block ? "deny" : "log", block ? enforce : 1,
                                              "tpython-subinterpreter", extra, 0) < 0) {
             PyErr_Clear();
             __atomic_fetch_add(&unrecorded, 1, __ATOMIC_RELAXED);
@@ -428,6 +471,12 @@ hook(const char *event, PyObject *args, void *user_data)
             return 0;
         }
     }
+    if (e != NULL && e->action == A_DENY_C) {
+        int rc = deny_in_c(event, args, e, PyInterpreterState_Get() == main_interp);
+        if (rc <= 0) {
+            return rc;
+        }
+    }
     return slow(event, args, e);
 }
 
@@ -506,15 +555,16 @@ build_rules(PyObject *list)
         return -1;
     }
     for (Py_ssize_t i = 0; i < n_rules; i++) {
-        PyObject *globs, *action, *id;
+        PyObject *globs, *action, *id, *message;
         int conditional;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, i), "O!OpO", &PyTuple_Type, &globs, &action,
-                              &conditional, &id)) {
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, i), "O!OpOO", &PyTuple_Type, &globs, &action,
+                              &conditional, &id, &message)) {
             return -1;
         }
         Rule *r = &rules[i];
         r->conditional = conditional;
-        if (parse_action(action, &r->action) < 0 || (r->id = copy_str(id, "rule id")) == NULL) {
+        if (parse_action(action, &r->action) < 0 || (r->id = copy_str(id, "rule id")) == NULL
+            || (r->message = copy_str(message, "rule message")) == NULL) {
             return -1;
         }
         r->n_globs = PyTuple_GET_SIZE(globs);
@@ -595,10 +645,21 @@ build_options(PyObject *options)
     PyObject *site = PyDict_GetItemString(options, "site");
     PyObject *tpython_dir = PyDict_GetItemString(options, "tpython");
     PyObject *lookup = PyDict_GetItemString(options, "package_lookup");
-    if (!shapes_obj || !log_in_c_obj || !stdlib || !site || !tpython_dir || !lookup) {
-        PyErr_SetString(PyExc_KeyError, "options need shapes, log_in_c, stdlib, site, tpython, package_lookup");
+    PyObject *enforce_obj = PyDict_GetItemString(options, "enforce");
+    PyObject *policy_obj = PyDict_GetItemString(options, "policy");
+    PyObject *violation_obj = PyDict_GetItemString(options, "violation");
+    if (!shapes_obj || !log_in_c_obj || !stdlib || !site || !tpython_dir || !lookup || !enforce_obj || !policy_obj
+        || !violation_obj) {
+        PyErr_SetString(PyExc_KeyError, "options need shapes, log_in_c, stdlib, site, tpython, package_lookup, "
+                                        "enforce, policy, violation");
         return -1;
     }
+    if ((policy_name = copy_str(policy_obj, "policy name")) == NULL) {
+        return -1;
+    }
+    enforce = PyObject_IsTrue(enforce_obj) == 1;
+    Py_INCREF(violation_obj);
+    violation = violation_obj;
     if (build_shapes(shapes_obj) < 0 || attrib_configure(stdlib, site, tpython_dir, lookup) < 0) {
         return -1;
     }
@@ -670,7 +731,7 @@ tp_counts(PyObject *module, PyObject *unused)
     for (unsigned i = 0; i < TABLE_SIZE; i++) {
         const char *name = __atomic_load_n(&table[i].name, __ATOMIC_ACQUIRE);
         uint64_t n = __atomic_load_n(&table[i].count, __ATOMIC_RELAXED);
-        if (name == NULL || n == 0) {
+        if (name == NULL || n == 0 || table[i].action != A_COUNT) {
             continue;
         }
         PyObject *value = PyLong_FromUnsignedLongLong(n);
@@ -680,6 +741,29 @@ tp_counts(PyObject *module, PyObject *unused)
             return NULL;
         }
         Py_DECREF(value);
+    }
+    return out;
+}
+
+/* denials() -> [(event, rule or None, n)] of the events denied in C */
+PyObject *
+tp_denials(PyObject *module, PyObject *unused)
+{
+    (void)module; (void)unused;
+    PyObject *out = PyList_New(0);
+    for (unsigned i = 0; out != NULL && i < TABLE_SIZE; i++) {
+        const char *name = __atomic_load_n(&table[i].name, __ATOMIC_ACQUIRE);
+        uint64_t n = __atomic_load_n(&table[i].count, __ATOMIC_RELAXED);
+        if (name == NULL || n == 0 || table[i].action != A_DENY_C) {
+            continue;
+        }
+        PyObject *item = Py_BuildValue("(szK)", name, table[i].rule[0] ? table[i].rule : NULL, (unsigned long long)n);
+        if (item == NULL || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(out);
+            break;
+        }
+        Py_DECREF(item);
     }
     return out;
 }
@@ -709,8 +793,8 @@ tp_entry(PyObject *module, PyObject *name)
         return NULL;
     }
     int action, can_block;
-    const char *rule;
-    resolve(event, &action, &can_block, &rule);
+    const char *rule, *message;
+    resolve(event, &action, &can_block, &rule, &message);
     return Py_BuildValue("(ssO)", ACTION_NAMES[action], rule, can_block ? Py_True : Py_False);
 }
 

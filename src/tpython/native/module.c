@@ -19,6 +19,7 @@ static PyMethodDef methods[] = {
      "install_audit(defaults, other_default, rules, guarded, slow_path): freeze the policy and add "
      "the audit hook (once per process)."},
     {"counts", tp_counts, METH_NOARGS, "counts() -> {event: n} of the events counted in C."},
+    {"denials", tp_denials, METH_NOARGS, "denials() -> [(event, rule, n)] of the events denied in C."},
     {"reset_counts", tp_reset_counts, METH_NOARGS, "reset_counts(): zero the counters (a forked child)."},
     {"entry", tp_entry, METH_O, "entry(event) -> (action, rule, can_block) as the frozen table resolves it."},
     {"set_busy", tp_set_busy, METH_O, "set_busy(flag) -> previous: mark this thread's work as tpython's."},
