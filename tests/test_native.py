@@ -70,16 +70,18 @@ for name in names:
     entry = table.lookup(name)
     python = entry if isinstance(entry, str) else "python"
     c_action, c_rule, can_block = native.entry(name)
+    raw = c_action
     py_final = python if python in ("allow", "count") else "python"
     if python not in ("allow", "count") and not isinstance(entry, str):
         first = entry.candidates[0]
         if not (first.when or first.unless) and first.action in ("allow", "count"):
             py_final = first.action
-    if c_action == "log-in-c":  # written by C: exactly the events Python would log with no condition
-        logs = entry == "log" if isinstance(entry, str) else (
-            not (entry.candidates[0].when or entry.candidates[0].unless) and entry.candidates[0].action == "log")
-        c_action = "python" if logs else "log-in-c without an unconditional log"
-    out[name] = [py_final, c_action]
+    if c_action in ("log-in-c", "deny-in-c"):  # decided and written by C: exactly the events
+        want = c_action.split("-")[0]            # Python would log or deny with no condition
+        same = entry == want if isinstance(entry, str) else (
+            not (entry.candidates[0].when or entry.candidates[0].unless) and entry.candidates[0].action == want)
+        c_action = "python" if same else c_action + " without an unconditional " + want
+    out[name] = [py_final, c_action, raw]
 try:
     native.install_audit(defaults, other, rules, (), lambda e, a: None, engine_options)
 except RuntimeError as exc:
@@ -119,10 +121,17 @@ def test_c_resolves_every_event_as_the_python_engine_does(tp, policy):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out.pop("<second install>") == "tpython's audit hook is already installed"
-    mismatched = {name: pair for name, pair in out.items() if pair[0] != pair[1]}
+    mismatched = {name: row for name, row in out.items() if row[0] != row[1]}
     assert not mismatched
-    decided_in_c = [name for name, (py, c) in out.items() if c in ("allow", "count")]
-    assert decided_in_c  # the fast path is used at all
+    raw = {name: row[2] for name, row in out.items()}
+    if policy == "custom":  # a conditional rule first sends the event to Python
+        assert raw["builtins.id"] == "python" and raw["os.listdir"] == "allow"
+    else:
+        assert raw["builtins.id"] == "count"
+    if policy == "default":
+        assert raw["open"] == "log-in-c" and raw["os.system"] == "log-in-c"
+    if policy == "strict":  # conditions (path rules) need Python; strict-process does not
+        assert raw["open"] == "python" and raw["os.system"] == "deny-in-c"
 
 
 COUNTS = """
