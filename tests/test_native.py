@@ -115,9 +115,9 @@ def test_c_resolves_every_event_as_the_python_engine_does(tp, policy):
             events = ["builtins.id"]
             action = "count"
         """))
-        policy = str(tp.cwd / "policy.toml")
+    source = str(tp.cwd / "policy.toml") if policy == "custom" else policy
     script = tp.script(RESOLVE, name="resolve.py")
-    proc = subprocess.run([sys.executable, str(script), policy], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, str(script), source], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out.pop("<second install>") == "tpython's audit hook is already installed"
