@@ -1,13 +1,16 @@
 """Parse the `tpython` command line and dispatch to one function per subcommand."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from tpython import __version__
 from tpython.engine.selection import engine_choice
 from tpython.errors import Error, UsageError
+
+if TYPE_CHECKING:
+    import argparse
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -18,6 +21,8 @@ RUN_USAGE = ("tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--engi
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse  # not for `run`, the command that starts programs
+
     parser = argparse.ArgumentParser(
         prog="tpython", description="Security transparency for CPython: audit, log and enforce.")
     version = f"tpython {__version__} (engine: {engine_choice('auto').name})"

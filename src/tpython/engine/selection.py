@@ -9,12 +9,14 @@ the C module); ``tpython run --engine`` overrides the policy.
 from __future__ import annotations
 
 from types import ModuleType
-from typing import NamedTuple, Optional
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
-from tpython.engine.hook import Engine
 from tpython.errors import PolicyError
-from tpython.policy.model import Policy
-from tpython.sinks.interface import Sink
+
+if TYPE_CHECKING:  # the launcher chooses without importing the engines
+    from tpython.engine.hook import Engine
+    from tpython.policy.model import Policy
+    from tpython.sinks.interface import Sink
 
 
 class EngineChoice(NamedTuple):
@@ -60,4 +62,6 @@ def make_engine(policy: Policy, sinks: list[Sink], *, warn_fd: int) -> Engine:
         from tpython.engine.native import NativeEngine
 
         return NativeEngine(policy, sinks, warn_fd=warn_fd)
+    from tpython.engine.hook import Engine
+
     return Engine(policy, sinks, warn_fd=warn_fd)

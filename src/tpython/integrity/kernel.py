@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import os
-import platform
 from typing import Any, NamedTuple, Optional
 
 AT_EMPTY_PATH = 0x1000
@@ -24,14 +23,12 @@ SECBIT_EXEC_RESTRICT_FILE = 1 << 8
 SECBIT_EXEC_DENY_INTERACTIVE = 1 << 10
 _SYS_EXECVEAT = {"x86_64": 322, "aarch64": 281, "i686": 358, "armv7l": 387, "riscv64": 281, "ppc64le": 362}
 
-
 class KernelVerdict(NamedTuple):
     """The kernel's answer for one open file."""
 
     available: bool         # the kernel understands AT_EXECVE_CHECK
     allowed: bool           # execveat(AT_EXECVE_CHECK) succeeded
     reason: Optional[str]   # why not, when not allowed
-
 
 def _native() -> Any:
     """tpython's C module when it was built (no ctypes needed in the watched process)."""
@@ -41,12 +38,10 @@ def _native() -> Any:
         return None
     return native
 
-
 def _libc() -> Any:
     import ctypes
 
     return ctypes.CDLL(None, use_errno=True)
-
 
 def securebits() -> int:
     """This process's securebits (0 when they cannot be read)."""
@@ -59,11 +54,9 @@ def securebits() -> int:
         return 0
     return value if value > 0 else 0
 
-
 def on_noexec_mount(fd: int) -> bool:
     """True when the open file lives on a file system mounted noexec."""
     return bool(os.fstatvfs(fd).f_flag & os.ST_NOEXEC)
-
 
 def _execve_check_errno(fd: int, name: str) -> int:
     native = _native()
@@ -71,7 +64,7 @@ def _execve_check_errno(fd: int, name: str) -> int:
         return int(native.execve_check(fd, os.fsencode(name)))
     import ctypes
 
-    number = _SYS_EXECVEAT.get(platform.machine())
+    number = _SYS_EXECVEAT.get(os.uname().machine)
     if number is None:
         return errno.ENOSYS
     argv = (ctypes.c_char_p * 2)(os.fsencode(name), None)
@@ -82,7 +75,6 @@ def _execve_check_errno(fd: int, name: str) -> int:
                           ctypes.c_int(AT_EMPTY_PATH | AT_EXECVE_CHECK))
     return 0 if result == 0 else ctypes.get_errno()
 
-
 def execve_check(fd: int, name: str) -> KernelVerdict:
     """Ask the kernel whether it would execute the open file FD."""
     err = _execve_check_errno(fd, name)
@@ -91,7 +83,6 @@ def execve_check(fd: int, name: str) -> KernelVerdict:
     if err in (errno.EINVAL, errno.ENOSYS):  # a kernel without AT_EXECVE_CHECK
         return KernelVerdict(False, True, None)
     return KernelVerdict(True, False, f"refused by the kernel (execveat AT_EXECVE_CHECK: {os.strerror(err)})")
-
 
 def execve_check_available() -> bool:
     """Whether this kernel understands AT_EXECVE_CHECK (checked on /proc/self/exe's interpreter)."""

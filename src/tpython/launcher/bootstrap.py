@@ -131,12 +131,14 @@ def main() -> None:
 
 def _prepare_integrity(policy: Policy, spec: LaunchSpec, engine: Engine) -> tuple[Any, Any]:
     """The checks `[integrity]` asks for, and the audit-hook guard when trust is required."""
-    from tpython.integrity.guard import CodeGuard
     from tpython.integrity.hook import check_policy
 
     code_checks = check_policy(policy.integrity, spec.manifest_sha256)
-    wanted = bool(code_checks.require or code_checks.sources)
-    return code_checks, (CodeGuard(code_checks, engine.internal, engine.emit_internal) if wanted else None)
+    if not (code_checks.require or code_checks.sources):
+        return code_checks, None
+    from tpython.integrity.guard import CodeGuard
+
+    return code_checks, CodeGuard(code_checks, engine.internal, engine.emit_internal)
 
 
 def _install_open_code(policy: Policy, checks_policy: Any, guard: Any, engine: Engine) -> dict[str, Any]:
