@@ -197,6 +197,17 @@ class Engine:
                 self.busy.discard(ident)
 
     # -- run lifecycle ----------------------------------------------------
+    def configure_workers(self, policy_json: str, manifest_sha256: Optional[str], argv: list[str],
+                          loader_env: dict[str, str]) -> None:
+        """What multiprocessing worker launches use (the native engine freezes it)."""
+
+    def worker_starter(self) -> Optional[Callable[[str, list[str], tuple[int, ...]], int]]:
+        """A C starter of multiprocessing workers, or None (they start through Python)."""
+        return None
+
+    def seal(self) -> None:
+        """The program is about to run (the native engine stops taking orders from Python)."""
+
     def counted(self) -> dict[str, int]:
         """Events counted so far, by name."""
         return dict(self.counts)

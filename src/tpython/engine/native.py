@@ -36,6 +36,7 @@ class NativeEngine(Engine):
         self.native = native
         self.native_recorder = NativeRecorder(self.recorder.sinks, self.recorder.warn_fd, native)
         self.recorder = self.native_recorder
+        self.sealed = False
 
     def frozen_tables(self) -> tuple[dict[str, str], str, list[tuple[tuple[str, ...], str, bool, str, str]]]:
         """What C needs to resolve any event name: catalog defaults, the default of
@@ -91,11 +92,31 @@ class NativeEngine(Engine):
         }
     @contextmanager
     def internal(self) -> Iterator[None]:
+        if self.sealed:  # the program runs: only C marks tpython's own work (slow path, open_code)
+            yield
+            return
         previous = self.native.set_busy(True)
         try:
             yield
         finally:
             self.native.set_busy(previous)
+
+    def configure_workers(self, policy_json: str, manifest_sha256: Optional[str], argv: list[str],
+                          loader_env: dict[str, str]) -> None:
+        """Freeze what multiprocessing worker launches use (see native/spawn.c)."""
+        self.native.spawn_configure(policy_json, manifest_sha256, argv, [f"{k}={v}" for k, v in loader_env.items()])
+
+    def worker_starter(self) -> Optional[Callable[[str, list[str], tuple[int, ...]], int]]:
+        spawn, run = self.native.spawn_worker, self.native_recorder
+
+        def start(program: str, args: list[str], passfds: tuple[int, ...]) -> int:
+            return int(spawn(program, [str(a) for a in args], tuple(int(fd) for fd in passfds), run.run))
+
+        return start
+
+    def seal(self) -> None:
+        self.native.seal()
+        self.sealed = True
 
     def finish(self, status: int, *, reason: Optional[str] = None) -> None:
         if not self.finished:  # fold what C decided and recorded into the tallies

@@ -11,14 +11,11 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
-import sys
 from typing import IO, Any, BinaryIO, Callable, ContextManager, Optional
 
 from tpython.integrity import checks
 from tpython.integrity.errors import IntegrityError
 from tpython.integrity.sources import ManifestSource, TrustSource, XattrSource
-
-_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 
 
 class CodeRefused(ImportError):
@@ -81,9 +78,8 @@ def make_hook(policy: checks.Policy, internal: Callable[[], ContextManager[None]
     hears of every file accepted."""
 
     def tpython_open_code(path: str) -> BinaryIO:
-        # The event CPython raises when no hook is set (io.open(path, "rb")), so that
-        # reading code stays visible and the policy decides it as before.
-        sys.audit("open", path, "r", _OPEN_FLAGS)
+        # tpython._native has raised the `open` event CPython raises when no hook is
+        # set (io.open(path, "rb")), so reading code stays visible and decided.
         with internal():
             name = path if isinstance(path, str) else os.fsdecode(path)
             verdict = checks.check_file(name, policy)

@@ -27,7 +27,7 @@ from tpython.engine.hook import Engine
 from tpython.engine.selection import make_engine
 from tpython.errors import Error, LaunchRefused, PolicyViolation
 from tpython.launcher import children, guards
-from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, package_parent
+from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, interpreter_argv, package_parent
 from tpython.policy.model import Policy
 from tpython.sinks.spec import DEFAULT_SPEC, open_sink, parse_sink_spec
 
@@ -103,7 +103,7 @@ def main() -> None:
         "socket": lambda module: guards.audit_name_resolution(module.socket, sys.audit),
         "multiprocessing.util": children.make_mp_patch(
             spec.policy_json, lambda: engine.recorder.run, engine.internal, start_loader_env,
-            engine.emit_internal, spec.manifest_sha256),
+            engine.emit_internal, spec.manifest_sha256, engine.worker_starter()),
     }
     for name in [n for n in patches if n in sys.modules]:  # already imported during start-up
         patches.pop(name)(sys.modules[name])
@@ -117,14 +117,18 @@ def main() -> None:
         engine.exit_hooks.clear()  # the refusal is the one line the user sees
         engine.finish(EXIT_LAUNCH_REFUSED)
         _die(str(exc), EXIT_LAUNCH_REFUSED)
-    # 7. site, under the hook.
+    # 7. Seal (the native engine takes no more orders from Python), then site, under the hook.
+    engine.configure_workers(spec.policy_json, spec.manifest_sha256, interpreter_argv(sys.executable),
+                             start_loader_env)
+    main_is_package = _main_is_package(spec.target, engine)
+    engine.seal()
     import site
 
     site.main()
     if site_flags is not None:
         sys.flags = site_flags
     # 8. The target.
-    code = _run_target(spec.target, engine)
+    code = _run_target(spec.target, engine, main_is_package)
     status_box[0] = code
     sys.exit(128 + 2 if code is INTERRUPTED else code)
 
@@ -278,11 +282,11 @@ def _fresh_main(**extra: Any) -> dict[str, Any]:
     return main_dict
 
 
-def _run_target(target: Target, engine: Engine) -> Any:
+def _run_target(target: Target, engine: Engine, main_is_package: bool) -> Any:
     """Run the target; returns what `sys.exit` should get."""
     try:
         if target.kind == "file":
-            _run_file(target, engine)
+            _run_file(target, main_is_package)
         elif target.kind == "module":
             import runpy
 
@@ -294,18 +298,14 @@ def _run_target(target: Target, engine: Engine) -> Any:
             sys.path.insert(0, "")
             sys.audit("cpython.run_command", target.value)
             main_dict = _fresh_main(__loader__=sys.modules["__main__"].__loader__)
-            with engine.internal():
-                code = compile(target.value or "", "<string>", "exec", dont_inherit=True)
-            exec(code, main_dict)
+            exec(compile(target.value or "", "<string>", "exec", dont_inherit=True), main_dict)
         elif target.kind == "stdin":
             sys.argv = ["-", *target.args]
             sys.path.insert(0, "")
             sys.audit("cpython.run_stdin")
             source = sys.stdin.buffer.read()
             main_dict = _fresh_main(__loader__=sys.modules["__main__"].__loader__)
-            with engine.internal():
-                code = compile(source, "<stdin>", "exec", dont_inherit=True)
-            exec(code, main_dict)
+            exec(compile(source, "<stdin>", "exec", dont_inherit=True), main_dict)
         else:
             _interact()
     except SystemExit as exc:
@@ -318,14 +318,21 @@ def _run_target(target: Target, engine: Engine) -> Any:
     return 0
 
 
-def _run_file(target: Target, engine: Engine) -> None:
+def _main_is_package(target: Target, engine: Engine) -> bool:
+    """Whether the target file is a directory or zip with __main__ (tpython's own look, before sealing)."""
+    if target.kind != "file":
+        return False
+    with engine.internal():
+        path = target.value or ""
+        return os.path.isdir(path) or _is_zip(path)
+
+
+def _run_file(target: Target, package_like: bool) -> None:
+    from importlib.machinery import SourceFileLoader
+
     path = target.value or ""
     sys.argv = [path, *target.args]
     absolute = os.path.abspath(path)
-    with engine.internal():
-        from importlib.machinery import SourceFileLoader
-
-        package_like = os.path.isdir(path) or _is_zip(path)
     if package_like:
         import runpy
 
@@ -349,9 +356,7 @@ def _run_file(target: Target, engine: Engine) -> None:
         raise SystemExit(2) from None
     main_dict = _fresh_main(__file__=absolute, __cached__=None,
                             __loader__=SourceFileLoader("__main__", absolute))
-    with engine.internal():
-        code = compile(source, absolute, "exec", dont_inherit=True)
-    exec(code, main_dict)
+    exec(compile(source, absolute, "exec", dont_inherit=True), main_dict)
 
 
 def _is_zip(path: str) -> bool:

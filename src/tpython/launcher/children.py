@@ -96,7 +96,9 @@ def _environment(ours: dict[str, str], names: tuple[str, ...]) -> Iterator[None]
 
 def make_mp_patch(policy_json: str, current_run: Callable[[], str], internal: Callable[[], Any],
                   start_loader_env: dict[str, str], record: Callable[[str, dict[str, Any]], None],
-                  manifest_sha256: Optional[str] = None) -> Callable[[ModuleType], None]:
+                  manifest_sha256: Optional[str] = None,
+                  start_worker: Optional[Callable[[str, list[str], tuple[int, ...]], int]] = None,
+                  ) -> Callable[[ModuleType], None]:
     """The patch for `multiprocessing.util`: its interpreters start through tpython,
     as this interpreter (never the program's path object), with the loader
     variables tpython itself started with (never ones the program set since)."""
@@ -117,6 +119,8 @@ def make_mp_patch(policy_json: str, current_run: Callable[[], str], internal: Ca
                                      if os.environ.get(k) != start_loader_env.get(k))
                     record("tpython.spawn", {"program": program[:200], "args": argv[at + 2:][:16],
                                              "reset_environment": changed})
+                    if start_worker is not None:  # the native engine: C starts it from what it froze
+                        return start_worker(program, argv[at + 2:], tuple(passfds))
                     with internal(), _environment(start_loader_env, LOADER_VARIABLES), \
                             _environment({ENV_VAR: spec.to_env()}, (ENV_VAR,)):
                         return original(os.fsencode(sys.executable), interpreter_argv(sys.executable), passfds)

@@ -38,6 +38,7 @@ static const char *const ACTION_NAMES[N_ACTIONS] = {"allow", "count", "log", "as
 typedef struct {
     const char *volatile name; /* NULL: free slot; stored last, so a reader sees a whole entry */
     uint64_t hash;
+    size_t len;
     int action;                /* A_ALLOW, A_COUNT, A_LOG_C: decided here; otherwise A_PYTHON */
     int can_block;             /* a deny or kill is possible (candidate rule or default) */
     const char *rule;          /* the deciding rule's id, or "" */
@@ -93,8 +94,10 @@ static unsigned table_used;
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t unrecorded; /* slow events in subinterpreters the Python slow path cannot take */
 
+static int sealed; /* see tp_seal */
+
 /* tpython's own work on this thread (the slow path, start, exit): not the program's. */
-static _Thread_local int busy;
+static _Thread_local int busy __attribute__((tls_model("initial-exec")));
 
 static uint64_t
 fnv1a(const char *s, size_t *len)
@@ -225,7 +228,7 @@ lookup(const char *event, uint64_t hash, size_t len)
         if (name == NULL) {
             return NULL;
         }
-        if (table[i].hash == hash && strncmp(name, event, len + 1) == 0) {
+        if (table[i].hash == hash && table[i].len == len && memcmp(name, event, len) == 0) {
             return &table[i];
         }
         i = (i + 1) & (TABLE_SIZE - 1);
@@ -250,6 +253,7 @@ insert(const char *event, uint64_t hash, size_t len)
             }
             Entry *e = &table[i];
             e->hash = hash;
+            e->len = len;
             resolve(copy, &e->action, &e->can_block, &e->rule, &e->message);
             e->shape = shape_of(copy);
             e->count = 0;
@@ -345,14 +349,13 @@ deny_in_c(const char *event, PyObject *args, Entry *entry, int in_main)
     const char *rule = entry->rule[0] ? entry->rule : NULL;
     if (in_main && violation != NULL) {
         PyObject *exc = PyObject_CallFunction(violation, "szss", event, rule, policy_name, entry->message);
-        if (exc != NULL) {
+        if (exc != NULL && PyExceptionInstance_Check(exc)) {
             PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
             Py_DECREF(exc);
+            return -1;
         }
-        if (!PyErr_Occurred()) { /* the class was tampered with: still denied */
-            PyErr_Format(PyExc_PermissionError, "tpython: %s denied by rule %s", event, rule ? rule : "default");
-        }
-        return -1;
+        Py_XDECREF(exc);
+        PyErr_Clear(); /* the class was tampered with: still denied, with the plain exception */
     }
     PyErr_Format(PyExc_PermissionError, "tpython: %s denied by rule %s of policy %s", event,
                  rule ? rule : "default", policy_name);
@@ -772,6 +775,10 @@ PyObject *
 tp_reset_counts(PyObject *module, PyObject *unused)
 {
     (void)module; (void)unused;
+    if (sealed && !chain_in_new_process()) {
+        PyErr_SetString(PyExc_RuntimeError, "tpython: counters are reset only in a forked child");
+        return NULL;
+    }
     for (unsigned i = 0; i < TABLE_SIZE; i++) {
         __atomic_store_n(&table[i].count, 0, __ATOMIC_RELAXED);
     }
@@ -802,6 +809,10 @@ PyObject *
 tp_set_busy(PyObject *module, PyObject *flag)
 {
     (void)module;
+    if (sealed) {
+        PyErr_SetString(PyExc_RuntimeError, "tpython: the engine is sealed; nothing can switch its hook off");
+        return NULL;
+    }
     int previous = busy;
     int value = PyObject_IsTrue(flag);
     if (value < 0) {
@@ -822,4 +833,50 @@ tp_stats(PyObject *module, PyObject *unused)
                          "after_exit", (unsigned long long)__atomic_load_n(&after_exit, __ATOMIC_RELAXED),
                          "log_in_c", log_in_c_enabled ? Py_True : Py_False,
                          "probes", TPYTHON_PROBES ? Py_True : Py_False);
+}
+
+/* ---- sealing ------------------------------------------------------------- */
+
+/* Before the program's first line (and before `site`), tpython seals the engine:
+ * from then on no Python code can mark a thread's work as tpython's own
+ * (set_busy refuses), and the only C paths that do (the slow path, the
+ * open_code hook) are entered by CPython itself. */
+
+int
+tp_busy_enter(void)
+{
+    int previous = busy;
+    busy = 1;
+    return previous;
+}
+
+void
+tp_busy_leave(int previous)
+{
+    busy = previous;
+}
+
+int
+tp_is_sealed(void)
+{
+    return sealed;
+}
+
+int
+tp_is_busy(void)
+{
+    return busy;
+}
+
+PyObject *
+tp_seal(PyObject *module, PyObject *unused)
+{
+    (void)module; (void)unused;
+    if (!installed) {
+        PyErr_SetString(PyExc_RuntimeError, "tpython's audit hook is not installed");
+        return NULL;
+    }
+    busy = 0;
+    sealed = 1;
+    Py_RETURN_NONE;
 }

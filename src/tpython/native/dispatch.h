@@ -11,4 +11,10 @@ PyObject *tp_entry(PyObject *module, PyObject *name);
 PyObject *tp_set_busy(PyObject *module, PyObject *flag);
 PyObject *tp_stats(PyObject *module, PyObject *unused);
 
+PyObject *tp_seal(PyObject *module, PyObject *unused);
+int tp_busy_enter(void);
+void tp_busy_leave(int previous);
+int tp_is_sealed(void);
+int tp_is_busy(void);
+
 #endif

@@ -13,6 +13,7 @@
 #include "opencode.h"
 #include "probes.h"
 #include "record.h"
+#include "spawn.h"
 
 static PyMethodDef methods[] = {
     {"install_audit", tp_install_audit, METH_VARARGS,
@@ -31,6 +32,13 @@ static PyMethodDef methods[] = {
      "chain_record(event, args_json, action, enforced, rule, module_json, package_json, extra, py_lost)"
      " -> (line, seq, hash): number, hash and write one record."},
     {"chain_state", tp_chain_state, METH_NOARGS, "chain_state() -> {run, seq, written, lost}."},
+    {"seal", tp_seal, METH_NOARGS,
+     "seal(): from now on nothing in Python can mark work as tpython's own (before the program runs)."},
+    {"spawn_configure", tp_spawn_configure, METH_VARARGS,
+     "spawn_configure(policy_json, manifest_sha256, argv, loader_env): what worker launches use (once)."},
+    {"spawn_worker", tp_spawn_worker, METH_VARARGS,
+     "spawn_worker(program, args, passfds, parent_run) -> pid: a multiprocessing worker started through "
+     "tpython's bootstrap with the frozen policy."},
     {"install_open_code", tp_install_open_code, METH_O,
      "install_open_code(callable): make callable(path) -> file object CPython's open_code hook "
      "(once per process)."},

@@ -12,10 +12,12 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "dispatch.h"
 #include "opencode.h"
 
 #ifndef AT_EMPTY_PATH
@@ -38,7 +40,17 @@ tpython_open_code(PyObject *path, void *user_data)
         PyErr_SetString(PyExc_ImportError, "tpython: open_code hook lost its callable");
         return NULL;
     }
-    return PyObject_CallFunctionObjArgs(hook_callable, path, NULL);
+    /* The event CPython raises when no hook is set (io.open(path, "rb")): reading code
+     * stays visible and the policy decides it as the program's. */
+    if (PySys_Audit("open", "Osi", path, "r", O_RDONLY | O_CLOEXEC) < 0) {
+        return NULL;
+    }
+    /* Then the checks: tpython's own work, which the audit hook must not take as the
+     * program's (this is one of the C paths that may mark a thread busy). */
+    int previous = tp_busy_enter();
+    PyObject *file = PyObject_CallFunctionObjArgs(hook_callable, path, NULL);
+    tp_busy_leave(previous);
+    return file;
 }
 
 PyObject *

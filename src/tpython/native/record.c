@@ -23,6 +23,7 @@
 
 #include <openssl/evp.h>
 
+#include "dispatch.h"
 #include "record.h"
 
 #define MAX_FD_SINKS 8
@@ -453,7 +454,14 @@ tp_chain_start(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* chain_restart(run, pid): a forked child's new run, numbered from 0. */
+int
+chain_in_new_process(void)
+{
+    return (long)getpid() != chain_pid;
+}
+
+/* chain_restart(run, pid): a forked child's new run, numbered from 0 (only there:
+ * the program cannot start a new run in its own process). */
 PyObject *
 tp_chain_restart(PyObject *module, PyObject *args)
 {
@@ -461,6 +469,10 @@ tp_chain_restart(PyObject *module, PyObject *args)
     PyObject *run;
     long pid;
     if (!PyArg_ParseTuple(args, "Ul:chain_restart", &run, &pid)) {
+        return NULL;
+    }
+    if (!chain_in_new_process() || pid != (long)getpid()) {
+        PyErr_SetString(PyExc_RuntimeError, "tpython: a new run starts only in a forked child");
         return NULL;
     }
     /* The lock may have been held by another thread at fork(): this thread is alone now. */
@@ -474,6 +486,27 @@ tp_chain_restart(PyObject *module, PyObject *args)
         fd_sinks[i].warned = 0;
     }
     Py_RETURN_NONE;
+}
+
+/* Once the engine is sealed, Python code outside tpython's C-entered work (the slow
+ * path, the open_code hook) may write only the records tpython writes there: the
+ * exit record, the start record of a forked child (first in its run), and
+ * multiprocessing launches. The program cannot forge decisions into the chain
+ * (it could write an extra tpython.exit or tpython.spawn record; README, Limits). */
+static long start_written_pid;
+
+static int
+python_may_record(const char *event)
+{
+    long pid = (long)getpid();
+    if (strcmp(event, "tpython.spawn") == 0 || strcmp(event, "tpython.exit") == 0) {
+        return 1;
+    }
+    if (strcmp(event, "tpython.start") == 0 && start_written_pid != pid && chain_seq == 0) {
+        start_written_pid = pid;
+        return 1;
+    }
+    return 0;
 }
 
 /* chain_record(event, args_json, action, enforced, rule, module_json, package_json, extra, py_lost)
@@ -491,6 +524,10 @@ tp_chain_record(PyObject *module, PyObject *args)
     }
     if (!chain_ready) {
         PyErr_SetString(PyExc_RuntimeError, "tpython's record chain is not started");
+        return NULL;
+    }
+    if (tp_is_sealed() && !tp_is_busy() && !python_may_record(event)) {
+        PyErr_Format(PyExc_PermissionError, "tpython: the program cannot write %s records", event);
         return NULL;
     }
     Buf line;
