@@ -162,7 +162,7 @@ def _install_open_code(policy: Policy, checks_policy: Any, guard: Any, engine: E
         return {"open_code": f"unavailable ({exc})"}
     import tpython.logs.summary  # noqa: F401  (what tpython itself imports later, before the hook checks it)
     native.install_open_code(make_hook(checks_policy, engine.internal, engine.emit_internal,
-                             guard.vouch if guard is not None else None))
+                             guard.vouch if guard is not None else None), checks_policy.require)
     close_sourceless_gap()
     bits = kernel.securebits()
     available = kernel.execve_check_available()

@@ -39,9 +39,9 @@ static PyMethodDef methods[] = {
     {"spawn_worker", tp_spawn_worker, METH_VARARGS,
      "spawn_worker(program, args, passfds, parent_run) -> pid: a multiprocessing worker started through "
      "tpython's bootstrap with the frozen policy."},
-    {"install_open_code", tp_install_open_code, METH_O,
-     "install_open_code(callable): make callable(path) -> file object CPython's open_code hook "
-     "(once per process)."},
+    {"install_open_code", tp_install_open_code, METH_VARARGS,
+     "install_open_code(callable, require=False): make callable(path) -> file object CPython's open_code "
+     "hook (once per process); in a subinterpreter code is refused under require, else read unchecked."},
     {"securebits", tp_securebits, METH_NOARGS, "securebits() -> this process's securebits."},
     {"execve_check", tp_execve_check, METH_VARARGS,
      "execve_check(fd, name) -> 0 or the errno of execveat(fd, \"\", AT_EMPTY_PATH | AT_EXECVE_CHECK)."},

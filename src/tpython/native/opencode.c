@@ -31,6 +31,31 @@
 #endif
 
 static PyObject *hook_callable = NULL;
+static PyInterpreterState *hook_interp; /* the interpreter the callable belongs to */
+static int require_trust;               /* [integrity] require: no unchecked code anywhere */
+
+/* A subinterpreter cannot run the main interpreter's Python checks (CPython's open_code
+ * hook is runtime-wide). Under `require` its code is refused; otherwise it is read as
+ * CPython reads code with no hook set, after the same `open` event. */
+static PyObject *
+open_in_subinterpreter(PyObject *path)
+{
+    if (require_trust) {
+        PyErr_Format(PyExc_ImportError, "tpython: refused to read %R as code: in a subinterpreter, where "
+                                        "tpython's integrity checks cannot run", path);
+        return NULL;
+    }
+    if (PySys_Audit("open", "Osi", path, "r", O_RDONLY | O_CLOEXEC) < 0) {
+        return NULL;
+    }
+    PyObject *io = PyImport_ImportModule("_io");
+    if (io == NULL) {
+        return NULL;
+    }
+    PyObject *file = PyObject_CallMethod(io, "open", "Os", path, "rb");
+    Py_DECREF(io);
+    return file;
+}
 
 static PyObject *
 tpython_open_code(PyObject *path, void *user_data)
@@ -39,6 +64,9 @@ tpython_open_code(PyObject *path, void *user_data)
     if (hook_callable == NULL) {
         PyErr_SetString(PyExc_ImportError, "tpython: open_code hook lost its callable");
         return NULL;
+    }
+    if (PyInterpreterState_Get() != hook_interp) {
+        return open_in_subinterpreter(path);
     }
     /* The event CPython raises when no hook is set (io.open(path, "rb")): reading code
      * stays visible and the policy decides it as the program's. */
@@ -54,9 +82,14 @@ tpython_open_code(PyObject *path, void *user_data)
 }
 
 PyObject *
-tp_install_open_code(PyObject *module, PyObject *callable)
+tp_install_open_code(PyObject *module, PyObject *args)
 {
     (void)module;
+    PyObject *callable;
+    int require = 0;
+    if (!PyArg_ParseTuple(args, "O|p:install_open_code", &callable, &require)) {
+        return NULL;
+    }
     if (!PyCallable_Check(callable)) {
         PyErr_SetString(PyExc_TypeError, "install() needs a callable");
         return NULL;
@@ -67,6 +100,8 @@ tp_install_open_code(PyObject *module, PyObject *callable)
     }
     Py_INCREF(callable);
     hook_callable = callable;
+    hook_interp = PyInterpreterState_Get();
+    require_trust = require;
     if (PyFile_SetOpenCodeHook(tpython_open_code, NULL) < 0) {
         Py_CLEAR(hook_callable);
         if (!PyErr_Occurred()) {

@@ -3,7 +3,7 @@
 #define TPYTHON_OPENCODE_H
 #include <Python.h>
 
-PyObject *tp_install_open_code(PyObject *module, PyObject *callable);
+PyObject *tp_install_open_code(PyObject *module, PyObject *args);
 PyObject *tp_securebits(PyObject *module, PyObject *unused);
 PyObject *tp_execve_check(PyObject *module, PyObject *args);
 
