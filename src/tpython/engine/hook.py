@@ -41,7 +41,7 @@ class Engine:
         policy_files = [p for p in policy.sources if not p.startswith("<")]
         self.table = DispatchTable(policy, path_placeholders(policy_files, logs))
         self.enforce = policy.mode == "enforce"
-        self.recorder = Recorder(sinks, warn_fd)
+        self.recorder = self.make_recorder(sinks, warn_fd)
         self.attributor = Attributor()
         self.counts: dict[str, int] = {}
         self.actions: dict[str, int] = {}
@@ -50,6 +50,10 @@ class Engine:
         self.start_args: dict[str, Any] = {}
         self.finished = False
         self.exit_hooks: list[Callable[[int], None]] = []
+
+    def make_recorder(self, sinks: list[Sink], warn_fd: int) -> Recorder:
+        """The recorder this engine writes through."""
+        return Recorder(sinks, warn_fd)
 
     # -- the hook ---------------------------------------------------------
     def make_hook(self, guard: Optional[Callable[[str, tuple[Any, ...]], None]] = None,

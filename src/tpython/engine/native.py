@@ -22,6 +22,7 @@ from tpython.engine.render import SOURCE_ARGS
 from tpython.errors import PolicyViolation
 from tpython.locations import locations
 from tpython.policy.catalog import EVENTS
+from tpython.sinks.interface import Sink
 
 Decision = tuple[str, Optional[str], Optional[Callable[[], None]]]
 
@@ -30,13 +31,15 @@ class NativeEngine(Engine):
     """:class:`Engine` whose hook and counters live in C."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         import tpython._native as native
 
         self.native = native
-        self.native_recorder = NativeRecorder(self.recorder.sinks, self.recorder.warn_fd, native)
-        self.recorder = self.native_recorder
+        super().__init__(*args, **kwargs)
         self.sealed = False
+
+    def make_recorder(self, sinks: list[Sink], warn_fd: int) -> NativeRecorder:
+        self.native_recorder = NativeRecorder(sinks, warn_fd, self.native)
+        return self.native_recorder
 
     def frozen_tables(self) -> tuple[dict[str, str], str, list[tuple[tuple[str, ...], str, bool, str, str]]]:
         """What C needs to resolve any event name: catalog defaults, the default of

@@ -10,10 +10,9 @@ handed to C to be carried in the next record.
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any, Optional
 
-from tpython.engine.recorder import Recorder, new_run_id
+from tpython.engine.recorder import Recorder
 from tpython.sinks.interface import Sink
 from tpython.sinks.jsonl import JsonlSink
 
@@ -45,11 +44,7 @@ class NativeRecorder(Recorder):
         return {**self.native.chain_state()["lost"], **self.lost}
 
     def restart_after_fork(self) -> str:
-        parent = self.run
-        self.lock = threading.Lock()
-        self.run = new_run_id()
-        self.pid = __import__("os").getpid()
-        self.lost = {}
+        parent = super().restart_after_fork()
         self.native.chain_restart(self.run, self.pid)
         return parent
 
@@ -62,11 +57,5 @@ class NativeRecorder(Recorder):
             line, _, _ = self.native.chain_record(event, _json(args).encode("ascii"), action, enforced, rule,
                                                   _json(module), _json(package), extra_text, py_lost)
             record: dict[str, Any] = json.loads(line)
-            for sink in self.py_sinks:
-                try:
-                    sink.write(record, line)
-                except OSError as exc:
-                    self._sink_failed(sink, exc)
-                else:
-                    self.lost.pop(sink.name, None)
+            self._write(self.py_sinks, record, line)
             return record

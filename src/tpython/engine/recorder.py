@@ -75,14 +75,18 @@ class Recorder:
             self.seq += 1
             self.prev = record["hash"]
             self.written += 1
-            for sink in self.sinks:
-                try:
-                    sink.write(record, line)
-                except OSError as exc:
-                    self._sink_failed(sink, exc)
-                else:
-                    self.lost.pop(sink.name, None)
+            self._write(self.sinks, record, line)
             return record
+
+    def _write(self, sinks: list[Sink], record: dict[str, Any], line: bytes) -> None:
+        """LINE to each of SINKS; a failure is counted, a success clears the sink's count."""
+        for sink in sinks:
+            try:
+                sink.write(record, line)
+            except OSError as exc:
+                self._sink_failed(sink, exc)
+            else:
+                self.lost.pop(sink.name, None)
 
     def all_lost(self) -> dict[str, int]:
         """Records each sink missed since it last wrote one."""

@@ -212,6 +212,20 @@ render_value(Buf *b, PyObject *v, int depth)
     return RENDER_PYTHON;
 }
 
+/* File-system bytes as the JSON string os.fsdecode() gives, bounded. */
+static int
+put_fs_text(Buf *b, const char *data, Py_ssize_t len)
+{
+    PyObject *text = PyUnicode_DecodeFSDefaultAndSize(data, len);
+    if (text == NULL) {
+        PyErr_Clear();
+        return RENDER_PYTHON;
+    }
+    int rc = buf_json_str(b, text, MAX_STR) < 0 ? RENDER_ERROR : RENDER_OK;
+    Py_DECREF(text);
+    return rc;
+}
+
 int
 render_path(Buf *b, PyObject *v)
 {
@@ -224,14 +238,7 @@ render_path(Buf *b, PyObject *v)
     if (PyBytes_Check(v) || PyByteArray_Check(v)) {
         const char *data = PyBytes_Check(v) ? PyBytes_AS_STRING(v) : PyByteArray_AS_STRING(v);
         Py_ssize_t len = PyBytes_Check(v) ? PyBytes_GET_SIZE(v) : PyByteArray_GET_SIZE(v);
-        PyObject *text = PyUnicode_DecodeFSDefaultAndSize(data, len); /* os.fsdecode */
-        if (text == NULL) {
-            PyErr_Clear();
-            return RENDER_PYTHON;
-        }
-        int rc = buf_json_str(b, text, MAX_STR) < 0 ? RENDER_ERROR : RENDER_OK;
-        Py_DECREF(text);
-        return rc;
+        return put_fs_text(b, data, len);
     }
     if (PyLong_CheckExact(v)) {
         int overflow = 0;
@@ -246,14 +253,7 @@ render_path(Buf *b, PyObject *v)
         if (n < 0 || n == (ssize_t)sizeof(target)) {
             n = snprintf(target, sizeof(target), "fd:%ld", fd);
         }
-        PyObject *text = PyUnicode_DecodeFSDefaultAndSize(target, n);
-        if (text == NULL) {
-            PyErr_Clear();
-            return RENDER_PYTHON;
-        }
-        int rc = buf_json_str(b, text, MAX_STR) < 0 ? RENDER_ERROR : RENDER_OK;
-        Py_DECREF(text);
-        return rc;
+        return put_fs_text(b, target, n);
     }
     if (PyLong_Check(v) || PyUnicode_Check(v)) {
         return RENDER_PYTHON;
