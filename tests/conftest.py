@@ -17,7 +17,11 @@ from typing import Any, Optional
 
 import pytest
 
-TPYTHON = [sys.executable, "-m", "tpython"]
+# The installed `tpython` command, as users run it (it boots the program in its own
+# interpreter); `python -m tpython` (which starts a second, hardened one) where there is none.
+_SCRIPT = os.path.join(os.path.dirname(sys.executable), "tpython")
+TPYTHON = [_SCRIPT] if os.access(_SCRIPT, os.X_OK) else [sys.executable, "-m", "tpython"]
+MODULE_TPYTHON = [sys.executable, "-m", "tpython"]
 
 
 def _built_engines() -> list[str]:

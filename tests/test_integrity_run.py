@@ -50,8 +50,11 @@ def test_manifest_app_runs_and_a_modified_file_is_refused(signed):
     assert r.rc == 0, r.err
     assert "app ran 42 async ok" in r.out
     assert r.events("tpython.integrity") == []  # every file read as code was vouched for
-    start = r.events("tpython.start")[0]["args"]["integrity"]
-    assert start["open_code"] == "active" and start["require"] is True
+    start = r.events("tpython.start")[0]["args"]
+    assert start["integrity"]["open_code"] == "active" and start["integrity"]["require"] is True
+    # checking the signature loaded `cryptography` in the launcher: the program gets a
+    # fresh interpreter, where its own imports of it meet the hooks
+    assert start["boot"] == "exec"
     # a trusted module changed after the manifest was built
     (tp.cwd / "app" / "helper" / "__init__.py").write_text("VALUE = 'evil'\n")
     r = _run(tp, "app/main.py")

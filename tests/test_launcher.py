@@ -6,13 +6,15 @@ import os
 import subprocess
 import sys
 
-from conftest import TPYTHON, assert_one_line_error, run_on_pty, venv_python
+import pytest
+from conftest import MODULE_TPYTHON, TPYTHON, assert_one_line_error, run_on_pty, venv_python
 
 PROBE = """
 import json, os, sys
 print(json.dumps({
     "argv": sys.argv, "name": __name__, "file": globals().get("__file__"),
-    "path0": sys.path[0], "isolated": sys.flags.isolated, "no_site": sys.flags.no_site,
+    "path0": sys.path[0], "path": sys.path, "isolated": sys.flags.isolated, "no_site": sys.flags.no_site,
+    "loader": type(__loader__).__name__, "spec": repr(__spec__), "ctypes": "ctypes" in sys.modules,
     "user_site_enabled": __import__("site").ENABLE_USER_SITE,
     "tpython_launch_env": "TPYTHON_LAUNCH" in os.environ,
 }))
@@ -34,12 +36,51 @@ def test_script_sees_python_like_argv_main_and_path(tp):
     plain = subprocess.run([sys.executable, "pkg/probe.py", "a", "--flag"], cwd=tp.cwd,
                            capture_output=True, text=True)
     want = _probe(type("R", (), {"rc": plain.returncode, "out": plain.stdout, "err": plain.stderr})())
-    for key in ("argv", "name", "file", "path0"):
+    for key in ("argv", "name", "file", "path0", "path", "loader", "spec"):
         assert got[key] == want[key], key
     assert got["isolated"] == 1
     assert got["no_site"] == 0  # site did run, after the hook
     assert got["user_site_enabled"] is False
     assert got["tpython_launch_env"] is False
+
+
+def test_the_tpython_command_boots_the_program_in_its_own_interpreter(tp):
+    """One interpreter start, not two: the `tpython` script was started -I -S as the
+    hardened interpreter is. The program still sees what `python` gives it."""
+    if TPYTHON == MODULE_TPYTHON:
+        pytest.skip("no installed tpython script beside this interpreter")
+    tp.script(PROBE, "probe.py")
+    for policy in ("default", "strict"):  # strict loads its seccomp filter first, in C
+        r = tp("run", "--policy", policy, "probe.py")
+        got = _probe(r)
+        assert r.events("tpython.start")[0]["args"]["boot"] == "launcher"
+        assert got["ctypes"] is False and got["tpython_launch_env"] is False
+        assert got["no_site"] == 0 and got["isolated"] == 1
+
+
+def test_python_m_tpython_starts_a_hardened_interpreter(tp):
+    """`python -m tpython run` was not started -I -S: it execs one that is."""
+    tp.script(PROBE, "probe.py")
+    proc = subprocess.run(MODULE_TPYTHON + ["run", "--log", f"jsonl:{tp.log}", "probe.py", "x"], cwd=tp.cwd,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["argv"] == ["probe.py", "x"] and got["isolated"] == 1 and got["no_site"] == 0
+    starts = [json.loads(line) for line in open(tp.log) if '"tpython.start"' in line]
+    assert starts[-1]["args"]["boot"] == "exec"
+
+
+def test_boot_in_launcher_refused_after_foreign_or_native_modules():
+    """What the launcher must not hand to the program: ctypes, or any module from outside
+    the standard library and tpython (a program's import of it must meet the hooks)."""
+    from tpython.launcher.command import foreign_modules
+
+    fake = {"os": os, "json": json, "__main__": type(sys)("__main__"), "ctypes": type(sys)("ctypes")}
+    assert foreign_modules(fake) == ["ctypes"]
+    third = type(sys)("thirdparty")
+    third.__file__ = "/opt/site-packages/thirdparty/__init__.py"
+    assert foreign_modules({"thirdparty": third, "json": json}) == ["thirdparty"]
+    assert foreign_modules({"json": json, "_json": sys.modules.get("_json", json)}) == []
 
 
 def test_module_launch_sets_argv0_and_cwd_path(tp):

@@ -60,3 +60,33 @@ def test_filter_program_shape():
     assert len(prog) % 8 == 0 and len(prog) // 8 < 64
     with pytest.raises(KeyError):
         build_filter("sparc")
+
+
+LOADER_PROBE = """
+import errno, os, sys
+from tpython.integrity import seccomp
+status = seccomp.deny_xattr_writes() if sys.argv[1] == "auto" else seccomp._deny_with_ctypes(
+    seccomp.build_filter(os.uname().machine))
+open("f.txt", "w").close()
+try:
+    os.setxattr("f.txt", "user.x", b"1")
+    outcome = "ok"
+except OSError as exc:
+    outcome = errno.errorcode[exc.errno]
+print(status.active, status.no_new_privs, outcome, "ctypes" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("loader", ["auto", "ctypes"])
+def test_both_filter_loaders_refuse_xattr_writes(tmp_path, loader):
+    """The C loader (tpython._native, which leaves ctypes unloaded) and the ctypes one
+    (where the C module was not built) load the same filter."""
+    import subprocess
+    import sys
+
+    if not xattrs_supported(tmp_path):
+        pytest.skip("this file system has no user xattrs")
+    out = subprocess.run([sys.executable, "-c", LOADER_PROBE, loader], cwd=tmp_path, capture_output=True,
+                         text=True, check=True).stdout.split()
+    native = loader == "auto" and "native" in __import__("conftest").ENGINES
+    assert out == ["True", "True", "EPERM", "False" if native else "True"]

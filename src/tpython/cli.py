@@ -26,11 +26,13 @@ def _isolate(args: "list[str]") -> None:
     os.execv(sys.executable, [sys.executable, "-I", "-m", "tpython", *args])
 
 
-def main(argv: "list[str] | None" = None) -> int:
-    """Entry point; returns the exit status."""
+def main(argv: "list[str] | None" = None, base_sys_path: "list[str] | None" = None) -> int:
+    """Entry point; returns the exit status. BASE_SYS_PATH, from the `tpython` script,
+    is sys.path before the script added tpython's directories: given, `tpython run`
+    may boot the program in this interpreter instead of starting another."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     if argv is None:
         _isolate(args_list)
     from tpython.commands.dispatch import dispatch
 
-    return dispatch(args_list)
+    return dispatch(args_list, base_sys_path)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from tpython import __version__
 from tpython.engine.selection import engine_choice
@@ -79,8 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def dispatch(args_list: list[str]) -> int:
-    """Run one subcommand; errors a user can cause become one line and a status."""
+def dispatch(args_list: list[str], base_sys_path: Optional[list[str]] = None) -> int:
+    """Run one subcommand; errors a user can cause become one line and a status.
+    BASE_SYS_PATH: see :func:`tpython.cli.main`."""
     verbose = "--verbose" in args_list[:1]
     if verbose:
         args_list = args_list[1:]
@@ -88,7 +89,7 @@ def dispatch(args_list: list[str]) -> int:
         if args_list[:1] == ["run"]:
             from tpython.launcher.command import run_command
 
-            return run_command(args_list[1:])
+            return run_command(args_list[1:], base_sys_path=base_sys_path)
         parser = _parser()
         args = parser.parse_args(args_list)
         verbose = verbose or args.verbose

@@ -6,11 +6,11 @@ answer is no.
 """
 from __future__ import annotations
 
+import _thread
 import os
-import threading
 from typing import Any, Optional
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 
 
 def describe(event: str, args: tuple[Any, ...], rendered: list[Any], host_port: tuple[Optional[str], Optional[int]],

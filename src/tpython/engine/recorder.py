@@ -7,8 +7,8 @@ that reaches that sink carries the count in ``lost``.
 """
 from __future__ import annotations
 
+import _thread
 import os
-import threading
 import time
 from typing import Any, Optional
 
@@ -33,12 +33,12 @@ class Recorder:
         self.prev: Optional[str] = None
         self.lost: dict[str, int] = {}
         self.written = 0
-        self.lock = threading.Lock()
+        self.lock = _thread.allocate_lock()
 
     def restart_after_fork(self) -> str:
         """In a forked child: a new run, numbered from 0. Returns the parent's run id."""
         parent = self.run
-        self.lock = threading.Lock()
+        self.lock = _thread.allocate_lock()
         self.run = new_run_id()
         self.pid = os.getpid()
         self.seq = 0

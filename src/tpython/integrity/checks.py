@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from typing import NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence
 
 from tpython.integrity import kernel
-from tpython.integrity.sources.interface import TrustSource
+
+if TYPE_CHECKING:
+    from tpython.integrity.sources.interface import TrustSource
 
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 

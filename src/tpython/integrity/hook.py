@@ -8,14 +8,16 @@ nothing. A refusal is logged as ``tpython.integrity`` and raised as
 """
 from __future__ import annotations
 
-import importlib.util
+import _frozen_importlib_external as _bootstrap_external  # the import system, loaded at start
 import io
 import os
-from typing import IO, Any, BinaryIO, Callable, ContextManager, Optional
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Callable, ContextManager, Optional
 
 from tpython.integrity import checks
 from tpython.integrity.errors import IntegrityError
-from tpython.integrity.sources import ManifestSource, TrustSource, XattrSource
+
+if TYPE_CHECKING:
+    from tpython.integrity.sources.interface import TrustSource
 
 
 class CodeRefused(ImportError):
@@ -37,7 +39,7 @@ def _source_of_cache(path: str) -> Optional[str]:
     if os.path.basename(os.path.dirname(path)) != "__pycache__" or not path.endswith(".pyc"):
         return None
     try:
-        source = importlib.util.source_from_cache(path)
+        source = _bootstrap_external.source_from_cache(path)
     except ValueError:
         return None
     return source if os.path.isfile(source) else None
@@ -53,15 +55,18 @@ class CodeFile(io.BytesIO):
 
 def check_policy(integrity: dict[str, Any], manifest_sha256: Optional[str]) -> checks.Policy:
     """The checks `[integrity]` asks for; a manifest is loaded as the bytes the launcher verified."""
-    from tpython.integrity import manifest
-
     sources: list[TrustSource] = []
     if integrity.get("manifest"):
+        from tpython.integrity import manifest
+        from tpython.integrity.sources.manifest import ManifestSource
+
         path = str(integrity["manifest"])
         if manifest_sha256 is None:
             raise IntegrityError(f"manifest {path} was not verified by the launcher")
         sources.append(ManifestSource(manifest.load_verified(path, manifest_sha256)))
     if integrity.get("xattr"):
+        from tpython.integrity.sources.xattr import XattrSource
+
         sources.append(XattrSource())
     return checks.Policy(
         sources=sources,

@@ -14,7 +14,6 @@ a dozen instructions, written out below.
 """
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import struct
@@ -85,8 +84,36 @@ def build_filter(machine: str) -> bytes:
     return b"".join(body)
 
 
+_LOADED = SeccompStatus(True, True, "setxattr, lsetxattr, fsetxattr, setxattrat and the removexattr family "
+                                    "fail with EPERM")
+
+
 def deny_xattr_writes() -> SeccompStatus:
-    """Set no_new_privs and load the filter; never raises (says what it could do)."""
+    """Set no_new_privs and load the filter; never raises (says what it could do).
+
+    Through tpython's C module when it is built, so ctypes is never loaded in
+    the process that goes on to run the program; else through ctypes."""
+    try:
+        program = build_filter(os.uname().machine)
+    except KeyError:
+        program = b""
+    try:
+        from tpython import _native
+    except ImportError:
+        return _deny_with_ctypes(program)
+    if not program:
+        return SeccompStatus(False, False, f"unavailable: no filter for {os.uname().machine}")
+    failed = _native.seccomp_filter(program)
+    if failed is None:
+        return _LOADED
+    step, err = failed
+    return SeccompStatus(False, step != "PR_SET_NO_NEW_PRIVS",
+                         f"unavailable: {step}: {errno.errorcode.get(err, str(err))}")
+
+
+def _deny_with_ctypes(program: bytes) -> SeccompStatus:
+    import ctypes
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
     except OSError as exc:  # pragma: no cover
@@ -95,9 +122,7 @@ def deny_xattr_writes() -> SeccompStatus:
     if not nnp:
         err = errno.errorcode.get(ctypes.get_errno(), "?")
         return SeccompStatus(False, False, f"unavailable: PR_SET_NO_NEW_PRIVS: {err}")
-    try:
-        program = build_filter(os.uname().machine)
-    except KeyError:
+    if not program:
         return SeccompStatus(False, True, f"unavailable: no filter for {os.uname().machine}")
     count = len(program) // 8
     buffer = ctypes.create_string_buffer(program, len(program))
@@ -109,5 +134,4 @@ def deny_xattr_writes() -> SeccompStatus:
     if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
         err = errno.errorcode.get(ctypes.get_errno(), "?")
         return SeccompStatus(False, True, f"unavailable: PR_SET_SECCOMP: {err}")
-    return SeccompStatus(True, True, "setxattr, lsetxattr, fsetxattr, setxattrat and the removexattr family "
-                                     "fail with EPERM")
+    return _LOADED

@@ -50,8 +50,9 @@ def _refuse_start(engine: Engine, exc: Error) -> NoReturn:
     _die(str(exc), exc.exit_status)
 
 
-def main() -> None:
-    """Boot the engine, then run the target; never returns."""
+def main() -> NoReturn:
+    """Entry of an interpreter started with the launch spec in its environment
+    (`tpython run` when it cannot boot in its own interpreter, workers, children)."""
     if sys.path and sys.path[0] == package_parent():
         del sys.path[0]
     # 1. The launch spec.
@@ -59,7 +60,12 @@ def main() -> None:
     if raw is None:
         _die("this interpreter was not started by `tpython run` (no launch spec)", 2)
     spec = LaunchSpec.from_env(raw)
-    policy = Policy.from_json(spec.policy_json)
+    boot(spec, Policy.from_json(spec.policy_json), in_launcher=False)
+
+
+def boot(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> NoReturn:
+    """Boot the engine with POLICY (the one SPEC carries), then run the target; never returns.
+    IN_LAUNCHER: this is the `tpython` command's own interpreter (no second start)."""
     warn_fd = os.dup(2)
     os.set_inheritable(warn_fd, False)
     # 2-3. Private routes, sinks.
@@ -88,7 +94,8 @@ def main() -> None:
     except Error as exc:
         _refuse_start(engine, exc)
     with engine.internal():
-        engine.start({**_start_args(spec, policy, engine), "integrity": integrity})
+        engine.start({**_start_args(spec, policy, engine), "boot": "launcher" if in_launcher else "exec",
+                      "integrity": integrity})
     # 5. Exit and children.
     status_box: list[Any] = [0]
     atexit.register(_at_exit, engine, status_box)
@@ -297,14 +304,14 @@ def _run_target(target: Target, engine: Engine, main_is_package: bool) -> Any:
             sys.argv = ["-c", *target.args]
             sys.path.insert(0, "")
             sys.audit("cpython.run_command", target.value)
-            main_dict = _fresh_main(__loader__=sys.modules["__main__"].__loader__)
+            main_dict = _fresh_main(__loader__=sys.__loader__)  # BuiltinImporter, as for python -c
             exec(compile(target.value or "", "<string>", "exec", dont_inherit=True), main_dict)
         elif target.kind == "stdin":
             sys.argv = ["-", *target.args]
             sys.path.insert(0, "")
             sys.audit("cpython.run_stdin")
             source = sys.stdin.buffer.read()
-            main_dict = _fresh_main(__loader__=sys.modules["__main__"].__loader__)
+            main_dict = _fresh_main(__loader__=sys.__loader__)  # BuiltinImporter, as for python -c
             exec(compile(source, "<stdin>", "exec", dont_inherit=True), main_dict)
         else:
             _interact()

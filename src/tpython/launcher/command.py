@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 from tpython.engine.selection import engine_choice
 from tpython.errors import Error, SinkError, UsageError
@@ -160,8 +160,45 @@ def _deny_xattr_writes() -> None:
         sys.stderr.write(f"tpython: [integrity] seccomp: {status.detail}; xattr writes are not blocked\n")
 
 
-def run_command(argv: list[str], executable: Optional[str] = None) -> int:
-    """`tpython run`: never returns on success (the process becomes the target)."""
+def _can_boot_here() -> bool:
+    """Whether this interpreter may become the program's, saving a second start:
+    it was started as the hardened interpreter is (``-I -S`` and no other option),
+    and has loaded nothing that one must not start with (:func:`foreign_modules`)."""
+    flags = sys.flags
+    if not (flags.isolated and flags.no_site) or sys.warnoptions or getattr(sys, "_xoptions", None):
+        return False
+    if flags.optimize or flags.inspect or flags.interactive or flags.verbose or flags.bytes_warning \
+            or flags.dont_write_bytecode or flags.dev_mode:
+        return False
+    return not foreign_modules(sys.modules)
+
+
+def foreign_modules(modules: dict[str, Any]) -> list[str]:
+    """Loaded modules the program must not inherit: ctypes (unaudited native calls), and
+    any module from outside the standard library and tpython, such as `cryptography`
+    after a manifest check (the program's own import of it must meet the hooks)."""
+    stdlib = os.path.dirname(os.__file__) + os.sep
+    own = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    found = []
+    for name, module in list(modules.items()):
+        if name == "__main__":
+            continue  # the launcher itself; the program gets a fresh __main__
+        if name == "ctypes" or name.startswith(("ctypes.", "_ctypes")):
+            found.append(name)
+            continue
+        path = getattr(module, "__file__", None)
+        if path and not (path.startswith(stdlib) or os.path.abspath(path).startswith(own)):
+            found.append(name)
+    return found
+
+
+def run_command(argv: list[str], executable: Optional[str] = None,
+                base_sys_path: Optional[list[str]] = None) -> int:
+    """`tpython run`: never returns on success (the process becomes the target).
+
+    Given BASE_SYS_PATH (the `tpython` script's sys.path before it added tpython's
+    own directories) and an interpreter fit for it, the program is booted here;
+    else the hardened interpreter is started with ``execve``."""
     try:
         opts, target = parse_run_args(argv)
     except _HelpRequested:
@@ -177,6 +214,11 @@ def run_command(argv: list[str], executable: Optional[str] = None) -> int:
     if policy.integrity.get("seccomp"):
         _deny_xattr_writes()
     spec = LaunchSpec(policy.to_json(), target, quiet=bool(opts["quiet"]), manifest_sha256=manifest_sha256)
+    if executable is None and base_sys_path is not None and _can_boot_here():
+        from tpython.launcher.bootstrap import boot
+
+        sys.path[:] = base_sys_path
+        boot(spec, policy, in_launcher=True)
     env = dict(os.environ)
     env[ENV_VAR] = spec.to_env()
     argv_new = interpreter_argv(executable)

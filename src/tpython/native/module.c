@@ -10,6 +10,7 @@
 #include <Python.h>
 
 #include "dispatch.h"
+#include "kernel.h"
 #include "opencode.h"
 #include "probes.h"
 #include "record.h"
@@ -45,6 +46,8 @@ static PyMethodDef methods[] = {
     {"securebits", tp_securebits, METH_NOARGS, "securebits() -> this process's securebits."},
     {"execve_check", tp_execve_check, METH_VARARGS,
      "execve_check(fd, name) -> 0 or the errno of execveat(fd, \"\", AT_EMPTY_PATH | AT_EXECVE_CHECK)."},
+    {"seccomp_filter", tp_seccomp_filter, METH_VARARGS,
+     "seccomp_filter(program) -> None, or (step, errno): set no_new_privs and load the BPF program."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,4 +1,4 @@
-/* The open_code hook and the kernel's exec checks, for tpython._native.
+/* The open_code hook, for tpython._native.
  *
  * PyFile_SetOpenCodeHook takes a C function; this module supplies one that
  * calls the callable tpython gives it, once, before any of the target's code
@@ -11,24 +11,10 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "dispatch.h"
 #include "opencode.h"
-
-#ifndef AT_EMPTY_PATH
-#define AT_EMPTY_PATH 0x1000
-#endif
-#ifndef AT_EXECVE_CHECK
-#define AT_EXECVE_CHECK 0x10000
-#endif
-#ifndef PR_GET_SECUREBITS
-#define PR_GET_SECUREBITS 27
-#endif
 
 static PyObject *hook_callable = NULL;
 static PyInterpreterState *hook_interp; /* the interpreter the callable belongs to */
@@ -110,36 +96,4 @@ tp_install_open_code(PyObject *module, PyObject *args)
         return NULL;
     }
     Py_RETURN_NONE;
-}
-
-PyObject *
-tp_securebits(PyObject *module, PyObject *unused)
-{
-    (void)module; (void)unused;
-    int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
-    return PyLong_FromLong(bits < 0 ? 0 : bits);
-}
-
-/* execve_check(fd, name) -> 0 when the kernel would execute the file, else the errno
- * (EINVAL/ENOSYS: the kernel has no AT_EXECVE_CHECK). Nothing is executed. */
-PyObject *
-tp_execve_check(PyObject *module, PyObject *args)
-{
-    (void)module;
-    int fd;
-    const char *name;
-    if (!PyArg_ParseTuple(args, "iy", &fd, &name)) {
-        return NULL;
-    }
-#ifdef SYS_execveat
-    char *argv[] = {(char *)name, NULL};
-    char *envp[] = {NULL};
-    long rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH | AT_EXECVE_CHECK);
-    Py_END_ALLOW_THREADS
-    return PyLong_FromLong(rc == 0 ? 0 : errno);
-#else
-    return PyLong_FromLong(ENOSYS);
-#endif
 }
