@@ -12,9 +12,9 @@ from setuptools import Extension, setup
 
 NATIVE = "src/tpython/native/"
 NATIVE_SOURCES = [NATIVE + name for name in ("module.c", "dispatch.c", "record.c", "render.c", "attrib.c",
-                                             "opencode.c", "kernel.c", "spawn.c")]
+                                             "opencode.c", "kernel.c", "conditions.c", "spawn.c")]
 NATIVE_HEADERS = [NATIVE + name for name in ("dispatch.h", "record.h", "render.h", "attrib.h", "opencode.h",
-                                             "kernel.h", "probes.h", "spawn.h")]
+                                             "kernel.h", "conditions.h", "probes.h", "spawn.h")]
 
 setup(ext_modules=[Extension("tpython._native", NATIVE_SOURCES, depends=NATIVE_HEADERS,
                              libraries=["crypto"],  # SHA-256 of the record chain (OpenSSL's libcrypto)

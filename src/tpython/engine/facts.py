@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from tpython.engine.eventargs import PATH_ARGS, WRITE_EVENTS
 from tpython.engine.render import exact_str, isa, path_text, plain_bytes, plain_seq
 
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 _SOCKET_ADDRESS = {"socket.connect": 1, "socket.bind": 1, "socket.sendto": 1, "socket.sendmsg": 1,
                    "socket.getnameinfo": 0}
@@ -91,7 +91,7 @@ def is_write(event: str, args: tuple[Any, ...]) -> bool:
     if event == "open":
         mode = args[1] if len(args) > 1 else None
         flags = args[2] if len(args) > 2 else 0
-        if type(flags) is int and flags & _WRITE_FLAGS:
+        if type(flags) is int and flags & WRITE_FLAGS:
             return True
         text = exact_str(mode)
         return text is not None and any(c in text for c in "wax+")

@@ -15,10 +15,12 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, Callable, Iterator, Optional
 
-from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS
+from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, WRITE_EVENTS
+from tpython.engine.facts import WRITE_FLAGS
 from tpython.engine.hook import Engine
 from tpython.engine.native_recorder import NativeRecorder
 from tpython.engine.render import SOURCE_ARGS
+from tpython.engine.rules import MOVE_EVENTS, native_conditions
 from tpython.errors import PolicyViolation
 from tpython.locations import locations
 from tpython.policy.catalog import EVENTS
@@ -41,11 +43,14 @@ class NativeEngine(Engine):
         self.native_recorder = NativeRecorder(sinks, warn_fd, self.native)
         return self.native_recorder
 
-    def frozen_tables(self) -> tuple[dict[str, str], str, list[tuple[tuple[str, ...], str, bool, str, str]]]:
+    def frozen_tables(self) -> tuple[dict[str, str], str, list[tuple[Any, ...]]]:
         """What C needs to resolve any event name: catalog defaults, the default of
-        unknown events, and each rule's event globs, action and whether it has conditions."""
+        unknown events, and each rule's event globs, action, whether it has conditions,
+        id, message, and the conditions C evaluates itself (or None)."""
         defaults = {name: self.policy.default_for(info.category) for name, info in EVENTS.items()}
-        rules = [(tuple(r.events), r.action, bool(r.when or r.unless), r.id, r.message) for r in self.policy.rules]
+        places = self.table.placeholders
+        rules = [(tuple(r.events), r.action, bool(r.when or r.unless), r.id, r.message, native_conditions(r, places))
+                 for r in self.policy.rules]
         return defaults, self.policy.default_for("other"), rules
 
     def install(self, guard: Optional[Any] = None) -> None:
@@ -77,7 +82,7 @@ class NativeEngine(Engine):
         """What C needs to render, attribute and write `log` records itself."""
         where = locations()
         shapes = {event: (tuple(p for p, _ in PATH_ARGS.get(event, ())), tuple(PATH_LIST_ARGS.get(event, ())),
-                          event in SOURCE_ARGS)
+                          event in SOURCE_ARGS, tuple(fd for _, fd in PATH_ARGS.get(event, ())))
                   for event in {*PATH_ARGS, *PATH_LIST_ARGS, *SOURCE_ARGS}}
         distribution = self.attributor.distribution
 
@@ -92,6 +97,8 @@ class NativeEngine(Engine):
             "stdlib": list(where.stdlib), "site": list(where.site), "tpython": where.tpython,
             "package_lookup": package_lookup,
             "enforce": self.enforce, "policy": self.policy.name, "violation": PolicyViolation,
+            "move_events": tuple(sorted(MOVE_EVENTS)), "write_events": tuple(sorted(WRITE_EVENTS)),
+            "write_flags": WRITE_FLAGS,
         }
     @contextmanager
     def internal(self) -> Iterator[None]:

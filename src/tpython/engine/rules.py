@@ -19,6 +19,7 @@ from tpython.policy.model import Policy, Rule
 from tpython.policy.patterns import (
     compile_globs,
     expand_path_glob,
+    native_glob_tokens,
     parse_host,
     parse_port,
     path_placeholders,
@@ -195,6 +196,29 @@ def _fixed_dir(glob: str) -> Optional[str]:
     return fixed if fixed.startswith("/") and fixed.count("/") >= 2 else None
 
 
+# The conditions tpython._native evaluates itself (native/conditions.c).
+NATIVE_CONDITIONS = frozenset({"path", "write"})
+
+
+def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optional[tuple[Any, ...]]:
+    """RULE's conditions as tpython._native evaluates them: (when, unless), each a tuple of
+    ("write", want) or ("path", strict_all, glob tokens, move roots), built exactly as
+    :func:`compile_condition` builds its predicates. None when C cannot evaluate them."""
+    if not (rule.when or rule.unless) or not set(rule.when) | set(rule.unless) <= NATIVE_CONDITIONS:
+        return None
+    narrowing = rule.action == "allow"
+
+    def one(key: str, value: Any, strict_all: bool) -> tuple[Any, ...]:
+        if key == "write":
+            return ("write", bool(value))
+        globs = [g for p in value for g in expand_path_glob(p, placeholders)]
+        return ("path", strict_all, tuple(native_glob_tokens(g) for g in globs),
+                tuple(filter(None, map(_fixed_dir, globs))))
+
+    return (tuple(one(k, v, narrowing) for k, v in rule.when.items()),
+            tuple(one(k, v, not narrowing) for k, v in rule.unless.items()))
+
+
 class CompiledRule:
     """A rule ready to test: its event matcher and its when/unless predicates."""
 
@@ -241,6 +265,7 @@ class DispatchTable:
     def __init__(self, policy: Policy, placeholders: Optional[dict[str, list[str]]] = None) -> None:
         self.policy = policy
         values = placeholders if placeholders is not None else path_placeholders()
+        self.placeholders = values
         self.rules = [CompiledRule(r, values) for r in policy.rules]
         self.table: dict[str, Any] = {}
 

@@ -27,5 +27,5 @@ def format_summary(engine: Any) -> str:
     if lost:
         lines.append("tpython: LOST records: " + ", ".join(f"{k}: {v}" for k, v in lost.items()))
     where = ", ".join(s.name.removeprefix("jsonl:") if hasattr(str, "removeprefix") else s.name for s in rec.sinks)
-    lines.append(f"tpython: log: {where} ({records} records)")
+    lines.append(f"tpython: log: {where} ({records} records{', not all written: see LOST' if lost else ''})")
     return "\n".join(lines) + "\n"

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "attrib.h"
+#include "conditions.h"
 #include "dispatch.h"
 #include "probes.h"
 #include "record.h"
@@ -31,34 +32,43 @@
 __extension__ unsigned short tpython_audit_semaphore __attribute__((unused)) __attribute__((section(".probes")));
 #endif
 
-enum { A_ALLOW, A_COUNT, A_LOG, A_ASK, A_DENY, A_KILL, A_PYTHON, A_LOG_C, A_DENY_C, N_ACTIONS };
+enum { A_ALLOW, A_COUNT, A_LOG, A_ASK, A_DENY, A_KILL, A_PYTHON, A_LOG_C, A_DENY_C, A_COND, N_ACTIONS };
 static const char *const ACTION_NAMES[N_ACTIONS] = {"allow", "count", "log", "ask", "deny", "kill", "python",
-                                                    "log-in-c", "deny-in-c"};
+                                                    "log-in-c", "deny-in-c", "conditions-in-c"};
+
+typedef struct Rule Rule;
 
 typedef struct {
     const char *volatile name; /* NULL: free slot; stored last, so a reader sees a whole entry */
     uint64_t hash;
     size_t len;
-    int action;                /* A_ALLOW, A_COUNT, A_LOG_C: decided here; otherwise A_PYTHON */
+    int action;                /* A_ALLOW, A_COUNT, A_LOG_C, A_DENY_C, A_COND: decided here; or A_PYTHON */
     int can_block;             /* a deny or kill is possible (candidate rule or default) */
     const char *rule;          /* the deciding rule's id, or "" */
     const char *message;       /* the deciding rule's message, or "" */
     const Shape *shape;        /* where its paths are, or NULL */
     uint64_t count;            /* counted, or denied in C */
+    /* A_COND: rules whose conditions C evaluates, in order, before `final` */
+    int final;                 /* A_ALLOW, A_LOG_C or A_DENY_C, with rule/message/count above */
+    int n_steps;
+    const Rule **steps;
+    int *step_actions;         /* each step's action when it applies (A_PYTHON: ask, kill, count) */
+    uint64_t *step_counts;     /* denied in C by each step */
 } Entry;
 
 #define TABLE_BITS 13
 #define TABLE_SIZE (1u << TABLE_BITS)
 #define TABLE_LIMIT (TABLE_SIZE * 3 / 4)
 
-typedef struct {
+struct Rule {
     char **globs;
     Py_ssize_t n_globs;
     int action;
     int conditional;
+    CondSet *conds;            /* conditions C evaluates, or NULL: Python's */
     char *id;
     char *message;
-} Rule;
+};
 
 typedef struct {
     char *name;
@@ -177,46 +187,96 @@ shape_of(const char *event)
     return hit ? &hit->shape : NULL;
 }
 
+/* The C action taking ACTION for this event, or A_PYTHON. */
+static int
+c_action(int action, const Shape *shape)
+{
+    if ((action == A_LOG || action == A_DENY) && log_in_c_enabled && chain_is_ready() && !(shape && shape->source)) {
+        return action == A_LOG ? A_LOG_C : A_DENY_C;
+    }
+    return action == A_ALLOW || action == A_COUNT ? action : A_PYTHON;
+}
+
 static void
-resolve(const char *event, int *action, int *can_block, const char **rule_id, const char **message)
+free_steps(Entry *e)
+{
+    free(e->steps);
+    free(e->step_actions);
+    free(e->step_counts);
+    e->steps = NULL;
+    e->step_actions = NULL;
+    e->step_counts = NULL;
+    e->n_steps = 0;
+}
+
+/* Fill E for EVENT: the first matching rule without conditions decides, rules
+ * before it whose conditions C evaluates become steps, and any other
+ * conditional rule before it sends the event to Python. */
+static void
+resolve(const char *event, Entry *e)
 {
     int deflt = default_for(event);
-    *can_block = deflt == A_DENY || deflt == A_KILL;
-    *action = -1;
-    *rule_id = "";
-    *message = "";
+    e->shape = shape_of(event);
+    e->can_block = deflt == A_DENY || deflt == A_KILL;
+    e->rule = "";
+    e->message = "";
+    e->n_steps = 0;
+    e->steps = NULL;
+    e->step_actions = NULL;
+    e->step_counts = NULL;
+    int action = -1, python = 0;
     for (Py_ssize_t i = 0; i < n_rules; i++) {
         const Rule *rule = &rules[i];
         if (!rule_matches(rule, event)) {
             continue;
         }
         if (rule->action == A_DENY || rule->action == A_KILL) {
-            *can_block = 1;
+            e->can_block = 1;
         }
-        if (*action < 0) {
-            if (rule->conditional) {
-                *action = A_PYTHON;
+        if (action >= 0 || python) {
+            continue;
+        }
+        if (!rule->conditional) {
+            action = rule->action;
+            e->rule = rule->id;
+            e->message = rule->message;
+        }
+        else if (rule->conds != NULL) {
+            const Rule **grown = realloc(e->steps, (size_t)(e->n_steps + 1) * sizeof(Rule *));
+            if (grown == NULL) {
+                python = 1;
+                continue;
             }
-            else {
-                *action = rule->action;
-                *rule_id = rule->id;
-                *message = rule->message;
-            }
+            e->steps = grown;
+            e->steps[e->n_steps++] = rule;
+        }
+        else {
+            python = 1;
         }
     }
-    if (*action < 0) {
-        *action = deflt;
-    }
-    if ((*action == A_LOG || *action == A_DENY) && log_in_c_enabled && chain_is_ready()) {
-        const Shape *shape = shape_of(event);
-        *action = (shape && shape->source) ? A_PYTHON : *action == A_LOG ? A_LOG_C : A_DENY_C;
-    }
-    if (*action != A_ALLOW && *action != A_COUNT && *action != A_LOG_C && *action != A_DENY_C) {
-        *action = A_PYTHON;
-    }
+    int final = python ? A_PYTHON : c_action(action < 0 ? deflt : action, e->shape);
     if (is_guarded(event)) {
-        *action = A_PYTHON;
+        final = A_PYTHON;
     }
+    if (e->n_steps == 0) {
+        e->action = final;
+        return;
+    }
+    e->step_actions = malloc((size_t)e->n_steps * sizeof(int));
+    e->step_counts = calloc((size_t)e->n_steps, sizeof(uint64_t));
+    if (final == A_PYTHON || final == A_COUNT || e->step_actions == NULL || e->step_counts == NULL) {
+        free_steps(e);
+        e->action = A_PYTHON;
+        e->rule = "";
+        e->message = "";
+        return;
+    }
+    for (int k = 0; k < e->n_steps; k++) {
+        int a = c_action(e->steps[k]->action, e->shape);
+        e->step_actions[k] = a == A_COUNT ? A_PYTHON : a;
+    }
+    e->final = final;
+    e->action = A_COND;
 }
 
 static Entry *
@@ -254,8 +314,7 @@ insert(const char *event, uint64_t hash, size_t len)
             Entry *e = &table[i];
             e->hash = hash;
             e->len = len;
-            resolve(copy, &e->action, &e->can_block, &e->rule, &e->message);
-            e->shape = shape_of(copy);
+            resolve(copy, e);
             e->count = 0;
             table_used++;
             __atomic_store_n(&e->name, copy, __ATOMIC_RELEASE);
@@ -316,24 +375,25 @@ record_in_c(const char *event, PyObject *args, const Entry *entry, const char *a
 /* An unconditional `log`: rendered, attributed, chained and written without Python,
  * unless an argument needs the Python renderer (then the slow path takes it). */
 static int
-log_in_c(const char *event, PyObject *args, const Entry *entry, int in_main)
+log_in_c(const char *event, PyObject *args, const Entry *entry, const char *rule, int in_main)
 {
-    int rc = record_in_c(event, args, entry, "log", 1, entry->rule, "", in_main);
+    int rc = record_in_c(event, args, entry, "log", 1, rule, "", in_main);
     if (rc != 0) {
         PyErr_Clear();
         return 1; /* the Python renderer's job, or let the slow path try (it reports what fails) */
     }
     __atomic_fetch_add(&logged_in_c, 1, __ATOMIC_RELAXED);
-    probe(event, "log", entry->rule);
+    probe(event, "log", rule);
     return 0;
 }
 
 /* An unconditional `deny`: recorded and raised without Python (tpython.PolicyViolation in
  * the main interpreter, PermissionError in a subinterpreter). 1: the slow path's job. */
 static int
-deny_in_c(const char *event, PyObject *args, Entry *entry, int in_main)
+deny_in_c(const char *event, PyObject *args, const Entry *entry, const char *rule_id, const char *message,
+          uint64_t *counter, int in_main)
 {
-    int rc = record_in_c(event, args, entry, "deny", enforce, entry->rule, "", in_main);
+    int rc = record_in_c(event, args, entry, "deny", enforce, rule_id, "", in_main);
     if (rc != 0) {
         PyErr_Clear();
         if (in_main) {
@@ -341,14 +401,14 @@ deny_in_c(const char *event, PyObject *args, Entry *entry, int in_main)
         }
         /* a subinterpreter, and the record failed: still denied (fail closed) */
     }
-    __atomic_fetch_add(&entry->count, 1, __ATOMIC_RELAXED);
-    probe(event, "deny", entry->rule);
+    __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+    probe(event, "deny", rule_id);
     if (!enforce) {
         return 0;
     }
-    const char *rule = entry->rule[0] ? entry->rule : NULL;
+    const char *rule = rule_id[0] ? rule_id : NULL;
     if (in_main && violation != NULL) {
-        PyObject *exc = PyObject_CallFunction(violation, "szss", event, rule, policy_name, entry->message);
+        PyObject *exc = PyObject_CallFunction(violation, "szss", event, rule, policy_name, message);
         if (exc != NULL && PyExceptionInstance_Check(exc)) {
             PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
             Py_DECREF(exc);
@@ -443,6 +503,35 @@ shutdown_event(const char *event, const Entry *e)
     return 0;
 }
 
+/* An A_COND entry: its steps' conditions in order, then its final action. Returns the
+ * C action (A_ALLOW, A_LOG_C, A_DENY_C) with the deciding rule, or A_PYTHON. */
+static int
+decide_cond(const char *event, PyObject *args, Entry *e, const char **rule, const char **message,
+            uint64_t **counter)
+{
+    PathFacts facts = {0};
+    int action = e->final;
+    *rule = e->rule;
+    *message = e->message;
+    *counter = &e->count;
+    for (int k = 0; k < e->n_steps; k++) {
+        int r = conds_apply(e->steps[k]->conds, event, args, e->shape, &facts);
+        if (r == COND_PYTHON) {
+            action = A_PYTHON;
+            break;
+        }
+        if (r == COND_APPLIES) {
+            action = e->step_actions[k];
+            *rule = e->steps[k]->id;
+            *message = e->steps[k]->message;
+            *counter = &e->step_counts[k];
+            break;
+        }
+    }
+    facts_clear(&facts);
+    return action;
+}
+
 static int
 hook(const char *event, PyObject *args, void *user_data)
 {
@@ -468,14 +557,25 @@ hook(const char *event, PyObject *args, void *user_data)
     if (finalizing()) {
         return shutdown_event(event, e);
     }
-    if (e != NULL && e->action == A_LOG_C) {
-        int in_main = PyInterpreterState_Get() == main_interp;
-        if (log_in_c(event, args, e, in_main) == 0) {
+    if (e == NULL) {
+        return slow(event, args, e);
+    }
+    int in_main = PyInterpreterState_Get() == main_interp;
+    int action = e->action;
+    const char *rule = e->rule, *message = e->message;
+    uint64_t *counter = &e->count;
+    if (action == A_COND) {
+        action = decide_cond(event, args, e, &rule, &message, &counter);
+        if (action == A_ALLOW) {
+            probe(event, "allow", rule);
             return 0;
         }
     }
-    if (e != NULL && e->action == A_DENY_C) {
-        int rc = deny_in_c(event, args, e, PyInterpreterState_Get() == main_interp);
+    if (action == A_LOG_C && log_in_c(event, args, e, rule, in_main) == 0) {
+        return 0;
+    }
+    if (action == A_DENY_C) {
+        int rc = deny_in_c(event, args, e, rule, message, counter, in_main);
         if (rc <= 0) {
             return rc;
         }
@@ -558,14 +658,18 @@ build_rules(PyObject *list)
         return -1;
     }
     for (Py_ssize_t i = 0; i < n_rules; i++) {
-        PyObject *globs, *action, *id, *message;
+        PyObject *globs, *action, *id, *message, *conds;
         int conditional;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, i), "O!OpOO", &PyTuple_Type, &globs, &action,
-                              &conditional, &id, &message)) {
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, i), "O!OpOOO", &PyTuple_Type, &globs, &action,
+                              &conditional, &id, &message, &conds)) {
             return -1;
         }
         Rule *r = &rules[i];
         r->conditional = conditional;
+        r->conds = conds_build(conds);
+        if (r->conds == NULL && PyErr_Occurred()) {
+            return -1;
+        }
         if (parse_action(action, &r->action) < 0 || (r->id = copy_str(id, "rule id")) == NULL
             || (r->message = copy_str(message, "rule message")) == NULL) {
             return -1;
@@ -606,6 +710,32 @@ positions(PyObject *tuple, signed char *out)
     return 0;
 }
 
+/* The dir_fd position of each path argument; None: it has none. */
+static int
+dirfd_positions(PyObject *tuple, signed char *out)
+{
+    memset(out, -1, SHAPE_MAX);
+    if (!PyTuple_Check(tuple) || PyTuple_GET_SIZE(tuple) >= SHAPE_MAX) {
+        PyErr_SetString(PyExc_ValueError, "dir_fd positions must be a short tuple");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tuple); i++) {
+        PyObject *item = PyTuple_GET_ITEM(tuple, i);
+        if (item == Py_None) {
+            continue;
+        }
+        long v = PyLong_AsLong(item);
+        if (v < 0 || v > 100) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "bad dir_fd position");
+            }
+            return -1;
+        }
+        out[i] = (signed char)v;
+    }
+    return 0;
+}
+
 static int
 build_shapes(PyObject *dict)
 {
@@ -620,12 +750,13 @@ build_shapes(PyObject *dict)
         return -1;
     }
     Py_ssize_t pos = 0, i = 0;
-    PyObject *key, *value, *paths, *lists;
+    PyObject *key, *value, *paths, *lists, *dirfds;
     int source;
     while (PyDict_Next(dict, &pos, &key, &value)) {
         if ((shapes[i].name = copy_str(key, "event")) == NULL
-            || !PyArg_ParseTuple(value, "OOp", &paths, &lists, &source)
-            || positions(paths, shapes[i].shape.paths) < 0 || positions(lists, shapes[i].shape.path_lists) < 0) {
+            || !PyArg_ParseTuple(value, "OOpO", &paths, &lists, &source, &dirfds)
+            || positions(paths, shapes[i].shape.paths) < 0 || positions(lists, shapes[i].shape.path_lists) < 0
+            || dirfd_positions(dirfds, shapes[i].shape.dirfds) < 0) {
             return -1;
         }
         shapes[i].shape.source = source;
@@ -651,10 +782,17 @@ build_options(PyObject *options)
     PyObject *enforce_obj = PyDict_GetItemString(options, "enforce");
     PyObject *policy_obj = PyDict_GetItemString(options, "policy");
     PyObject *violation_obj = PyDict_GetItemString(options, "violation");
+    PyObject *moves = PyDict_GetItemString(options, "move_events");
+    PyObject *writes = PyDict_GetItemString(options, "write_events");
+    PyObject *flags = PyDict_GetItemString(options, "write_flags");
     if (!shapes_obj || !log_in_c_obj || !stdlib || !site || !tpython_dir || !lookup || !enforce_obj || !policy_obj
-        || !violation_obj) {
+        || !violation_obj || !moves || !writes || !flags) {
         PyErr_SetString(PyExc_KeyError, "options need shapes, log_in_c, stdlib, site, tpython, package_lookup, "
-                                        "enforce, policy, violation");
+                                        "enforce, policy, violation, move_events, write_events, write_flags");
+        return -1;
+    }
+    long long write_flags = PyLong_AsLongLong(flags);
+    if ((write_flags == -1 && PyErr_Occurred()) || conds_configure(moves, writes, write_flags) < 0) {
         return -1;
     }
     if ((policy_name = copy_str(policy_obj, "policy name")) == NULL) {
@@ -708,8 +846,8 @@ tp_install_audit(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "the slow path must be callable");
         return NULL;
     }
-    if (parse_action(other, &other_default) < 0 || build_known(catalog) < 0 || build_rules(rule_list) < 0
-        || build_guarded(guard_names) < 0 || build_options(options) < 0) {
+    if (parse_action(other, &other_default) < 0 || build_known(catalog) < 0 || build_options(options) < 0
+        || build_rules(rule_list) < 0 || build_guarded(guard_names) < 0) {
         return NULL; /* the half-built tables are never used: installed stays 0 */
     }
     Py_INCREF(callable);
@@ -748,6 +886,18 @@ tp_counts(PyObject *module, PyObject *unused)
     return out;
 }
 
+static int
+append_denial(PyObject *out, const char *event, const char *rule, uint64_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    PyObject *item = Py_BuildValue("(szK)", event, rule[0] ? rule : NULL, (unsigned long long)n);
+    int rc = item == NULL ? -1 : PyList_Append(out, item);
+    Py_XDECREF(item);
+    return rc;
+}
+
 /* denials() -> [(event, rule or None, n)] of the events denied in C */
 PyObject *
 tp_denials(PyObject *module, PyObject *unused)
@@ -756,17 +906,22 @@ tp_denials(PyObject *module, PyObject *unused)
     PyObject *out = PyList_New(0);
     for (unsigned i = 0; out != NULL && i < TABLE_SIZE; i++) {
         const char *name = __atomic_load_n(&table[i].name, __ATOMIC_ACQUIRE);
-        uint64_t n = __atomic_load_n(&table[i].count, __ATOMIC_RELAXED);
-        if (name == NULL || n == 0 || table[i].action != A_DENY_C) {
+        const Entry *e = &table[i];
+        int rc = 0;
+        if (name == NULL) {
             continue;
         }
-        PyObject *item = Py_BuildValue("(szK)", name, table[i].rule[0] ? table[i].rule : NULL, (unsigned long long)n);
-        if (item == NULL || PyList_Append(out, item) < 0) {
-            Py_XDECREF(item);
-            Py_CLEAR(out);
-            break;
+        if (e->action == A_DENY_C || (e->action == A_COND && e->final == A_DENY_C)) {
+            rc = append_denial(out, name, e->rule, __atomic_load_n(&e->count, __ATOMIC_RELAXED));
         }
-        Py_DECREF(item);
+        for (int k = 0; rc == 0 && e->action == A_COND && k < e->n_steps; k++) {
+            if (e->step_actions[k] == A_DENY_C) {
+                rc = append_denial(out, name, e->steps[k]->id, __atomic_load_n(&e->step_counts[k], __ATOMIC_RELAXED));
+            }
+        }
+        if (rc < 0) {
+            Py_CLEAR(out);
+        }
     }
     return out;
 }
@@ -781,6 +936,9 @@ tp_reset_counts(PyObject *module, PyObject *unused)
     }
     for (unsigned i = 0; i < TABLE_SIZE; i++) {
         __atomic_store_n(&table[i].count, 0, __ATOMIC_RELAXED);
+        for (int k = 0; table[i].name != NULL && table[i].action == A_COND && k < table[i].n_steps; k++) {
+            __atomic_store_n(&table[i].step_counts[k], 0, __ATOMIC_RELAXED);
+        }
     }
     __atomic_store_n(&unrecorded, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&logged_in_c, 0, __ATOMIC_RELAXED);
@@ -799,10 +957,45 @@ tp_entry(PyObject *module, PyObject *name)
     if (event == NULL) {
         return NULL;
     }
-    int action, can_block;
-    const char *rule, *message;
-    resolve(event, &action, &can_block, &rule, &message);
-    return Py_BuildValue("(ssO)", ACTION_NAMES[action], rule, can_block ? Py_True : Py_False);
+    Entry e;
+    memset(&e, 0, sizeof e);
+    resolve(event, &e);
+    free_steps(&e);
+    return Py_BuildValue("(ssO)", ACTION_NAMES[e.action], e.rule, e.can_block ? Py_True : Py_False);
+}
+
+/* decide(event, args) -> (action, rule or None) as C decides it without recording
+ * anything; action "python" when only the slow path can. */
+PyObject *
+tp_decide(PyObject *module, PyObject *args)
+{
+    (void)module;
+    const char *event;
+    PyObject *event_args;
+    if (!PyArg_ParseTuple(args, "sO!", &event, &PyTuple_Type, &event_args)) {
+        return NULL;
+    }
+    if (!installed) {
+        PyErr_SetString(PyExc_RuntimeError, "tpython's audit hook is not installed");
+        return NULL;
+    }
+    size_t len;
+    uint64_t hash = fnv1a(event, &len);
+    Entry *e = lookup(event, hash, len);
+    if (e == NULL && (e = insert(event, hash, len)) == NULL) {
+        return Py_BuildValue("(sz)", "python", NULL);
+    }
+    int action = e->action;
+    const char *rule = e->rule, *message;
+    uint64_t *counter;
+    if (action == A_COND) {
+        action = decide_cond(event, event_args, e, &rule, &message, &counter);
+        (void)message;
+        (void)counter;
+    }
+    static const char *const public_names[N_ACTIONS] = {"allow", "count", "log", "ask", "deny", "kill", "python",
+                                                        "log", "deny", "python"};
+    return Py_BuildValue("(sz)", public_names[action], action == A_PYTHON || !rule[0] ? NULL : rule);
 }
 
 PyObject *

@@ -8,6 +8,7 @@ PyObject *tp_counts(PyObject *module, PyObject *unused);
 PyObject *tp_denials(PyObject *module, PyObject *unused);
 PyObject *tp_reset_counts(PyObject *module, PyObject *unused);
 PyObject *tp_entry(PyObject *module, PyObject *name);
+PyObject *tp_decide(PyObject *module, PyObject *args);
 PyObject *tp_set_busy(PyObject *module, PyObject *flag);
 PyObject *tp_stats(PyObject *module, PyObject *unused);
 

@@ -9,6 +9,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "conditions.h"
 #include "dispatch.h"
 #include "kernel.h"
 #include "opencode.h"
@@ -24,6 +25,10 @@ static PyMethodDef methods[] = {
     {"denials", tp_denials, METH_NOARGS, "denials() -> [(event, rule, n)] of the events denied in C."},
     {"reset_counts", tp_reset_counts, METH_NOARGS, "reset_counts(): zero the counters (a forked child)."},
     {"entry", tp_entry, METH_O, "entry(event) -> (action, rule, can_block) as the frozen table resolves it."},
+    {"decide", tp_decide, METH_VARARGS,
+     "decide(event, args) -> (action, rule) as C decides it, recording nothing; \"python\": the slow path's."},
+    {"glob_match", tp_glob_match, METH_VARARGS,
+     "glob_match(tokens, text) -> whether C's matcher matches TEXT (None: C does not take the glob)."},
     {"set_busy", tp_set_busy, METH_O, "set_busy(flag) -> previous: mark this thread's work as tpython's."},
     {"stats", tp_stats, METH_NOARGS, "stats() -> the engine's state, for tpython.start and info."},
     {"chain_start", tp_chain_start, METH_VARARGS,

@@ -14,6 +14,7 @@
  * (tpython.engine.eventargs PATH_ARGS / PATH_LIST_ARGS, render.SOURCE_ARGS). */
 typedef struct {
     signed char paths[SHAPE_MAX];      /* positions, -1 terminated */
+    signed char dirfds[SHAPE_MAX];     /* each path's dir_fd position, or -1 */
     signed char path_lists[SHAPE_MAX];
     int source;                        /* has source-text arguments: rendered by Python */
 } Shape;

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from typing import Callable, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 from tpython.locations import locations
 
@@ -81,11 +81,15 @@ def expand_path_glob(pattern: str, values: dict[str, list[str]] | None = None) -
     return results
 
 
-def glob_to_regex(pattern: str, *, path: bool) -> str:
-    """Translate a glob to a regex body (unanchored)."""
-    out: list[str] = []
+GlobToken = tuple[Any, ...]
+
+
+def glob_tokens(pattern: str, *, path: bool) -> list[GlobToken]:
+    """GLOB as tokens: ("lit", text), ("any",), ("star",), ("dstar",) for ``**``,
+    ("dstar/",) for ``**/`` (zero or more whole components), ("class", body).
+    In a name glob (PATH false) ``**`` is two stars."""
+    tokens: list[GlobToken] = []
     i, n = 0, len(pattern)
-    single = "[^/]" if path else "."
     while i < n:
         c = pattern[i]
         if c == "*":
@@ -93,26 +97,83 @@ def glob_to_regex(pattern: str, *, path: bool) -> str:
                 i += 2
                 if i < n and pattern[i] == "/":
                     i += 1
-                    out.append("(?:.*/)?")  # zero or more whole components
+                    tokens.append(("dstar/",))
                 else:
-                    out.append(".*")
+                    tokens.append(("dstar",))
                 continue
-            out.append(single + "*")
+            tokens.append(("star",))
         elif c == "?":
-            out.append(single)
+            tokens.append(("any",))
         elif c == "[":
             end = pattern.find("]", i + 2 if pattern.startswith("[!", i) or pattern.startswith("[]", i) else i + 1)
             if end < 0:
                 raise PatternError(f"unclosed '[' in glob {pattern!r}")
-            body = pattern[i + 1 : end]
-            if body.startswith("!"):
-                body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
+            tokens.append(("class", pattern[i + 1 : end]))
             i = end
+        elif tokens and tokens[-1][0] == "lit":
+            tokens[-1] = ("lit", tokens[-1][1] + c)
         else:
-            out.append(re.escape(c))
+            tokens.append(("lit", c))
         i += 1
+    return tokens
+
+
+def _class_regex(body: str) -> str:
+    if body.startswith("!"):
+        body = "^" + body[1:]
+    return "[" + body.replace("\\", "\\\\") + "]"
+
+
+def glob_to_regex(pattern: str, *, path: bool) -> str:
+    """Translate a glob to a regex body (unanchored)."""
+    single = "[^/]" if path else "."
+    out: list[str] = []
+    for token in glob_tokens(pattern, path=path):
+        kind = token[0]
+        if kind == "lit":
+            out.append(re.escape(token[1]))
+        elif kind == "any":
+            out.append(single)
+        elif kind == "star":
+            out.append(single + "*")
+        elif kind == "dstar":
+            out.append(".*")
+        elif kind == "dstar/":
+            out.append("(?:.*/)?")
+        else:
+            out.append(_class_regex(token[1]))
     return "".join(out)
+
+
+_SIMPLE_CLASS = re.compile(r"(?:[^\\\[\]\-^](?:-[^\\\[\]\-^])?)+")
+
+
+def native_glob_tokens(pattern: str) -> tuple[GlobToken, ...]:
+    """A path glob's tokens for tpython._native's matcher: a class becomes
+    ("class", negated, "lohi..." code point pairs) as the regex reads it, or
+    ("class", False, None) when it is not a plain set of characters and ranges
+    (C then leaves the rule to the Python engine)."""
+    out: list[GlobToken] = []
+    for token in glob_tokens(pattern, path=True):
+        if token[0] != "class":
+            out.append(token)
+            continue
+        body = _class_regex(token[1])[1:-1]
+        negated = body.startswith("^")
+        rest = body[1:] if negated else body
+        if not _SIMPLE_CLASS.fullmatch(rest):
+            out.append(("class", False, None))
+            continue
+        pairs, j = [], 0
+        while j < len(rest):
+            if j + 2 < len(rest) and rest[j + 1] == "-":
+                pairs.append(rest[j] + rest[j + 2])
+                j += 3
+            else:
+                pairs.append(rest[j] * 2)
+                j += 1
+        out.append(("class", negated, "".join(pairs)))
+    return tuple(out)
 
 
 def compile_globs(patterns: list[str], *, path: bool) -> Callable[[str], bool]:
