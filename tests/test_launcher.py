@@ -15,6 +15,7 @@ print(json.dumps({
     "argv": sys.argv, "name": __name__, "file": globals().get("__file__"),
     "path0": sys.path[0], "path": sys.path, "isolated": sys.flags.isolated, "no_site": sys.flags.no_site,
     "loader": type(__loader__).__name__, "spec": repr(__spec__), "ctypes": "ctypes" in sys.modules,
+    "globals": sorted(globals()),
     "user_site_enabled": __import__("site").ENABLE_USER_SITE,
     "tpython_launch_env": "TPYTHON_LAUNCH" in os.environ,
 }))
@@ -36,7 +37,7 @@ def test_script_sees_python_like_argv_main_and_path(tp):
     plain = subprocess.run([sys.executable, "pkg/probe.py", "a", "--flag"], cwd=tp.cwd,
                            capture_output=True, text=True)
     want = _probe(type("R", (), {"rc": plain.returncode, "out": plain.stdout, "err": plain.stderr})())
-    for key in ("argv", "name", "file", "path0", "path", "loader", "spec"):
+    for key in ("argv", "name", "file", "path0", "path", "loader", "spec", "globals"):
         assert got[key] == want[key], key
     assert got["isolated"] == 1
     assert got["no_site"] == 0  # site did run, after the hook
@@ -86,6 +87,9 @@ def test_boot_in_launcher_refused_after_foreign_or_native_modules():
 def test_module_launch_sets_argv0_and_cwd_path(tp):
     tp.script(PROBE, "probemod.py")
     got = _probe(tp("run", "-m", "probemod", "x"))
+    plain = subprocess.run([sys.executable, "-m", "probemod", "x"], cwd=tp.cwd, capture_output=True, text=True)
+    want = json.loads(plain.stdout.strip().splitlines()[-1])
+    assert got["globals"] == want["globals"]  # nothing of tpython's launcher left in __main__
     assert got["argv"] == [str(tp.cwd / "probemod.py"), "x"]
     assert got["path0"] == str(tp.cwd)
     assert got["name"] == "__main__"

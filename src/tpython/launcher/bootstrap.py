@@ -299,6 +299,7 @@ def _run_target(target: Target, engine: Engine, main_is_package: bool) -> Any:
 
             sys.argv = ["-m", *target.args]
             sys.path.insert(0, os.getcwd())
+            _fresh_main()  # nothing of the launcher's own __main__ is left for the program
             runpy._run_module_as_main(target.value, alter_argv=True)  # type: ignore[attr-defined]
         elif target.kind == "command":
             sys.argv = ["-c", *target.args]
@@ -344,6 +345,7 @@ def _run_file(target: Target, package_like: bool) -> None:
         import runpy
 
         sys.path.insert(0, absolute)
+        _fresh_main()
         runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore[attr-defined]
         return
     sys.path.insert(0, os.path.dirname(os.path.realpath(path)))
