@@ -117,7 +117,62 @@ def test_host_glob_and_port_ranges():
     assert port(F("socket.connect", None, ("1.2.3.4", 8080)))
     assert not port(F("socket.connect", None, ("1.2.3.4", 22)))
     url = compile_condition("host", ["10.0.0.0/8"], False, PLACES)
+    import urllib.parse
+
+    facts.trust_urllib_parse(urllib.parse)  # what tpython's import patch does when urllib.parse is imported
     assert url(F("urllib.Request", "http://10.1.2.3:8080/x", None, {}, "GET"))
+    assert not url(F("urllib.Request", "http://192.168.1.1/x", None, {}, "GET"))
+
+
+def test_a_url_host_is_unknown_until_the_real_urllib_parse_is_imported(monkeypatch):
+    """tpython does not import urllib.parse itself; before its first real import no URL
+    host is known, and an unknown host widens a denial and narrows no allow."""
+    monkeypatch.setattr(facts, "_URLSPLIT", [])
+    assert facts.event_host_port("urllib.Request", ("http://192.168.1.1/x", None, {}, "GET")) == (None, None)
+    deny = compile_condition("host", ["10.0.0.0/8"], False, PLACES)
+    allow = compile_condition("host", ["192.168.0.0/16"], True, PLACES)
+    assert deny(F("urllib.Request", "http://192.168.1.1/x", None, {}, "GET"))
+    assert not allow(F("urllib.Request", "http://192.168.1.1/x", None, {}, "GET"))
+
+
+URL_POLICY = """
+version = 1
+extends = "default"
+[[rules]]
+id = "no-internal"
+events = ["urllib.Request"]
+action = "deny"
+when = { host = ["10.0.0.0/8"] }
+"""
+
+URL_APP = """
+import sys, types
+def attempt(tag, url):
+    try:
+        sys.audit("urllib.Request", url, None, {}, "GET")
+        print(tag, "allowed")
+    except Exception as exc:
+        print(tag, "denied")
+if sys.argv[1] == "fake":  # a urllib.parse planted before any real import: never believed
+    fake = types.ModuleType("urllib.parse")
+    fake.urlsplit = lambda url: types.SimpleNamespace(hostname="public.example", port=80)
+    sys.modules["urllib.parse"] = fake
+    attempt("internal", "http://10.1.2.3/")
+else:
+    import urllib.request
+    attempt("internal", "http://10.1.2.3/")
+    attempt("public", "http://192.0.2.1/")
+"""
+
+
+def test_url_hosts_under_tpython_run(tp):
+    tp.policy(URL_POLICY)
+    tp.script(URL_APP)
+    r = tp("run", "--policy", "policy.toml", "app.py", "real")
+    assert r.rc == 0, r.err
+    assert r.out.split() == ["internal", "denied", "public", "allowed"]
+    r = tp("run", "--policy", "policy.toml", "app.py", "fake")
+    assert r.out.split() == ["internal", "denied"]
 
 
 def test_executable_condition_resolves_path_and_shell():
@@ -180,3 +235,30 @@ def test_unless_exempts_only_when_all_conditions_hold():
     assert entry.decide(F("socket.connect", None, ("127.0.0.1", 8080))) == ("log", None)
     assert entry.decide(F("socket.connect", None, ("127.0.0.1", 22))) == ("deny", "egress")
     assert entry.decide(F("socket.connect", None, ("8.8.8.8", 8080))) == ("deny", "egress")
+
+
+PATHLIB_APP = """
+import shutil, sys, types
+if sys.argv[1] == "fake":  # planted before any real import of pathlib: its class is not believed
+    fake = types.ModuleType("pathlib")
+    class Path:
+        def __init__(self, p): self.p = p
+        def __fspath__(self): return self.p
+    fake.Path = Path
+    sys.modules["pathlib"] = fake
+import pathlib
+open("a.txt", "w").write("x")
+shutil.copyfile(pathlib.Path("a.txt"), pathlib.Path("b.txt"))
+"""
+
+
+def test_pathlib_paths_are_read_only_from_the_real_pathlib(tp):
+    """tpython takes pathlib's classes when pathlib is first imported (it does not import
+    it itself): their paths are rendered and matched; a look-alike is not asked."""
+    tp.script(PATHLIB_APP)
+    r = tp("run", "app.py", "real")
+    assert r.rc == 0, r.err
+    assert r.events("shutil.copyfile")[0]["args"] == ["a.txt", "b.txt"]
+    r = tp("run", "app.py", "fake")
+    assert r.rc == 0, r.err
+    assert r.events("shutil.copyfile")[-1]["args"] == ["<__main__.Path>", "<__main__.Path>"]

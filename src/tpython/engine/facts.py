@@ -10,7 +10,6 @@ import ipaddress
 import os
 import re
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from tpython.engine.eventargs import PATH_ARGS, WRITE_EVENTS
 from tpython.engine.render import exact_str, isa, path_text, plain_bytes, plain_seq
@@ -24,6 +23,18 @@ _HOST_PORT = {"socket.getaddrinfo": (0, 1), "socket.gethostbyname": (0, None),
               "ftplib.connect": (1, 2), "smtplib.connect": (1, 2), "poplib.connect": (1, 2),
               "imaplib.open": (1, 2), "nntplib.connect": (1, 2), "telnetlib.Telnet.open": (1, 2)}
 _URL_ARG = {"urllib.Request": 0, "webbrowser.open": 0}
+
+
+# urllib.parse.urlsplit, taken from the module the moment it is first imported (see
+# trust_urllib_parse), before the program can reach it: tpython itself does not import it.
+_URLSPLIT: list[Any] = []
+
+
+def trust_urllib_parse(module: Any) -> None:
+    """Take urlsplit from a freshly imported urllib.parse (tpython's import patch)."""
+    split = module.__dict__.get("urlsplit")
+    if callable(split) and not _URLSPLIT:
+        _URLSPLIT.append(split)
 
 
 def _abspath(text: str, dir_fd: object) -> str:
@@ -124,9 +135,9 @@ def event_host_port(event: str, args: tuple[Any, ...]) -> tuple[Optional[str], O
         port = args[ppos] if ppos is not None and ppos < len(args) else None
     elif event in _URL_ARG:
         url = exact_str(args[_URL_ARG[event]]) if args else None
-        if url:
+        if url and _URLSPLIT:  # (without urllib.parse no urllib event was raised by urllib)
             try:
-                parts = urlsplit(url)
+                parts = _URLSPLIT[0](url)
                 host, port = parts.hostname, parts.port
             except ValueError:
                 host = None

@@ -9,10 +9,8 @@ built-in types are looked into; anything else is named by its type.
 from __future__ import annotations
 
 import _socket
-import hashlib
 import math
 import os
-import pathlib
 import types
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
@@ -20,6 +18,7 @@ if TYPE_CHECKING:
     from typing import TypeGuard
 
 from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS
+from tpython.sha256 import sha256_hex
 
 MAX_STR = 512
 MAX_ITEMS = 16
@@ -28,10 +27,24 @@ EXCERPT = 200
 
 _type_qualname = type.__dict__["__qualname__"].__get__
 _type_module = type.__dict__["__module__"].__get__
-_TRUSTED_PATHS = (
-    pathlib.PurePath, pathlib.PurePosixPath, pathlib.PureWindowsPath,
-    pathlib.Path, pathlib.PosixPath, pathlib.WindowsPath,
-)
+# pathlib's classes, taken from the module the moment it is first imported (see
+# trust_pathlib), before the program can reach it: tpython itself does not import it.
+_TRUSTED_PATHS: list[type] = []
+
+
+def trust_pathlib(module: Any) -> None:
+    """Trust the path classes of a freshly imported pathlib (tpython's import patch)."""
+    for name in ("PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath"):
+        cls = module.__dict__.get(name)
+        if type(cls) is type and not _is_trusted_path_type(cls):
+            _TRUSTED_PATHS.append(cls)
+
+
+def _is_trusted_path_type(cls: type) -> bool:
+    for trusted in _TRUSTED_PATHS:  # by identity: a metaclass's __eq__ or __hash__ is the program's code
+        if cls is trusted:
+            return True
+    return False
 _sock_family = _socket.socket.family.__get__
 _sock_type = _socket.socket.type.__get__
 _FAMILIES = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK",
@@ -83,7 +96,7 @@ def type_name(obj: object) -> str:
 
 def digest(data: bytes) -> str:
     """Lowercase hex SHA-256."""
-    return hashlib.sha256(data).hexdigest()
+    return sha256_hex(data)
 
 
 def exact_str(value: object) -> Optional[str]:
@@ -131,7 +144,7 @@ def path_text(value: object) -> Optional[str]:
             return os.readlink(f"/proc/self/fd/{value}")
         except OSError:
             return f"fd:{value}"
-    if type(value) in _TRUSTED_PATHS:
+    if _is_trusted_path_type(type(value)):
         return str(os.fspath(value))  # type: ignore[call-overload]
     return None
 
@@ -179,7 +192,7 @@ def render(value: object, depth: int = 0) -> Any:
             key = exact_str(k)
             out[bound(key) if key is not None else f"<{type_name(k)}>"] = render(v, depth + 1)
         return out
-    if type(value) in _TRUSTED_PATHS:
+    if _is_trusted_path_type(type(value)):
         return os.fspath(value)  # type: ignore[call-overload]
     if type(value) is types.FunctionType:
         return f"<function {_qual(value)}>"

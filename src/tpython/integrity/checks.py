@@ -10,12 +10,12 @@
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence
 
 from tpython.integrity import kernel
+from tpython.sha256 import sha256_hex
 
 if TYPE_CHECKING:
     from tpython.integrity.sources.interface import TrustSource
@@ -79,7 +79,7 @@ def check_file(path: str, policy: Policy) -> Verdict:
     if not policy.sources:
         return Verdict(real, True, None, data, None, None) if not policy.require else \
             refuse("no trust source is configured")
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_hex(data)
     # 5. A trust source vouches for these exact bytes.
     reasons = []
     for source in policy.sources:

@@ -23,7 +23,9 @@ from types import TracebackType
 from typing import Any, NoReturn, Optional
 
 import tpython
+from tpython.engine.facts import trust_urllib_parse
 from tpython.engine.hook import Engine
+from tpython.engine.render import trust_pathlib
 from tpython.engine.selection import make_engine
 from tpython.errors import Error, LaunchRefused, PolicyViolation
 from tpython.launcher import children, guards
@@ -107,6 +109,8 @@ def boot(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> NoReturn:
                         after_in_parent=lambda: engine.recorder.lock.release(),
                         after_in_child=engine.after_fork_in_child)
     patches = {
+        "pathlib": trust_pathlib,
+        "urllib.parse": trust_urllib_parse,
         "socket": lambda module: guards.audit_name_resolution(module.socket, sys.audit),
         "multiprocessing.util": children.make_mp_patch(
             spec.policy_json, lambda: engine.recorder.run, engine.internal, start_loader_env,

@@ -11,10 +11,11 @@ reordered record breaks the chain at a place `verify` can name.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import Any
+
+from tpython.sha256 import sha256_hex
 
 FIELDS = ("ts", "seq", "run", "pid", "event", "args", "action", "enforced", "rule", "module", "package")
 
@@ -27,7 +28,7 @@ def canonical(record: dict[str, Any]) -> bytes:
 def seal(record: dict[str, Any]) -> bytes:
     """Add ``hash`` to RECORD (which has ``prev``) and return its JSONL line."""
     body = canonical(record)
-    digest = hashlib.sha256(body).hexdigest()
+    digest = sha256_hex(body)
     record["hash"] = digest
     return body[:-1] + b',"hash":"' + digest.encode("ascii") + b'"}\n'
 
@@ -35,7 +36,7 @@ def seal(record: dict[str, Any]) -> bytes:
 def expected_hash(record: dict[str, Any]) -> str:
     """Recompute the hash of a parsed record."""
     body = {k: v for k, v in record.items() if k != "hash"}
-    return hashlib.sha256(canonical(body)).hexdigest()
+    return sha256_hex(canonical(body))
 
 
 def rfc3339(now: float) -> str:

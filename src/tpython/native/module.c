@@ -15,6 +15,7 @@
 #include "opencode.h"
 #include "probes.h"
 #include "record.h"
+#include "render.h"
 #include "spawn.h"
 
 static PyMethodDef methods[] = {
@@ -48,6 +49,7 @@ static PyMethodDef methods[] = {
     {"install_open_code", tp_install_open_code, METH_VARARGS,
      "install_open_code(callable, require=False): make callable(path) -> file object CPython's open_code "
      "hook (once per process); in a subinterpreter code is refused under require, else read unchecked."},
+    {"sha256_hex", tp_sha256_hex, METH_O, "sha256_hex(data) -> hashlib.sha256(data).hexdigest()"},
     {"securebits", tp_securebits, METH_NOARGS, "securebits() -> this process's securebits."},
     {"execve_check", tp_execve_check, METH_VARARGS,
      "execve_check(fd, name) -> 0 or the errno of execveat(fd, \"\", AT_EMPTY_PATH | AT_EXECVE_CHECK)."},

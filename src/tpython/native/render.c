@@ -21,20 +21,50 @@
 
 static const char HEX[] = "0123456789abcdef";
 
+/* The SHA-256 of DATA as 64 hex digits in HEX_OUT; -1 on failure. */
 static int
-put_digest(Buf *b, const void *data, size_t len)
+sha256_hex(const void *data, size_t len, char hex_out[64])
 {
     unsigned char digest[32];
     unsigned int n = 0;
     if (EVP_Digest(data, len, digest, &n, EVP_sha256(), NULL) != 1 || n != 32) {
-        return RENDER_ERROR;
+        return -1;
+    }
+    for (int i = 0; i < 32; i++) {
+        hex_out[2 * i] = HEX[digest[i] >> 4];
+        hex_out[2 * i + 1] = HEX[digest[i] & 0xF];
+    }
+    return 0;
+}
+
+static int
+put_digest(Buf *b, const void *data, size_t len)
+{
+    char hex[64];
+    return sha256_hex(data, len, hex) < 0 ? RENDER_ERROR : buf_put(b, hex, 64);
+}
+
+/* sha256_hex(data) -> str: hashlib.sha256(data).hexdigest(), without importing
+ * hashlib (whose import loads OpenSSL a second time: part of every start-up). */
+PyObject *
+tp_sha256_hex(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
     }
     char hex[64];
-    for (int i = 0; i < 32; i++) {
-        hex[2 * i] = HEX[digest[i] >> 4];
-        hex[2 * i + 1] = HEX[digest[i] & 0xF];
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = sha256_hex(view.buf, (size_t)view.len, hex);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (rc < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "SHA-256 failed (OpenSSL)");
+        return NULL;
     }
-    return buf_put(b, hex, 64);
+    return PyUnicode_FromStringAndSize(hex, 64);
 }
 
 static int

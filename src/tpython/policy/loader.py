@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 from tpython.errors import PolicyError
+from tpython.policy import profile_cache
 from tpython.policy.model import ACTIONS, CONDITION_KEYS, ENGINES, LAUNCH_KINDS, MODES, Policy, Rule
 from tpython.policy.patterns import (
     PatternError,
@@ -21,7 +21,7 @@ from tpython.policy.patterns import (
     parse_port,
 )
 
-PROFILES_DIR = Path(__file__).parent / "profiles"
+PROFILES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
 PROFILES = ("default", "strict")
 
 _TOP_KEYS = {"version", "extends", "mode", "engine", "description", "launch", "integrity", "log", "defaults", "rules"}
@@ -66,41 +66,51 @@ def _fail(src: _Source, key: str, message: str, **kw: Any) -> PolicyError:
     return PolicyError(f"{src.where(key, **kw)}: {message}")
 
 
-def _read(ref: str, base_dir: Path | None) -> tuple[_Source, dict[str, Any], str]:
+def _read(ref: str, base_dir: str | None) -> tuple[_Source, dict[str, Any], str]:
     """Read a profile name or a file; return its source, data and a name."""
     if ref in PROFILES:
-        path = PROFILES_DIR / f"{ref}.toml"
+        path = os.path.join(PROFILES_DIR, f"{ref}.toml")
         label, name = f"<profile {ref}>", ref
     else:
-        path = Path(os.path.expanduser(ref))
-        if base_dir is not None and not path.is_absolute():
-            path = base_dir / path
-        path = Path(os.path.abspath(path))
-        label = name = str(path)
+        path = os.path.expanduser(ref)
+        if base_dir is not None and not os.path.isabs(path):
+            path = os.path.join(base_dir, path)
+        path = os.path.abspath(path)
+        label = name = path
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
     except FileNotFoundError:
         hint = "" if os.sep in ref or ref.endswith(".toml") else f" (built-in profiles: {', '.join(PROFILES)})"
         raise PolicyError(f"policy {ref!r} not found: no such file{hint}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"policy {label}: cannot read: {exc}") from None
     src = _Source(label, text)
+    data = profile_cache.load(path, text) if ref in PROFILES else None
+    if data is None:
+        data = _parse_toml(label, text)
+        if ref in PROFILES:
+            profile_cache.store(path, text, data)
+    return src, data, name
+
+
+def _parse_toml(label: str, text: str) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.9/3.10
         import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
     try:
-        data = tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
+        return data
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{label}: not valid TOML: {exc}") from None
-    return src, data, name
 
 
 def load_policy(ref: str) -> Policy:
     """Load the policy named by REF (a profile name or a path), `extends` resolved."""
     chain: list[tuple[_Source, dict[str, Any], str]] = []
     seen: set[str] = set()
-    base_dir: Path | None = None
+    base_dir: str | None = None
     current: str | None = ref
     while current is not None:
         src, data, name = _read(current, base_dir)
@@ -113,7 +123,7 @@ def load_policy(ref: str) -> Policy:
         if nxt is not None and not isinstance(nxt, str):
             raise _fail(src, "extends", "`extends` must be a profile name or a path")
         if name not in PROFILES:
-            base_dir = Path(name).parent
+            base_dir = os.path.dirname(name)
         current = nxt
     policy = _merge(chain)
     integrity = policy.integrity

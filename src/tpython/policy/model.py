@@ -6,9 +6,10 @@ can hand the exact policy it validated to the interpreter it starts.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any, NamedTuple
+
+from tpython.sha256 import sha256_hex
 
 ACTIONS = ("allow", "count", "log", "ask", "deny", "kill")
 MODES = ("audit", "enforce")
@@ -65,7 +66,7 @@ class Policy(NamedTuple):
     @property
     def digest(self) -> str:
         """SHA-256 of the canonical serialisation; names this exact policy in logs."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
+        return sha256_hex(self.to_json().encode())
 
     def with_overrides(self, *, mode: str | None = None, sinks: tuple[str, ...] | None = None,
                        engine: str | None = None) -> Policy:

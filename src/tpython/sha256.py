@@ -1,0 +1,19 @@
+"""SHA-256 as hex digits: `hashlib.sha256(data).hexdigest()`.
+
+Through tpython's C module when it is built: it links OpenSSL's libcrypto
+already, and importing hashlib would load OpenSSL a second time during every
+start-up. Otherwise hashlib.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+sha256_hex: Callable[[bytes], str]
+try:
+    from tpython._native import sha256_hex
+except ImportError:  # the Python engine's platforms
+    import hashlib
+
+    def sha256_hex(data: bytes) -> str:
+        """hashlib.sha256(data).hexdigest()"""
+        return hashlib.sha256(data).hexdigest()
