@@ -119,3 +119,37 @@ def test_verbose_shows_the_traceback(tp):
 def test_log_commands_on_missing_file(tp):
     assert_one_line_error(tp.cli("log", "verify", "nope.jsonl"), "cannot read log")
     assert_one_line_error(tp.cli("log", "show", "nope.jsonl"), "cannot read log")
+
+
+def test_profile_cache_is_used_only_for_the_exact_text_and_never_trusted_when_broken(tmp_path):
+    """The parsed built-in profiles are cached beside them (as byte code is); the cache
+    is believed only for the very text it was made from, and ignored when unreadable."""
+    import os
+
+    from tpython.policy import profile_cache
+
+    profile = tmp_path / "profiles" / "p.toml"
+    profile.parent.mkdir()
+    text = 'version = 1\n[defaults]\n"*" = "log"\n'
+    profile.write_text(text)
+    assert profile_cache.load(str(profile), text) is None  # nothing cached yet
+    profile_cache.store(str(profile), text, {"version": 1, "defaults": {"*": "log"}})
+    assert profile_cache.load(str(profile), text) == {"version": 1, "defaults": {"*": "log"}}
+    assert profile_cache.load(str(profile), text + "# edited\n") is None  # stale: parsed again
+    cache = next((profile.parent / "__pycache__").iterdir())
+    cache.write_bytes(b"\x00garbage")
+    assert profile_cache.load(str(profile), text) is None
+    os.chmod(cache.parent, 0o500)  # unwritable: storing is skipped silently (root may still write)
+    try:
+        profile_cache.store(str(profile), text, {"version": 1})
+    finally:
+        os.chmod(cache.parent, 0o700)
+    assert [p.name for p in cache.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_builtin_profiles_load_the_same_with_and_without_their_cache(tmp_path, monkeypatch):
+    from tpython.policy import loader, profile_cache
+
+    first = loader.load_policy("strict")
+    monkeypatch.setattr(profile_cache, "load", lambda path, text: None)  # force the TOML parse
+    assert loader.load_policy("strict") == first
