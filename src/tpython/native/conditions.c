@@ -222,7 +222,18 @@ build_glob(PyObject *tokens, Glob *glob)
         PyErr_SetString(PyExc_TypeError, "a glob is a tuple of tokens");
         return -1;
     }
-    glob->states = calloc(MAX_STATES, sizeof(State));
+    Py_ssize_t needed = 0; /* one state per literal character, one per other token */
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tokens); i++) {
+        PyObject *t = PyTuple_GET_ITEM(tokens, i);
+        PyObject *lit = PyTuple_Check(t) && PyTuple_GET_SIZE(t) == 2 ? PyTuple_GET_ITEM(t, 1) : NULL;
+        needed += lit != NULL && PyUnicode_Check(lit) ? PyUnicode_GET_LENGTH(lit) : 1;
+    }
+    if (needed > MAX_STATES) {
+        glob->states = NULL;
+        glob->n = 0;
+        return 1;
+    }
+    glob->states = calloc((size_t)(needed ? needed : 1), sizeof(State));
     if (glob->states == NULL) {
         PyErr_NoMemory();
         return -1;
