@@ -84,7 +84,7 @@ class Runner:
         return path
 
     def __call__(self, *args: str, input: Optional[str] = None, env: Optional[dict[str, str]] = None,
-                 log: bool = True, timeout: float = 120) -> Result:
+                 log: bool = True, timeout: float = 120, wrap: tuple[str, ...] = ()) -> Result:
         argv = list(args)
         if log and argv and argv[0] == "run" and not any(a.startswith("--log") for a in argv):
             argv[1:1] = ["--log", f"jsonl:{self.log}"]
@@ -93,7 +93,7 @@ class Runner:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("TPYTHON")}
         if env:
             full_env.update(env)
-        proc = subprocess.run(TPYTHON + argv, cwd=self.cwd, input=input, capture_output=True, text=True,
+        proc = subprocess.run([*wrap, *TPYTHON, *argv], cwd=self.cwd, input=input, capture_output=True, text=True,
                               errors="replace",
                               env=full_env, timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL,
                               start_new_session=True)  # no controlling terminal: `ask` must not block
@@ -213,3 +213,23 @@ def xattrs_supported(path: Path) -> bool:
         return True
     except OSError:
         return False
+
+
+@pytest.fixture
+def rsyslog(tmp_path: Path) -> Any:
+    """A real rsyslogd (docs/rsyslog/tpython-collector.conf) on a unix socket, UDP and TCP."""
+    from daemons import Rsyslog
+
+    daemon = Rsyslog(tmp_path / "rsyslog").start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def journald(tmp_path: Path) -> Any:
+    """A real systemd-journald in its own mount namespace."""
+    from daemons import Journald
+
+    daemon = Journald(tmp_path / "journald").start()
+    yield daemon
+    daemon.stop()

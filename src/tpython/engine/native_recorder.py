@@ -52,10 +52,10 @@ class NativeRecorder(Recorder):
              module: Optional[str] = None, package: Optional[dict[str, str]] = None,
              extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         extra_text = "".join(f",{_json(k)}:{_json(v)}" for k, v in extra.items()) if extra else ""
-        with self.lock:
+        with self.held():
             py_lost = ",".join(f"{_json(name)}:{n}" for name, n in self.lost.items())
             line, _, _ = self.native.chain_record(event, _json(args).encode("ascii"), action, enforced, rule,
                                                   _json(module), _json(package), extra_text, py_lost)
             record: dict[str, Any] = json.loads(line)
-            self._write(self.py_sinks, record, line)
+            self.deliver(self.py_sinks, record, line)
             return record

@@ -10,7 +10,8 @@ from __future__ import annotations
 import _thread
 import os
 import time
-from typing import Any, Optional
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
 
 from tpython.logs.chain import rfc3339, seal
 from tpython.sinks.interface import Sink
@@ -34,11 +35,15 @@ class Recorder:
         self.lost: dict[str, int] = {}
         self.written = 0
         self.lock = _thread.allocate_lock()
+        self.writer: Optional[int] = None  # the thread writing to the sinks, while it does
+        self.pending: list[tuple[dict[str, Any], bytes]] = []
 
     def restart_after_fork(self) -> str:
         """In a forked child: a new run, numbered from 0. Returns the parent's run id."""
         parent = self.run
         self.lock = _thread.allocate_lock()
+        self.writer = None
+        self.pending = []
         self.run = new_run_id()
         self.pid = os.getpid()
         self.seq = 0
@@ -60,7 +65,7 @@ class Recorder:
         extra: Optional[dict[str, Any]] = None,
     ) -> dict[str, Any]:
         """Build, seal and write one record; returns it."""
-        with self.lock:
+        with self.held():
             record: dict[str, Any] = {
                 "ts": rfc3339(time.time()), "seq": self.seq, "run": self.run, "pid": self.pid,
                 "event": event, "args": args, "action": action, "enforced": enforced,
@@ -75,8 +80,33 @@ class Recorder:
             self.seq += 1
             self.prev = record["hash"]
             self.written += 1
-            self._write(self.sinks, record, line)
+            self.deliver(self.sinks, record, line)
             return record
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """The recorder's lock, unless this thread holds it already to write to the sinks:
+        a sink's own system calls (a syslog or journald socket) are audit events too,
+        and their records must neither deadlock nor recurse (see :meth:`deliver`)."""
+        if self.writer == _thread.get_ident():
+            yield
+            return
+        with self.lock:
+            yield
+
+    def deliver(self, sinks: list[Sink], record: dict[str, Any], line: bytes) -> None:
+        """Write RECORD to SINKS. Records made while a sink is being written (events the
+        sink itself raises) are queued and written right after, in order."""
+        self.pending.append((record, line))
+        if self.writer == _thread.get_ident():
+            return
+        self.writer = _thread.get_ident()
+        try:
+            while self.pending:
+                queued, queued_line = self.pending.pop(0)
+                self._write(sinks, queued, queued_line)
+        finally:
+            self.writer = None
 
     def _write(self, sinks: list[Sink], record: dict[str, Any], line: bytes) -> None:
         """LINE to each of SINKS; a failure is counted, a success clears the sink's count."""

@@ -72,7 +72,7 @@ def boot(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> NoReturn:
     os.set_inheritable(warn_fd, False)
     # 2-3. Private routes, sinks.
     try:
-        sinks = [open_sink(parse_sink_spec(s)) for s in (policy.sinks or (DEFAULT_SPEC,))]
+        sinks = [open_sink(parse_sink_spec(s), policy.log) for s in (policy.sinks or (DEFAULT_SPEC,))]
     except Error as exc:
         _die(str(exc), exc.exit_status)
     try:

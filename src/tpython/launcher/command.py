@@ -142,7 +142,7 @@ def record_refusal(policy: Policy, event: str, args: dict[str, object]) -> None:
     sinks = []
     for text in policy.sinks or (DEFAULT_SPEC,):
         try:
-            sinks.append(open_sink(parse_sink_spec(text)))
+            sinks.append(open_sink(parse_sink_spec(text), policy.log))
         except Error:
             continue  # the refusal itself is still reported on stderr by the caller
     recorder = Recorder(sinks, warn_fd=2)

@@ -27,7 +27,7 @@ PROFILES = ("default", "strict")
 _TOP_KEYS = {"version", "extends", "mode", "engine", "description", "launch", "integrity", "log", "defaults", "rules"}
 _LAUNCH_KEYS = {"allow", "refuse_ld_preload"}
 _INTEGRITY_KEYS = {"manifest", "pubkey", "xattr", "kernel_check", "require", "seccomp", "max_size"}
-_LOG_KEYS = {"sinks", "facility", "app_name", "on_sink_failure"}
+_LOG_KEYS = {"sinks", "facility", "app_name", "syslog_socket", "on_sink_failure"}
 _RULE_KEYS = {"id", "events", "action", "when", "unless", "message", "description"}
 
 
@@ -135,6 +135,26 @@ def load_policy(ref: str) -> Policy:
     return policy
 
 
+def _validate_log_options(src: _Source, log: dict[str, Any]) -> None:
+    from tpython.sinks.fields import FACILITIES
+
+    facility = log.get("facility")
+    if facility is not None and facility not in FACILITIES:
+        raise _fail(src, "facility", f"[log] facility must be one of {', '.join(FACILITIES)}, not {facility!r}",
+                    table="log")
+    app_name = log.get("app_name")
+    if app_name is not None and not (isinstance(app_name, str) and 0 < len(app_name) <= 48
+                                     and all(33 <= ord(c) <= 126 for c in app_name)):
+        raise _fail(src, "app_name", "[log] app_name must be 1 to 48 printable ASCII characters without spaces",
+                    table="log")
+    socket = log.get("syslog_socket")
+    if socket is not None and not (isinstance(socket, str) and socket.startswith("/")):
+        raise _fail(src, "syslog_socket", "[log] syslog_socket must be an absolute path", table="log")
+    on_failure = log.get("on_sink_failure")
+    if on_failure is not None and on_failure not in ("continue", "fail-closed"):
+        raise _fail(src, "on_sink_failure", '[log] on_sink_failure must be "continue" or "fail-closed"', table="log")
+
+
 def _validate_top(src: _Source, data: dict[str, Any]) -> None:
     for key in data:
         if key not in _TOP_KEYS:
@@ -178,6 +198,7 @@ def _validate_top(src: _Source, data: dict[str, Any]) -> None:
                 parse_sink_spec(spec)
             except Exception as exc:  # SinkError
                 raise _fail(src, "sinks", str(exc), table="log") from None
+    _validate_log_options(src, data.get("log", {}))
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise _fail(src, "defaults", "[defaults] must be a table of category = action")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 from tpython.errors import SinkError
 from tpython.sinks.interface import Sink
@@ -44,8 +44,10 @@ def parse_sink_spec(text: str) -> SinkSpec:
     )
 
 
-def open_sink(spec: SinkSpec) -> Sink:
-    """Open the destination; raises SinkError with the reason when it cannot be."""
+def open_sink(spec: SinkSpec, options: Optional[dict[str, Any]] = None) -> Sink:
+    """Open the destination; raises SinkError with the reason when it cannot be.
+    OPTIONS: the policy's [log] table (facility, app_name, syslog_socket)."""
+    options = options or {}
     if spec.kind == "jsonl":
         from tpython.sinks.jsonl import JsonlSink
 
@@ -54,4 +56,10 @@ def open_sink(spec: SinkSpec) -> Sink:
         from tpython.sinks.stderr import StderrSink
 
         return StderrSink()
-    raise SinkError(f"sink {spec.text!r}: {spec.kind} is not available in this version of tpython yet")
+    if spec.kind == "journald":
+        from tpython.sinks.journald import JournaldSink
+
+        return JournaldSink(spec.text, options)
+    from tpython.sinks.syslog import SyslogSink
+
+    return SyslogSink(spec.kind, spec.text, options, spec.host, spec.port)

@@ -1,0 +1,69 @@
+"""What syslog and journald are told about a record: its priority, a readable
+line, and the record's fields (the parts both of them carry as structured data)."""
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+# RFC 5424 severities
+CRITICAL, WARNING, NOTICE, INFO = 2, 4, 5, 6
+
+FACILITIES = {
+    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
+    "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
+    **{f"local{i}": 16 + i for i in range(8)},
+}
+DEFAULT_FACILITY = "user"
+DEFAULT_APP_NAME = "tpython"
+
+# The fields carried beside the readable line, in this order.
+FIELDS = ("event", "action", "enforced", "rule", "module", "package", "run", "seq", "pid", "ts", "prev", "hash",
+          "args")
+
+
+def severity(record: dict[str, Any]) -> int:
+    """kill: critical; deny: warning; ask: notice; everything else: info."""
+    action = record.get("action")
+    if action == "kill":
+        return CRITICAL
+    if action == "deny":
+        return WARNING
+    if action == "ask":
+        return NOTICE
+    return INFO
+
+
+def field_text(record: dict[str, Any], name: str) -> Optional[str]:
+    """A record field as text: strings as they are, anything else as compact JSON;
+    None when the record has no such field or it is null."""
+    value = record.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def summary(record: dict[str, Any], limit: int = 300) -> str:
+    """One readable line: `deny open /root/.ssh/id_rsa [rule strict-secrets] (module app)`."""
+    args = record.get("args")
+    shown = ""
+    if isinstance(args, list) and args:
+        first = args[0]
+        shown = first if isinstance(first, str) else json.dumps(first, separators=(",", ":"), ensure_ascii=False)
+    elif isinstance(args, dict):
+        shown = json.dumps(args, separators=(",", ":"), ensure_ascii=False)
+    if len(shown) > limit:
+        shown = shown[:limit] + "…"
+    parts = [str(record.get("action")), str(record.get("event"))]
+    if shown:
+        parts.append(shown)
+    if record.get("rule"):
+        parts.append(f"[rule {record['rule']}]")
+    if record.get("enforced") is False:
+        parts.append("(audit mode: not enforced)")
+    if record.get("module"):
+        parts.append(f"(module {record['module']})")
+    if record.get("lost"):
+        parts.append(f"(records lost before this one: {record['lost']})")
+    return " ".join(parts).replace("\n", " ")
