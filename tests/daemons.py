@@ -1,6 +1,8 @@
 """Real log daemons for the sink tests: rsyslogd with docs/rsyslog/tpython-collector.conf,
 and systemd-journald in a private mount namespace (so it never touches the machine's
-own journal). Both need root; each fixture skips with the reason when it cannot start."""
+own journal). Both need root; when one cannot run here the constructor raises
+DaemonUnavailable with the reason (the test fixtures skip with it). Also used by
+benchmarks/sink_rate.py."""
 from __future__ import annotations
 
 import json
@@ -13,10 +15,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import pytest
-
 CONF = Path(__file__).resolve().parent.parent / "docs" / "rsyslog" / "tpython-collector.conf"
 JOURNALD = "/lib/systemd/systemd-journald"
+
+
+class DaemonUnavailable(Exception):
+    """This machine cannot run the daemon (not installed, not root); the message says which."""
 
 
 def _free_port(kind: int) -> int:
@@ -41,9 +45,9 @@ class Rsyslog:
 
     def __init__(self, directory: Path) -> None:
         if shutil.which("rsyslogd") is None:
-            pytest.skip("rsyslogd is not installed (Debian package rsyslog; .ci/run installs it)")
+            raise DaemonUnavailable("rsyslogd is not installed (Debian package rsyslog; .ci/run installs it)")
         if os.geteuid() != 0:
-            pytest.skip("the rsyslogd fixture runs as root")
+            raise DaemonUnavailable("the rsyslogd fixture runs as root")
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.udp_port = _free_port(socket.SOCK_DGRAM)
@@ -107,9 +111,9 @@ class Journald:
 
     def __init__(self, directory: Path) -> None:
         if not os.access(JOURNALD, os.X_OK):
-            pytest.skip(f"{JOURNALD} is not installed (Debian package systemd)")
+            raise DaemonUnavailable(f"{JOURNALD} is not installed (Debian package systemd)")
         if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
-            pytest.skip("the journald fixture needs root, unshare and nsenter")
+            raise DaemonUnavailable("the journald fixture needs root, unshare and nsenter")
         self.dir = directory
         for sub in ("run", "runlog", "varlog"):
             (directory / sub).mkdir(parents=True, exist_ok=True)
