@@ -99,7 +99,7 @@ def main() -> int:
                         return sum('event="bench.record"' in m for m in rsyslog.messages(where))
 
                     try:
-                        wait_for(lambda: stored() >= want, timeout=30, what="rsyslogd to store the records")
+                        wait_for(lambda want=want: stored() >= want, timeout=30, what="rsyslogd to store the records")
                     except TimeoutError:
                         pass
                     got = stored()
