@@ -32,6 +32,12 @@ BAD_POLICIES = {
     "require without a source": ('version = 1\n[integrity]\nrequire = true\n', ["require = true needs a manifest"]),
     "integrity type": ('version = 1\n[integrity]\nxattr = "yes"\n', ["policy.toml:3", "xattr must be true or false"]),
     "integrity size": ('version = 1\n[integrity]\nmax_size = -1\n', ["max_size must be a positive number"]),
+    "bad facility": ('version = 1\n[log]\nfacility = "lokal0"\n', ["policy.toml:3", "[log] facility must be one of"]),
+    "bad app name": ('version = 1\n[log]\napp_name = "two words"\n', ["policy.toml:3", "[log] app_name must be"]),
+    "relative syslog socket": ('version = 1\n[log]\nsyslog_socket = "dev/log"\n',
+                               ["policy.toml:3", "syslog_socket must be an absolute path"]),
+    "bad on_sink_failure": ('version = 1\n[log]\non_sink_failure = "panic"\n',
+                            ["policy.toml:3", 'on_sink_failure must be "continue" or "fail-closed"']),
 }
 
 

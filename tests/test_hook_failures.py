@@ -110,3 +110,47 @@ def test_out_of_memory_in_the_hook_fails_closed(tp):
     # (which of the two depends on what the allocator still had: the Python engine's hook
     # typically fails with MemoryError, the native one usually still finds the little it needs)
     assert not (tp.cwd / "marker").exists()
+
+
+FAIL_CLOSED_POLICY = """
+version = 1
+extends = "default"
+[log]
+on_sink_failure = "{mode}"
+[[rules]]
+id = "no-shell"
+events = ["os.system"]
+action = "deny"
+"""
+
+
+def test_on_sink_failure_fail_closed_ends_the_process_when_a_deny_cannot_be_recorded(tp, mount_tmpfs):
+    """With every sink failing, `fail-closed` ends the process at the first deny it
+    could not record (status 255, as a kill); `continue` goes on, counting."""
+    full = mount_tmpfs("full", "size=64k")
+    _fill(full)
+    tp.script(DISK_FULL_APP)
+    sink = f"jsonl:{full}/log.jsonl"
+    tp.policy(FAIL_CLOSED_POLICY.format(mode="fail-closed"))
+    r = tp("run", "--policy", "policy.toml", "--log", sink, "app.py", str(full), "stay-full")
+    assert r.rc == 255, (r.rc, r.out, r.err)
+    assert "while-full" not in r.out and not list(tp.cwd.glob("marker-*"))
+    assert 'could not be recorded by any sink; [log] on_sink_failure = "fail-closed": ending the process' in r.err
+    tp.policy(FAIL_CLOSED_POLICY.format(mode="continue"))
+    r = tp("run", "--policy", "policy.toml", "--log", sink, "app.py", str(full), "stay-full")
+    assert r.rc == 0 and r.out.splitlines() == ["while-full denied PolicyViolation", "after denied PolicyViolation"]
+    # logged events that cannot be recorded never end the process: only blocks do
+    tp.policy(FAIL_CLOSED_POLICY.format(mode="fail-closed").replace('action = "deny"', 'action = "log"'))
+    r = tp("run", "--policy", "policy.toml", "--log", sink, "app.py", str(full), "stay-full")
+    assert r.rc == 0 and "while-full ALLOWED" in r.out
+
+
+def test_fail_closed_is_not_triggered_while_one_sink_still_records(tp, mount_tmpfs):
+    full = mount_tmpfs("full", "size=64k")
+    _fill(full)
+    tp.script(DISK_FULL_APP)
+    tp.policy(FAIL_CLOSED_POLICY.format(mode="fail-closed"))
+    r = tp("run", "--policy", "policy.toml", "--log", f"jsonl:{full}/log.jsonl", "--log", f"jsonl:{tp.log}",
+           "app.py", str(full), "stay-full")
+    assert r.rc == 0 and r.out.splitlines() == ["while-full denied PolicyViolation", "after denied PolicyViolation"]
+    assert [d["rule"] for d in r.actions("deny")] == ["no-shell", "no-shell"]

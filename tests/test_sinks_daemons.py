@@ -198,3 +198,23 @@ def test_a_collector_stopped_and_restarted_mid_run_loses_only_what_it_reports(tp
     assert missing, "the collector was down for phase 2: some records must have missed it"
     assert len(missing) == reported, (missing, reported)
     assert "counting lost records" in err
+
+
+def test_a_collector_down_at_start_never_blocks_and_every_record_is_counted(tp):
+    """No collector on the TCP port, no socket at the syslog path, no journald: the
+    program runs at full speed, and the exit summary counts exactly what was lost."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once closed
+    tp.policy(POLICY.format(extra=f'syslog_socket = "{tp.cwd}/no-such.sock"'))
+    tp.script(APP)
+    started = time.monotonic()
+    r = tp("run", "--policy", "policy.toml", "--log", f"jsonl:{tp.log}", "--log", f"syslog+tcp://127.0.0.1:{port}",
+           "--log", "syslog", "app.py")
+    assert time.monotonic() - started < 10
+    assert r.rc == 0 and "denied" in r.out, r.err
+    produced = len(r.records)
+    lost = dict(re.findall(r"(syslog\S*): (\d+)", r.err.split("LOST records: ", 1)[1].splitlines()[0]))
+    assert lost == {f"syslog+tcp://127.0.0.1:{port}": str(produced), "syslog": str(produced)}

@@ -41,6 +41,8 @@ class Engine:
         policy_files = [p for p in policy.sources if not p.startswith("<")]
         self.table = DispatchTable(policy, path_placeholders(policy_files, logs))
         self.enforce = policy.mode == "enforce"
+        self.fail_closed = policy.log.get("on_sink_failure") == "fail-closed"
+        self.warn_fd = warn_fd
         self.recorder = self.make_recorder(sinks, warn_fd)
         self.attributor = Attributor()
         self.counts: dict[str, int] = {}
@@ -164,6 +166,8 @@ class Engine:
             self.denials[key] = self.denials.get(key, 0) + 1
         if not (blocked and enforced):
             return None
+        if self.fail_closed and self.recorder.last_delivered == 0:
+            self._fail_closed(event, rule)
         if action == "kill":
             return lambda: self._kill(event, rule)
         violation = PolicyViolation(event, rule, self.policy.name, self._rule_message(rule))
@@ -174,13 +178,29 @@ class Engine:
         return refuse
 
     def _kill(self, event: str, rule: Optional[str]) -> None:
-        self.finish(KILL_STATUS, reason=f"killed by rule {rule!r} on {event}")
+        self._end(f"killed by rule {rule!r} on {event}")
+
+    def _end(self, reason: str) -> None:
+        """End the process with KILL_STATUS, tpython.exit written (when it can be)."""
+        self.finish(KILL_STATUS, reason=reason)
         for stream in (sys.stdout, sys.stderr):  # what the program printed so far
             try:
                 stream.flush()
             except Exception:
                 pass
         os._exit(KILL_STATUS)
+
+    def _fail_closed(self, event: str, rule: Optional[str]) -> None:
+        """[log] on_sink_failure = "fail-closed": a block no sink could record ends the
+        process (status 255, as a kill does), so making the log fail (a full disk)
+        cannot be used to try denied things unseen."""
+        message = (f"tpython: a {event} block (rule {rule or 'default'}) could not be recorded by any sink; "
+                   '[log] on_sink_failure = "fail-closed": ending the process\n')
+        try:
+            os.write(self.warn_fd, message.encode("utf-8", "replace"))
+        except OSError:
+            pass
+        self._end(f"a {event} block could not be recorded (on_sink_failure = fail-closed)")
 
     def _rule_message(self, rule: Optional[str]) -> str:
         for r in self.policy.rules:

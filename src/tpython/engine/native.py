@@ -98,7 +98,7 @@ class NativeEngine(Engine):
             "package_lookup": package_lookup,
             "enforce": self.enforce, "policy": self.policy.name, "violation": PolicyViolation,
             "move_events": tuple(sorted(MOVE_EVENTS)), "write_events": tuple(sorted(WRITE_EVENTS)),
-            "write_flags": WRITE_FLAGS,
+            "write_flags": WRITE_FLAGS, "fail_closed": self.fail_closed,
         }
     @contextmanager
     def internal(self) -> Iterator[None]:

@@ -54,8 +54,9 @@ class NativeRecorder(Recorder):
         extra_text = "".join(f",{_json(k)}:{_json(v)}" for k, v in extra.items()) if extra else ""
         with self.held():
             py_lost = ",".join(f"{_json(name)}:{n}" for name, n in self.lost.items())
-            line, _, _ = self.native.chain_record(event, _json(args).encode("ascii"), action, enforced, rule,
-                                                  _json(module), _json(package), extra_text, py_lost)
+            line, _, _, in_files = self.native.chain_record(event, _json(args).encode("ascii"), action, enforced,
+                                                            rule, _json(module), _json(package), extra_text, py_lost)
             record: dict[str, Any] = json.loads(line)
-            self.deliver(self.py_sinks, record, line)
+            by_python = self.deliver(self.py_sinks, record, line)
+            self.last_delivered = None if by_python is None else in_files + by_python
             return record

@@ -37,6 +37,7 @@ class Recorder:
         self.lock = _thread.allocate_lock()
         self.writer: Optional[int] = None  # the thread writing to the sinks, while it does
         self.pending: list[tuple[dict[str, Any], bytes]] = []
+        self.last_delivered: Optional[int] = None  # sinks that took the last record (None: queued)
 
     def restart_after_fork(self) -> str:
         """In a forked child: a new run, numbered from 0. Returns the parent's run id."""
@@ -80,7 +81,7 @@ class Recorder:
             self.seq += 1
             self.prev = record["hash"]
             self.written += 1
-            self.deliver(self.sinks, record, line)
+            self.last_delivered = self.deliver(self.sinks, record, line)
             return record
 
     @contextmanager
@@ -94,22 +95,29 @@ class Recorder:
         with self.lock:
             yield
 
-    def deliver(self, sinks: list[Sink], record: dict[str, Any], line: bytes) -> None:
-        """Write RECORD to SINKS. Records made while a sink is being written (events the
-        sink itself raises) are queued and written right after, in order."""
+    def deliver(self, sinks: list[Sink], record: dict[str, Any], line: bytes) -> Optional[int]:
+        """Write RECORD to SINKS; returns how many took it. Records made while a sink is
+        being written (events the sink itself raises) are queued and written right after,
+        in order (None is returned for those)."""
         self.pending.append((record, line))
         if self.writer == _thread.get_ident():
-            return
+            return None
         self.writer = _thread.get_ident()
+        delivered: Optional[int] = None
         try:
             while self.pending:
                 queued, queued_line = self.pending.pop(0)
-                self._write(sinks, queued, queued_line)
+                took = self._write(sinks, queued, queued_line)
+                if queued is record:
+                    delivered = took
         finally:
             self.writer = None
+        return delivered
 
-    def _write(self, sinks: list[Sink], record: dict[str, Any], line: bytes) -> None:
-        """LINE to each of SINKS; a failure is counted, a success clears the sink's count."""
+    def _write(self, sinks: list[Sink], record: dict[str, Any], line: bytes) -> int:
+        """LINE to each of SINKS; a failure is counted, a success clears the sink's count.
+        Returns how many sinks took it."""
+        took = 0
         for sink in sinks:
             try:
                 sink.write(record, line)
@@ -117,6 +125,8 @@ class Recorder:
                 self._sink_failed(sink, exc)
             else:
                 self.lost.pop(sink.name, None)
+                took += 1
+        return took
 
     def all_lost(self) -> dict[str, int]:
         """Records each sink missed since it last wrote one."""

@@ -334,13 +334,30 @@ probe(const char *event, const char *action, const char *rule)
     (void)event; (void)action; (void)rule;
 }
 
+/* [log] on_sink_failure = "fail-closed": a deny that no sink could record ends the
+ * process (status 255, as a kill does), so making the log fail (a full disk) cannot
+ * be used to try denied things unseen. */
+static int fail_closed;
+
+static void
+fail_closed_exit(const char *event, const char *rule)
+{
+    char message[512];
+    snprintf(message, sizeof message,
+             "tpython: a deny of %s (rule %s) could not be recorded by any sink; [log] on_sink_failure = "
+             "\"fail-closed\": ending the process\n", event, rule && rule[0] ? rule : "default");
+    chain_warn(message);
+    _exit(255);
+}
+
 /* Write a record from C. An argument only the Python renderer can render makes this
  * return 1 without writing (when IN_MAIN: Python can run), or is named by its C type.
  * Returns 0 when written, -1 on failure. */
 static int
 record_in_c(const char *event, PyObject *args, const Entry *entry, const char *action, int enforced,
-            const char *rule, const char *extra, int in_main)
+            const char *rule, const char *extra, int in_main, int *delivered)
 {
+    *delivered = 0;
     Buf rendered, module, package, line;
     buf_init(&rendered);
     buf_init(&module);
@@ -360,7 +377,7 @@ record_in_c(const char *event, PyObject *args, const Entry *entry, const char *a
     }
     if (rc == RENDER_OK && buf_put(&module, "", 1) == 0 && buf_put(&package, "", 1) == 0) {
         rc = chain_record(&line, event, rendered.data, rendered.len, action, enforced, rule && rule[0] ? rule : NULL,
-                          module.data, package.data, extra, "") < 0 ? -1 : 0;
+                          module.data, package.data, extra, "", delivered) < 0 ? -1 : 0;
     }
     else {
         rc = -1;
@@ -377,7 +394,8 @@ record_in_c(const char *event, PyObject *args, const Entry *entry, const char *a
 static int
 log_in_c(const char *event, PyObject *args, const Entry *entry, const char *rule, int in_main)
 {
-    int rc = record_in_c(event, args, entry, "log", 1, rule, "", in_main);
+    int delivered;
+    int rc = record_in_c(event, args, entry, "log", 1, rule, "", in_main, &delivered);
     if (rc != 0) {
         PyErr_Clear();
         return 1; /* the Python renderer's job, or let the slow path try (it reports what fails) */
@@ -393,7 +411,11 @@ static int
 deny_in_c(const char *event, PyObject *args, const Entry *entry, const char *rule_id, const char *message,
           uint64_t *counter, int in_main)
 {
-    int rc = record_in_c(event, args, entry, "deny", enforce, rule_id, "", in_main);
+    int delivered;
+    int rc = record_in_c(event, args, entry, "deny", enforce, rule_id, "", in_main, &delivered);
+    if (rc == 0 && delivered == 0 && fail_closed && enforce) {
+        fail_closed_exit(event, rule_id);
+    }
     if (rc != 0) {
         PyErr_Clear();
         if (in_main) {
@@ -432,8 +454,9 @@ slow(const char *event, PyObject *args, const Entry *entry)
          * record that); otherwise record it as logged. */
         int block = entry == NULL || entry->can_block;
         const char *extra = ",\"subinterpreter\":true";
+        int delivered;
         if (!chain_is_ready() || record_in_c(event, args, entry, block ? "deny" : "log", block ? enforce : 1,
-                                             "tpython-subinterpreter", extra, 0) < 0) {
+                                             "tpython-subinterpreter", extra, 0, &delivered) < 0) {
             PyErr_Clear();
             __atomic_fetch_add(&unrecorded, 1, __ATOMIC_RELAXED);
         }
@@ -785,10 +808,11 @@ build_options(PyObject *options)
     PyObject *moves = PyDict_GetItemString(options, "move_events");
     PyObject *writes = PyDict_GetItemString(options, "write_events");
     PyObject *flags = PyDict_GetItemString(options, "write_flags");
+    PyObject *fail_closed_obj = PyDict_GetItemString(options, "fail_closed");
     if (!shapes_obj || !log_in_c_obj || !stdlib || !site || !tpython_dir || !lookup || !enforce_obj || !policy_obj
-        || !violation_obj || !moves || !writes || !flags) {
+        || !violation_obj || !moves || !writes || !flags || !fail_closed_obj) {
         PyErr_SetString(PyExc_KeyError, "options need shapes, log_in_c, stdlib, site, tpython, package_lookup, "
-                                        "enforce, policy, violation, move_events, write_events, write_flags");
+                                        "enforce, policy, violation, move_events, write_events, write_flags, fail_closed");
         return -1;
     }
     long long write_flags = PyLong_AsLongLong(flags);
@@ -799,6 +823,7 @@ build_options(PyObject *options)
         return -1;
     }
     enforce = PyObject_IsTrue(enforce_obj) == 1;
+    fail_closed = PyObject_IsTrue(fail_closed_obj) == 1;
     Py_INCREF(violation_obj);
     violation = violation_obj;
     if (build_shapes(shapes_obj) < 0 || attrib_configure(stdlib, site, tpython_dir, lookup) < 0) {

@@ -211,8 +211,8 @@ buf_json_cstr(Buf *b, const char *s)
 
 /* ---- the chain ---------------------------------------------------------- */
 
-static void
-warn(const char *message)
+void
+chain_warn(const char *message)
 {
     ssize_t rc = write(warn_fd, message, strlen(message));
     (void)rc;
@@ -299,9 +299,10 @@ chain_sha256(const char *data, size_t len, unsigned char digest[32])
 long long
 chain_record(Buf *line, const char *event, const char *args_json, size_t args_len, const char *action,
              int enforced, const char *rule, const char *module_json, const char *package_json,
-             const char *extra, const char *py_lost)
+             const char *extra, const char *py_lost, int *delivered)
 {
     char ts[40];
+    *delivered = 0;
     pthread_mutex_lock(&chain_lock);
     now_rfc3339(ts, sizeof(ts));
     long long seq = (long long)chain_seq;
@@ -363,6 +364,7 @@ chain_record(Buf *line, const char *event, const char *args_json, size_t args_le
         FdSink *sink = &fd_sinks[i];
         if (write_fd_sink(sink, line->data, line->len) == 0) {
             sink->lost = 0;
+            (*delivered)++;
             continue;
         }
         sink->lost++;
@@ -370,7 +372,7 @@ chain_record(Buf *line, const char *event, const char *args_json, size_t args_le
             char message[512];
             snprintf(message, sizeof(message), "tpython: cannot write to %s: %s; counting lost records\n",
                      sink->name, strerror(errno));
-            warn(message);
+            chain_warn(message);
             sink->warned = 1;
         }
     }
@@ -510,6 +512,7 @@ python_may_record(const char *event)
 }
 
 /* chain_record(event, args_json, action, enforced, rule, module_json, package_json, extra, py_lost)
+ * -> (line, seq, hash, delivered: how many JSONL files got it)
  *   -> (line, seq, hash) */
 PyObject *
 tp_chain_record(PyObject *module, PyObject *args)
@@ -533,16 +536,17 @@ tp_chain_record(PyObject *module, PyObject *args)
     Buf line;
     buf_init(&line);
     long long seq;
+    int delivered;
     Py_BEGIN_ALLOW_THREADS
     seq = chain_record(&line, event, args_json, (size_t)args_len, action, enforced, rule, module_json,
-                       package_json, extra, py_lost);
+                       package_json, extra, py_lost, &delivered);
     Py_END_ALLOW_THREADS
     if (seq < 0) {
         buf_free(&line);
         return PyErr_NoMemory();
     }
-    PyObject *out = Py_BuildValue("(y#Ls#)", line.data, (Py_ssize_t)line.len, seq,
-                                  line.data + line.len - 67, (Py_ssize_t)64);
+    PyObject *out = Py_BuildValue("(y#Ls#i)", line.data, (Py_ssize_t)line.len, seq,
+                                  line.data + line.len - 67, (Py_ssize_t)64, delivered);
     buf_free(&line);
     return out;
 }

@@ -47,10 +47,12 @@ int chain_is_ready(void);
 int chain_in_new_process(void);
 long long chain_record(Buf *line, const char *event, const char *args_json, size_t args_len, const char *action,
                        int enforced, const char *rule, const char *module_json, const char *package_json,
-                       const char *extra, const char *py_lost);
+                       const char *extra, const char *py_lost, int *delivered);
 
 PyObject *tp_chain_start(PyObject *module, PyObject *args);
 PyObject *tp_chain_restart(PyObject *module, PyObject *args);
+/* MESSAGE on tpython's own stderr (the descriptor chain_start was given). */
+void chain_warn(const char *message);
 PyObject *tp_chain_record(PyObject *module, PyObject *args);
 PyObject *tp_chain_state(PyObject *module, PyObject *unused);
 
