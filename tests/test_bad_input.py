@@ -36,6 +36,8 @@ BAD_POLICIES = {
     "bad app name": ('version = 1\n[log]\napp_name = "two words"\n', ["policy.toml:3", "[log] app_name must be"]),
     "relative syslog socket": ('version = 1\n[log]\nsyslog_socket = "dev/log"\n',
                                ["policy.toml:3", "syslog_socket must be an absolute path"]),
+    "tiny rotate_bytes": ('version = 1\n[log]\nrotate_bytes = 10\n',
+                          ["policy.toml:3", "rotate_bytes must be a whole number of at least 1024"]),
     "bad on_sink_failure": ('version = 1\n[log]\non_sink_failure = "panic"\n',
                             ["policy.toml:3", 'on_sink_failure must be "continue" or "fail-closed"']),
 }

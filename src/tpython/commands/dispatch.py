@@ -52,8 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--since", help="RFC 3339 time, e.g. 2026-11-27T20:00:00Z")
     show.add_argument("--until", help="RFC 3339 time")
     show.add_argument("--json", action="store_true", help="print matching records as JSONL")
-    verify = log_sub.add_parser("verify", help="check the hash chain of every run in a log")
-    verify.add_argument("file")
+    verify = log_sub.add_parser("verify", help="check the hash chain of every run in a log (or a rotated set)")
+    verify.add_argument("files", nargs="+", metavar="FILE")
 
     trust = sub.add_parser("trust", help="code integrity: keys, manifests, xattr stamps, checks")
     trust_sub = trust.add_subparsers(dest="trust_command", metavar="ACTION")
@@ -109,7 +109,7 @@ def dispatch(args_list: list[str], base_sys_path: Optional[list[str]] = None) ->
         if args.command == "log" and args.log_command == "verify":
             from tpython.logs.verify import verify_log
 
-            return verify_log(args.file)
+            return verify_log(args.files)
         if args.command == "trust" and args.trust_command:
             from tpython.commands import trust as trust_cmd
 

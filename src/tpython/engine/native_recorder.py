@@ -29,7 +29,8 @@ class NativeRecorder(Recorder):
         self.native = native
         self.c_sinks = [s for s in sinks if isinstance(s, JsonlSink)]
         self.py_sinks = [s for s in sinks if not isinstance(s, JsonlSink)]
-        native.chain_start(self.run, self.pid, [(s.fd, s.name) for s in self.c_sinks], warn_fd)
+        native.chain_start(self.run, self.pid, [(s.fd, s.name, s.path, s.rotate_bytes, s.keep) for s in self.c_sinks],
+                           warn_fd)
 
     @property
     def written(self) -> int:

@@ -12,9 +12,10 @@ discrepancy at each place is reported with its line, run and seq:
 """
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
-from typing import Optional, TextIO
+from typing import Optional, TextIO, Union
 
 from tpython.logs.chain import expected_hash
 from tpython.logs.reader import read_lines
@@ -33,22 +34,41 @@ class RunState:
     problems: list[str] = field(default_factory=list)
 
 
-def verify_log(path: str, out: TextIO = sys.stdout) -> int:
-    """Print a report; return 0 when every chain holds, 1 otherwise."""
+def rotation_order(paths: list[str]) -> list[str]:
+    """PATHS in the order their records were written: a rotated set (LOG.3, LOG.2,
+    LOG.1, LOG, as tpython's rotation names them) oldest first, whatever order they
+    were given in; otherwise as given."""
+    def parts(path: str) -> tuple[str, int]:
+        m = re.fullmatch(r"(.*)\.(\d+)", path)
+        return (m.group(1), int(m.group(2))) if m else (path, 0)
+
+    bases: list[str] = []
+    for path in paths:
+        if parts(path)[0] not in bases:
+            bases.append(parts(path)[0])
+    return sorted(dict.fromkeys(paths), key=lambda p: (bases.index(parts(p)[0]), -parts(p)[1]))
+
+
+def verify_log(paths: Union[str, list[str]], out: TextIO = sys.stdout) -> int:
+    """Print a report; return 0 when every chain holds, 1 otherwise. Several files
+    (a rotated set) are read as one log, in the order :func:`rotation_order` gives."""
+    files = rotation_order([paths] if isinstance(paths, str) else list(paths))
+    path = ", ".join(files)
     runs: dict[str, RunState] = {}
     file_problems: list[str] = []
-    for line in read_lines(path):
+    for name, line in ((f, line) for f in files for line in read_lines(f)):
+        at = f"{name}:{line.number}" if len(files) > 1 else f"line {line.number}"
         rec = line.record
         if rec is None:
-            file_problems.append(f"line {line.number}: {line.problem}")
+            file_problems.append(f"{at}: {line.problem}")
             continue
         run_id = rec.get("run")
         seq = rec.get("seq")
         if not isinstance(run_id, str) or not isinstance(seq, int) or "hash" not in rec:
-            file_problems.append(f"line {line.number}: not a tpython record (no run/seq/hash)")
+            file_problems.append(f"{at}: not a tpython record (no run/seq/hash)")
             continue
         state = runs.setdefault(run_id, RunState(run_id, rec.get("pid")))
-        where = f"line {line.number}: run {run_id} seq {seq}"
+        where = f"{at}: run {run_id} seq {seq}"
         if line.problem:
             state.problems.append(f"{where}: {line.problem}")
         if expected_hash(rec) != rec["hash"]:

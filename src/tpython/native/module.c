@@ -33,7 +33,8 @@ static PyMethodDef methods[] = {
     {"set_busy", tp_set_busy, METH_O, "set_busy(flag) -> previous: mark this thread's work as tpython's."},
     {"stats", tp_stats, METH_NOARGS, "stats() -> the engine's state, for tpython.start and info."},
     {"chain_start", tp_chain_start, METH_VARARGS,
-     "chain_start(run, pid, [(fd, name)...], warn_fd): take over the JSONL files and start the chain."},
+     "chain_start(run, pid, [(fd, name, path, rotate_bytes, keep)...], warn_fd): take over the JSONL files "
+     "(rotated by size when rotate_bytes > 0) and start the chain."},
     {"chain_restart", tp_chain_restart, METH_VARARGS, "chain_restart(run, pid): a forked child's new run."},
     {"chain_record", tp_chain_record, METH_VARARGS,
      "chain_record(event, args_json, action, enforced, rule, module_json, package_json, extra, py_lost)"

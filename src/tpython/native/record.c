@@ -16,7 +16,9 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +35,9 @@ typedef struct {
     char *name;
     uint64_t lost;   /* records this sink missed since its last successful write */
     int warned;
+    char *path;      /* for rotation: the file's path */
+    long long rotate_bytes; /* 0: never rotated */
+    int keep;        /* rotated files kept: PATH.1 (newest) ... PATH.KEEP */
 } FdSink;
 
 static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -219,9 +224,82 @@ chain_warn(const char *message)
 }
 
 /* Write LINE to one file sink with one write(2); a short write is taken back out. */
+/* Open SINK's path again (after a rotation, ours or another process's), above the
+ * usual descriptors and close-on-exec, as chain_start does. */
+static int
+reopen_fd_sink(FdSink *sink)
+{
+    int fd = open(sink->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        return -1;
+    }
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 200);
+    close(fd);
+    if (own < 0) {
+        return -1;
+    }
+    close(sink->fd);
+    sink->fd = own;
+    return 0;
+}
+
+static int
+same_file(int fd, const char *path)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Rotation by size (tpython.sinks.jsonl does the same for the Python engine): when LEN
+ * more bytes would take the file past rotate_bytes, PATH.i becomes PATH.i+1 (the
+ * oldest beyond `keep` is overwritten), PATH becomes PATH.1, and a new PATH is begun.
+ * Under flock on the file, so processes sharing it (forked children) rotate it once;
+ * one that finds PATH is no longer its file reopens it. The chain simply goes on. */
+static void
+rotate_fd_sink(FdSink *sink, size_t len)
+{
+    if (!same_file(sink->fd, sink->path)) {
+        reopen_fd_sink(sink);
+    }
+    struct stat st;
+    if (fstat(sink->fd, &st) != 0 || st.st_size == 0 || st.st_size + (long long)len <= sink->rotate_bytes) {
+        return;
+    }
+    if (flock(sink->fd, LOCK_EX) != 0) {
+        return;
+    }
+    int rotated = 0;
+    if (same_file(sink->fd, sink->path)) { /* nobody rotated it while we waited */
+        size_t plen = strlen(sink->path);
+        char *from = malloc(plen + 24), *to = malloc(plen + 24);
+        if (from != NULL && to != NULL) {
+            for (int i = sink->keep - 1; i >= 1; i--) {
+                snprintf(from, plen + 24, "%s.%d", sink->path, i);
+                snprintf(to, plen + 24, "%s.%d", sink->path, i + 1);
+                rename(from, to); /* a missing PATH.i is fine */
+            }
+            snprintf(to, plen + 24, "%s.1", sink->path);
+            rotated = rename(sink->path, to) == 0;
+        }
+        free(from);
+        free(to);
+    }
+    int old = sink->fd;
+    int keep_old = dup(old);
+    reopen_fd_sink(sink);
+    if (keep_old >= 0) {
+        flock(keep_old, LOCK_UN);
+        close(keep_old);
+    }
+    (void)rotated;
+}
+
 static int
 write_fd_sink(FdSink *sink, const char *line, size_t len)
 {
+    if (sink->rotate_bytes > 0) {
+        rotate_fd_sink(sink, len);
+    }
     ssize_t n = write(sink->fd, line, len);
     if (n == (ssize_t)len) {
         return 0;
@@ -406,7 +484,7 @@ set_run(PyObject *run, long pid)
     return 0;
 }
 
-/* chain_start(run, pid, [(fd, name), ...], warn_fd): take over the JSONL files (duplicated
+/* chain_start(run, pid, [(fd, name, path, rotate_bytes, keep), ...], warn_fd): take over the JSONL files (duplicated
  * above the usual descriptors, close-on-exec) and start the chain. Once per process. */
 PyObject *
 tp_chain_start(PyObject *module, PyObject *args)
@@ -432,20 +510,22 @@ tp_chain_start(PyObject *module, PyObject *args)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(sinks); i++) {
-        int fd;
-        const char *name;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(sinks, i), "is", &fd, &name)) {
+        int fd, keep;
+        const char *name, *path;
+        long long rotate_bytes;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(sinks, i), "issLi", &fd, &name, &path, &rotate_bytes, &keep)) {
             pthread_mutex_unlock(&chain_lock);
             return NULL;
         }
         int own = fcntl(fd, F_DUPFD_CLOEXEC, 200);
-        char *copy = strdup(name);
-        if (own < 0 || copy == NULL) {
+        char *copy = strdup(name), *path_copy = strdup(path);
+        if (own < 0 || copy == NULL || path_copy == NULL) {
             pthread_mutex_unlock(&chain_lock);
             free(copy);
+            free(path_copy);
             return own < 0 ? PyErr_SetFromErrno(PyExc_OSError) : PyErr_NoMemory();
         }
-        fd_sinks[n_fd_sinks++] = (FdSink){own, copy, 0, 0};
+        fd_sinks[n_fd_sinks++] = (FdSink){own, copy, 0, 0, path_copy, rotate_bytes, keep < 1 ? 1 : keep};
     }
     warn_fd = fcntl(wfd, F_DUPFD_CLOEXEC, 200);
     if (warn_fd < 0) {

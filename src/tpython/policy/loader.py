@@ -27,7 +27,7 @@ PROFILES = ("default", "strict")
 _TOP_KEYS = {"version", "extends", "mode", "engine", "description", "launch", "integrity", "log", "defaults", "rules"}
 _LAUNCH_KEYS = {"allow", "refuse_ld_preload"}
 _INTEGRITY_KEYS = {"manifest", "pubkey", "xattr", "kernel_check", "require", "seccomp", "max_size"}
-_LOG_KEYS = {"sinks", "facility", "app_name", "syslog_socket", "on_sink_failure"}
+_LOG_KEYS = {"sinks", "facility", "app_name", "syslog_socket", "on_sink_failure", "rotate_bytes", "rotate_keep"}
 _RULE_KEYS = {"id", "events", "action", "when", "unless", "message", "description"}
 
 
@@ -150,6 +150,10 @@ def _validate_log_options(src: _Source, log: dict[str, Any]) -> None:
     socket = log.get("syslog_socket")
     if socket is not None and not (isinstance(socket, str) and socket.startswith("/")):
         raise _fail(src, "syslog_socket", "[log] syslog_socket must be an absolute path", table="log")
+    for key, least in (("rotate_bytes", 1024), ("rotate_keep", 1)):
+        value = log.get(key)
+        if value is not None and (type(value) is not int or value < least):
+            raise _fail(src, key, f"[log] {key} must be a whole number of at least {least}", table="log")
     on_failure = log.get("on_sink_failure")
     if on_failure is not None and on_failure not in ("continue", "fail-closed"):
         raise _fail(src, "on_sink_failure", '[log] on_sink_failure must be "continue" or "fail-closed"', table="log")

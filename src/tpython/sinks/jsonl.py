@@ -3,6 +3,14 @@
 The file is opened with O_APPEND, so several processes appending to one
 file never interleave partial lines: each record is a single write at the
 end of the file.
+
+With ``[log] rotate_bytes``, a record that would take the file past that
+size first rotates it: PATH.i becomes PATH.i+1 (``rotate_keep`` files are
+kept), PATH becomes PATH.1, and a new PATH is begun. Under ``flock`` on
+the file, so processes sharing it (forked children) rotate it once; one
+that finds PATH is no longer its file reopens it. Records go on numbering
+and chaining across the files (``tpython log verify`` takes the set). The
+native engine does the same in C (native/record.c).
 """
 from __future__ import annotations
 
@@ -11,13 +19,17 @@ from typing import Any
 
 from tpython.errors import SinkError
 
+DEFAULT_KEEP = 5
+
 
 class JsonlSink:
     """Appends records to a file."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, rotate_bytes: int = 0, keep: int = DEFAULT_KEEP) -> None:
         self.path = os.path.abspath(os.path.expanduser(path))
         self.name = f"jsonl:{self.path}"
+        self.rotate_bytes = rotate_bytes
+        self.keep = max(1, keep)
         try:
             self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         except OSError as exc:
@@ -27,10 +39,47 @@ class JsonlSink:
             raise SinkError(f"cannot open log {self.path}: not a regular file")
 
     def write(self, record: dict[str, Any], line: bytes) -> None:
+        if self.rotate_bytes:
+            self._rotate_if_full(len(line))
         written = os.write(self.fd, line)
         if written != len(line):  # a full disk: take the torn line back out
             self._untear(written)
             raise OSError(28, f"No space left on device (short write to {self.path})")
+
+    def _is_current(self) -> bool:
+        try:
+            mine, named = os.fstat(self.fd), os.stat(self.path)
+        except OSError:
+            return False
+        return (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino)
+
+    def _reopen(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        os.close(self.fd)
+        self.fd = fd
+
+    def _rotate_if_full(self, incoming: int) -> None:
+        import fcntl
+
+        if not self._is_current():
+            self._reopen()
+        size = os.fstat(self.fd).st_size
+        if size == 0 or size + incoming <= self.rotate_bytes:
+            return
+        old = os.dup(self.fd)
+        fcntl.flock(old, fcntl.LOCK_EX)
+        try:
+            if self._is_current():  # nobody rotated it while we waited
+                for i in range(self.keep - 1, 0, -1):
+                    try:
+                        os.rename(f"{self.path}.{i}", f"{self.path}.{i + 1}")
+                    except FileNotFoundError:
+                        pass
+                os.rename(self.path, f"{self.path}.1")
+            self._reopen()
+        finally:
+            fcntl.flock(old, fcntl.LOCK_UN)
+            os.close(old)
 
     def _untear(self, written: int) -> None:
         """Remove the WRITTEN bytes of a partial record we just appended, if still last."""

@@ -46,12 +46,13 @@ def parse_sink_spec(text: str) -> SinkSpec:
 
 def open_sink(spec: SinkSpec, options: Optional[dict[str, Any]] = None) -> Sink:
     """Open the destination; raises SinkError with the reason when it cannot be.
-    OPTIONS: the policy's [log] table (facility, app_name, syslog_socket)."""
+    OPTIONS: the policy's [log] table (facility, app_name, syslog_socket, rotate_bytes, rotate_keep)."""
     options = options or {}
     if spec.kind == "jsonl":
-        from tpython.sinks.jsonl import JsonlSink
+        from tpython.sinks.jsonl import DEFAULT_KEEP, JsonlSink
 
-        return JsonlSink(spec.path or "")
+        return JsonlSink(spec.path or "", int(options.get("rotate_bytes", 0)), int(options.get("rotate_keep",
+                                                                                                DEFAULT_KEEP)))
     if spec.kind == "stderr":
         from tpython.sinks.stderr import StderrSink
 
