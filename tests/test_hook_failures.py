@@ -154,3 +154,15 @@ def test_fail_closed_is_not_triggered_while_one_sink_still_records(tp, mount_tmp
            "app.py", str(full), "stay-full")
     assert r.rc == 0 and r.out.splitlines() == ["while-full denied PolicyViolation", "after denied PolicyViolation"]
     assert [d["rule"] for d in r.actions("deny")] == ["no-shell", "no-shell"]
+
+
+def test_a_low_descriptor_limit_does_not_stop_recording(tp):
+    """tpython keeps its log descriptors at 200 and above, out of the program's way;
+    where RLIMIT_NOFILE is lower, it takes what there is instead of failing."""
+    tp.script("import os\nopen(__file__).close()\nos.system('true')\n")
+    r = tp("run", "app.py", wrap=("sh", "-c", 'ulimit -n 64 && exec "$@"', "sh"))
+    assert r.rc == 0, r.err
+    assert r.events("open") and r.events("os.system") and r.events("tpython.exit")
+    v = __import__("subprocess").run(__import__("conftest").TPYTHON + ["log", "verify", str(tp.log)],
+                                     capture_output=True, text=True)
+    assert v.returncode == 0, v.stdout

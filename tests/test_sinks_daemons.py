@@ -218,3 +218,20 @@ def test_a_collector_down_at_start_never_blocks_and_every_record_is_counted(tp):
     produced = len(r.records)
     lost = dict(re.findall(r"(syslog\S*): (\d+)", r.err.split("LOST records: ", 1)[1].splitlines()[0]))
     assert lost == {f"syslog+tcp://127.0.0.1:{port}": str(produced), "syslog": str(produced)}
+
+
+def test_a_critical_failure_of_tpython_goes_to_syslog_and_ends_with_255(tp, rsyslog):
+    """As spython does (syslog(LOG_CRIT, ...); _exit(255)): tpython failing while it starts
+    never lets the program run unwatched, and says so where operations look."""
+    tp.policy(POLICY.format(extra=f'syslog_socket = "{rsyslog.socket}"'))
+    tp.script("open('ran', 'w').close()\n")
+    r = tp("run", "--policy", "policy.toml", "app.py", env={"TPYTHON_INJECT_FAULT": "boot"})
+    assert r.rc == 255 and not (tp.cwd / "ran").exists()
+    assert r.err.strip() == "tpython: critical failure: RuntimeError: fault injected (TPYTHON_INJECT_FAULT=boot)"
+
+    def critical() -> list[str]:
+        return [m for m in rsyslog.read("unix").decode().splitlines() if "tpython critical failure" in m]
+
+    message = wait_for(critical, what="the critical message")[0]
+    assert message.startswith("<154>1 ")  # local3 (19) * 8 + critical (2)
+    assert " tpy-test " in message and "RuntimeError: fault injected" in message

@@ -32,9 +32,13 @@ from tpython.launcher import children, guards
 from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, interpreter_argv, package_parent
 from tpython.policy.model import Policy
 from tpython.sinks.spec import DEFAULT_SPEC, open_sink, parse_sink_spec
+from tpython.sinks.syslog import critical_failure
 
 _TPYTHON_DIR = os.path.dirname(os.path.abspath(tpython.__file__)) + os.sep
 EXIT_LAUNCH_REFUSED = 2
+# Tests make tpython fail where nothing else reliably can; set to "boot", it only
+# makes tpython refuse to start (status 255), never run anything unwatched.
+FAULT_VARIABLE = "TPYTHON_INJECT_FAULT"
 EXIT_CODE_REFUSED = 126  # as a shell says of a file it cannot execute
 INTERRUPTED = object()  # an uncaught KeyboardInterrupt: python ends itself with SIGINT
 
@@ -67,7 +71,34 @@ def main() -> NoReturn:
 
 def boot(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> NoReturn:
     """Boot the engine with POLICY (the one SPEC carries), then run the target; never returns.
-    IN_LAUNCHER: this is the `tpython` command's own interpreter (no second start)."""
+    IN_LAUNCHER: this is the `tpython` command's own interpreter (no second start).
+
+    A failure of tpython itself while it starts (not a mistake of the user's, which is
+    one line and its own status) is a critical failure: a critical message to syslog,
+    one line on stderr, and status 255; the program never starts unwatched."""
+    try:
+        if os.environ.get(FAULT_VARIABLE) == "boot":
+            raise RuntimeError(f"fault injected ({FAULT_VARIABLE}=boot)")
+        engine, status_box, main_is_package, site_flags = _start(spec, policy, in_launcher)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        critical_failure(f"{type(exc).__name__}: {exc}", policy.log)
+    import site
+
+    site.main()
+    if site_flags is not None:
+        sys.flags = site_flags
+    # 8. The target.
+    code = _run_target(spec.target, engine, main_is_package)
+    status_box[0] = code
+    sys.exit(128 + 2 if code is INTERRUPTED else code)
+
+
+def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine, list[Any], bool, Any]:
+    """Steps 2-7: sinks, engine, hooks, tpython.start, exit and fork handling, launch
+    checks, seal. Returns the engine, the exit-status box, whether the target is a
+    package, and the sys.flags to show once site has run."""
     warn_fd = os.dup(2)
     os.set_inheritable(warn_fd, False)
     # 2-3. Private routes, sinks.
@@ -133,15 +164,7 @@ def boot(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> NoReturn:
                              start_loader_env)
     main_is_package = _main_is_package(spec.target, engine)
     engine.seal()
-    import site
-
-    site.main()
-    if site_flags is not None:
-        sys.flags = site_flags
-    # 8. The target.
-    code = _run_target(spec.target, engine, main_is_package)
-    status_box[0] = code
-    sys.exit(128 + 2 if code is INTERRUPTED else code)
+    return engine, status_box, main_is_package, site_flags
 
 
 def _prepare_integrity(policy: Policy, spec: LaunchSpec, engine: Engine) -> tuple[Any, Any]:

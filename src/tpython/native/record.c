@@ -224,6 +224,15 @@ chain_warn(const char *message)
 }
 
 /* Write LINE to one file sink with one write(2); a short write is taken back out. */
+/* FD duplicated above the descriptors a program usually uses (200), close-on-exec;
+ * anywhere above 2 when the process may not have that many (RLIMIT_NOFILE). */
+static int
+dup_high(int fd)
+{
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 200);
+    return own >= 0 || errno != EINVAL ? own : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
 /* Open SINK's path again (after a rotation, ours or another process's), above the
  * usual descriptors and close-on-exec, as chain_start does. */
 static int
@@ -233,7 +242,7 @@ reopen_fd_sink(FdSink *sink)
     if (fd < 0) {
         return -1;
     }
-    int own = fcntl(fd, F_DUPFD_CLOEXEC, 200);
+    int own = dup_high(fd);
     close(fd);
     if (own < 0) {
         return -1;
@@ -517,7 +526,7 @@ tp_chain_start(PyObject *module, PyObject *args)
             pthread_mutex_unlock(&chain_lock);
             return NULL;
         }
-        int own = fcntl(fd, F_DUPFD_CLOEXEC, 200);
+        int own = dup_high(fd);
         char *copy = strdup(name), *path_copy = strdup(path);
         if (own < 0 || copy == NULL || path_copy == NULL) {
             pthread_mutex_unlock(&chain_lock);
@@ -527,7 +536,7 @@ tp_chain_start(PyObject *module, PyObject *args)
         }
         fd_sinks[n_fd_sinks++] = (FdSink){own, copy, 0, 0, path_copy, rotate_bytes, keep < 1 ? 1 : keep};
     }
-    warn_fd = fcntl(wfd, F_DUPFD_CLOEXEC, 200);
+    warn_fd = dup_high(wfd);
     if (warn_fd < 0) {
         warn_fd = 2;
     }

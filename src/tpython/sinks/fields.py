@@ -21,6 +21,12 @@ FIELDS = ("event", "action", "enforced", "rule", "module", "package", "run", "se
           "args")
 
 
+def facility_code(options: dict[str, Any]) -> int:
+    """The syslog facility number of a policy's [log] table (default: user)."""
+    facility = options.get("facility", DEFAULT_FACILITY)
+    return FACILITIES[facility] if isinstance(facility, str) else int(facility)
+
+
 def severity(record: dict[str, Any]) -> int:
     """kill: critical; deny: warning; ask: notice; everything else: info."""
     action = record.get("action")

@@ -21,7 +21,7 @@ import os
 import struct
 from typing import Any
 
-from tpython.sinks.fields import DEFAULT_APP_NAME, DEFAULT_FACILITY, FACILITIES, FIELDS, field_text, severity, summary
+from tpython.sinks.fields import DEFAULT_APP_NAME, FIELDS, facility_code, field_text, severity, summary
 from tpython.sinks.link import Link
 
 SOCKET = "/run/systemd/journal/socket"
@@ -58,8 +58,7 @@ class JournaldSink:
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         self.name = name
-        facility = options.get("facility", DEFAULT_FACILITY)
-        self.facility = FACILITIES[facility] if isinstance(facility, str) else int(facility)
+        self.facility = facility_code(options)
         self.identifier = str(options.get("app_name", DEFAULT_APP_NAME))
         self.link = Link(_socket.AF_UNIX, _socket.SOCK_DGRAM, SOCKET)
 

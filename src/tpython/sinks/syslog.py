@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import _socket
 import os
-from typing import Any, Optional
+import time
+from typing import Any, NoReturn, Optional
 
 from tpython.errors import SinkError
-from tpython.sinks.fields import DEFAULT_APP_NAME, DEFAULT_FACILITY, FACILITIES, FIELDS, field_text, severity, summary
+from tpython.sinks.fields import CRITICAL, DEFAULT_APP_NAME, FIELDS, facility_code, field_text, severity, summary
 from tpython.sinks.link import Link
 
 SD_ID = "tpython@32473"  # 32473: the enterprise number RFC 5612 reserves for documentation and examples
@@ -67,8 +68,7 @@ class SyslogSink:
                  port: Optional[int] = None) -> None:
         self.kind = kind
         self.name = name
-        facility = options.get("facility", DEFAULT_FACILITY)
-        self.facility = FACILITIES[facility] if isinstance(facility, str) else int(facility)
+        self.facility = facility_code(options)
         self.app_name = _header_token(str(options.get("app_name", DEFAULT_APP_NAME)), 48)
         self.hostname = _header_token(os.uname().nodename, 255)
         if kind == "syslog":
@@ -89,3 +89,31 @@ class SyslogSink:
 
     def close(self) -> None:
         self.link.close()
+
+
+CRITICAL_STATUS = 255
+
+
+def critical_failure(message: str, options: Optional[dict[str, Any]] = None) -> NoReturn:
+    """tpython itself cannot work (its policy, engine or integrity layer failed): say so
+    as a critical message to the local syslog socket and on stderr, and end the process
+    with status 255, as spython does (openlog(LOG_PID|LOG_CONS), syslog(LOG_CRIT), _exit(255))."""
+    options = options or {}
+    text = f"tpython critical failure: {message}"
+    pri = facility_code(options) * 8 + CRITICAL
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    app = _header_token(str(options.get("app_name", DEFAULT_APP_NAME)), 48)
+    packet = (f"<{pri}>1 {stamp} {_header_token(os.uname().nodename, 255)} {app} {os.getpid()} "
+              f"tpython.critical - {text}").encode("utf-8", "replace")
+    try:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
+        try:
+            sock.sendto(packet, str(options.get("syslog_socket", DEFAULT_SOCKET)))
+        finally:
+            sock.close()
+    except OSError:
+        pass  # no syslog here: stderr still says it
+    try:
+        os.write(2, f"tpython: critical failure: {message}\n".encode("utf-8", "replace"))
+    finally:
+        os._exit(CRITICAL_STATUS)
