@@ -139,6 +139,27 @@ class Journald:
         wait_for(ready, what="journald's socket")
         return self
 
+    def restart_in(self, pid: int) -> None:
+        """Start journald again in the mount namespace process PID is in (the first one
+        ends with the journald that made it, unless a program still lives in it)."""
+        log = open(self.dir / "journald.out", "ab")
+        self.proc = subprocess.Popen(["nsenter", "-t", str(pid), "-m", "--", JOURNALD], stdout=log,
+                                     stderr=subprocess.STDOUT)
+        log.close()
+        socket_path = self.dir / "run" / "journal" / "socket"
+
+        def accepting() -> bool:
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                probe.sendto(b"MESSAGE=probe\n", str(socket_path))
+                return True
+            except OSError:
+                return False
+            finally:
+                probe.close()
+
+        wait_for(accepting, what="journald to accept again")
+
     def wrap(self, cwd: Path) -> list[str]:
         """The command prefix that runs a program in journald's mount namespace, in CWD
         (entering a mount namespace starts at its root directory otherwise)."""

@@ -235,3 +235,34 @@ def test_a_critical_failure_of_tpython_goes_to_syslog_and_ends_with_255(tp, rsys
     message = wait_for(critical, what="the critical message")[0]
     assert message.startswith("<154>1 ")  # local3 (19) * 8 + critical (2)
     assert " tpy-test " in message and "RuntimeError: fault injected" in message
+
+
+def test_journald_stopped_and_restarted_mid_run_loses_only_what_it_reports(tp, journald):
+    tp.policy(POLICY.format(extra=""))
+    tp.script(STOP_APP)
+    argv = [*journald.wrap(tp.cwd), *__import__("conftest").TPYTHON, "run", "--policy", "policy.toml",
+            "--log", f"jsonl:{tp.log}", "--log", "journald", "--engine", tp.engine or "native", "app.py"]
+    proc = subprocess.Popen(argv, cwd=tp.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (tp.cwd / "phase1.done").exists(), what="phase 1")
+        run = tp.events_of_log()[0]["run"]
+        count1 = len(tp.events_of_log())
+        wait_for(lambda: len(journald.entries(f"TPYTHON_RUN={run}")) >= count1, what="phase 1 in the journal")
+        journald.stop()
+        (tp.cwd / "go2").touch()
+        wait_for(lambda: (tp.cwd / "phase2.done").exists(), what="phase 2")
+        time.sleep(1.1)  # past the sink's reconnection back-off
+        journald.restart_in(proc.pid)
+        (tp.cwd / "go3").touch()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    records = tp.events_of_log()
+    entries = journald.entries(f"TPYTHON_RUN={run}")
+    stored = {int(e["TPYTHON_SEQ"]) for e in entries}
+    reported = sum(json.loads(e["TPYTHON_LOST"])["journald"] for e in entries if "TPYTHON_LOST" in e)
+    missing = [x["seq"] for x in records if x["seq"] not in stored]
+    assert missing, "journald was down for phase 2: some records must have missed it"
+    assert len(missing) == reported, (missing, reported)
