@@ -58,6 +58,8 @@ def test_a_full_disk_loses_records_not_denials_and_says_how_many(tp, mount_tmpfs
     assert lost == len(healthy) - len(resumed), (lost, len(healthy), len(resumed))
     assert [x["seq"] for x in resumed] == [x["seq"] for x in healthy[-len(resumed):]]
     assert resumed[-1]["event"] == "tpython.exit"
+    # the run's last record sums up every sink's losses, the recovered one's included
+    assert healthy[-1]["args"]["lost"] == {f"jsonl:{full}/log.jsonl": lost}
 
 
 def test_a_disk_full_to_the_end_is_reported_at_exit(tp, mount_tmpfs):

@@ -198,6 +198,7 @@ def test_a_collector_stopped_and_restarted_mid_run_loses_only_what_it_reports(tp
     assert missing, "the collector was down for phase 2: some records must have missed it"
     assert len(missing) == reported, (missing, reported)
     assert "counting lost records" in err
+    assert records[-1]["event"] == "tpython.exit" and records[-1]["args"]["lost"] == {sink: reported}
 
 
 def test_a_collector_down_at_start_never_blocks_and_every_record_is_counted(tp):

@@ -270,6 +270,9 @@ class Engine:
                                 "actions": dict(self.actions)}
         if reason:
             args["reason"] = reason
+        lost = self.recorder.lost_in_run()
+        if lost:  # every sink's losses of the run, in the run's last record (recovered sinks included)
+            args["lost"] = lost
         self.emit_internal("tpython.exit", args)
         with self.internal():
             for hook in self.exit_hooks:

@@ -44,6 +44,9 @@ class NativeRecorder(Recorder):
         """Records each sink missed since it last wrote one."""
         return {**self.native.chain_state()["lost"], **self.lost}
 
+    def lost_in_run(self) -> dict[str, int]:
+        return {**self.native.chain_state()["lost_total"], **self.lost_total}
+
     def restart_after_fork(self) -> str:
         parent = super().restart_after_fork()
         self.native.chain_restart(self.run, self.pid)

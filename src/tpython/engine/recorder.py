@@ -33,6 +33,7 @@ class Recorder:
         self.seq = 0
         self.prev: Optional[str] = None
         self.lost: dict[str, int] = {}
+        self.lost_total: dict[str, int] = {}
         self.written = 0
         self.lock = _thread.allocate_lock()
         self.writer: Optional[int] = None  # the thread writing to the sinks, while it does
@@ -50,6 +51,7 @@ class Recorder:
         self.seq = 0
         self.prev = None
         self.lost = {}
+        self.lost_total = {}
         self.written = 0
         return parent
 
@@ -132,9 +134,14 @@ class Recorder:
         """Records each sink missed since it last wrote one."""
         return dict(self.lost)
 
+    def lost_in_run(self) -> dict[str, int]:
+        """Records each sink missed in this run, recovered since or not."""
+        return dict(self.lost_total)
+
     def _sink_failed(self, sink: Sink, exc: OSError) -> None:
         first = sink.name not in self.lost
         self.lost[sink.name] = self.lost.get(sink.name, 0) + 1
+        self.lost_total[sink.name] = self.lost_total.get(sink.name, 0) + 1
         if first:
             msg = f"tpython: cannot write to {sink.name}: {exc}; counting lost records\n"
             try:

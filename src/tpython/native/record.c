@@ -34,6 +34,7 @@ typedef struct {
     int fd;
     char *name;
     uint64_t lost;   /* records this sink missed since its last successful write */
+    uint64_t lost_total; /* records this sink missed in this run */
     int warned;
     char *path;      /* for rotation: the file's path */
     long long rotate_bytes; /* 0: never rotated */
@@ -455,6 +456,7 @@ chain_record(Buf *line, const char *event, const char *args_json, size_t args_le
             continue;
         }
         sink->lost++;
+        sink->lost_total++;
         if (!sink->warned) {
             char message[512];
             snprintf(message, sizeof(message), "tpython: cannot write to %s: %s; counting lost records\n",
@@ -534,7 +536,7 @@ tp_chain_start(PyObject *module, PyObject *args)
             free(path_copy);
             return own < 0 ? PyErr_SetFromErrno(PyExc_OSError) : PyErr_NoMemory();
         }
-        fd_sinks[n_fd_sinks++] = (FdSink){own, copy, 0, 0, path_copy, rotate_bytes, keep < 1 ? 1 : keep};
+        fd_sinks[n_fd_sinks++] = (FdSink){own, copy, 0, 0, 0, path_copy, rotate_bytes, keep < 1 ? 1 : keep};
     }
     warn_fd = dup_high(wfd);
     if (warn_fd < 0) {
@@ -574,6 +576,7 @@ tp_chain_restart(PyObject *module, PyObject *args)
     }
     for (int i = 0; i < n_fd_sinks; i++) {
         fd_sinks[i].lost = 0;
+        fd_sinks[i].lost_total = 0;
         fd_sinks[i].warned = 0;
     }
     Py_RETURN_NONE;
@@ -640,30 +643,42 @@ tp_chain_record(PyObject *module, PyObject *args)
     return out;
 }
 
-/* chain_state() -> {"run", "seq", "written", "lost": {sink: n}} */
+/* chain_state() -> {"run", "seq", "written", "lost": {sink: n}, "lost_total": {sink: n}}: what each
+ * JSONL file missed since its last record, and in the whole run */
+static int
+put_counts(PyObject *dict, const char *name, uint64_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    PyObject *value = PyLong_FromUnsignedLongLong(n);
+    int rc = value == NULL ? -1 : PyDict_SetItemString(dict, name, value);
+    Py_XDECREF(value);
+    return rc;
+}
+
 PyObject *
 tp_chain_state(PyObject *module, PyObject *unused)
 {
     (void)module; (void)unused;
-    PyObject *lost = PyDict_New();
-    if (lost == NULL) {
+    PyObject *lost = PyDict_New(), *total = PyDict_New();
+    if (lost == NULL || total == NULL) {
+        Py_XDECREF(lost);
+        Py_XDECREF(total);
         return NULL;
     }
     pthread_mutex_lock(&chain_lock);
     for (int i = 0; i < n_fd_sinks; i++) {
-        if (fd_sinks[i].lost) {
-            PyObject *n = PyLong_FromUnsignedLongLong(fd_sinks[i].lost);
-            if (n == NULL || PyDict_SetItemString(lost, fd_sinks[i].name, n) < 0) {
-                Py_XDECREF(n);
-                Py_DECREF(lost);
-                pthread_mutex_unlock(&chain_lock);
-                return NULL;
-            }
-            Py_DECREF(n);
+        if (put_counts(lost, fd_sinks[i].name, fd_sinks[i].lost) < 0
+            || put_counts(total, fd_sinks[i].name, fd_sinks[i].lost_total) < 0) {
+            Py_DECREF(lost);
+            Py_DECREF(total);
+            pthread_mutex_unlock(&chain_lock);
+            return NULL;
         }
     }
-    PyObject *out = Py_BuildValue("{s:s,s:K,s:K,s:N}", "run", run_id, "seq", (unsigned long long)chain_seq,
-                                  "written", (unsigned long long)chain_written, "lost", lost);
+    PyObject *out = Py_BuildValue("{s:s,s:K,s:K,s:N,s:N}", "run", run_id, "seq", (unsigned long long)chain_seq,
+                                  "written", (unsigned long long)chain_written, "lost", lost, "lost_total", total);
     pthread_mutex_unlock(&chain_lock);
     return out;
 }
