@@ -238,6 +238,13 @@ def test_a_critical_failure_of_tpython_goes_to_syslog_and_ends_with_255(tp, rsys
     assert " tpy-test " in message and "RuntimeError: fault injected" in message
 
 
+def test_a_critical_failure_in_the_launcher_ends_with_255_and_no_traceback(tp):
+    tp.script("open('ran', 'w').close()\n")
+    r = tp("run", "app.py", env={"TPYTHON_INJECT_FAULT": "launch"})
+    assert r.rc == 255 and not (tp.cwd / "ran").exists()
+    assert r.err.strip() == "tpython: critical failure: RuntimeError: fault injected (TPYTHON_INJECT_FAULT=launch)"
+
+
 def test_journald_stopped_and_restarted_mid_run_loses_only_what_it_reports(tp, journald):
     tp.policy(POLICY.format(extra=""))
     tp.script(STOP_APP)

@@ -89,7 +89,14 @@ def dispatch(args_list: list[str], base_sys_path: Optional[list[str]] = None) ->
         if args_list[:1] == ["run"]:
             from tpython.launcher.command import run_command
 
-            return run_command(args_list[1:], base_sys_path=base_sys_path)
+            try:
+                return run_command(args_list[1:], base_sys_path=base_sys_path)
+            except (Error, BrokenPipeError):
+                raise
+            except Exception as exc:  # tpython itself failed: the program must not start unwatched
+                from tpython.sinks.syslog import critical_failure
+
+                critical_failure(f"{type(exc).__name__}: {exc}")
         parser = _parser()
         args = parser.parse_args(args_list)
         verbose = verbose or args.verbose

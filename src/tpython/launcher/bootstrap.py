@@ -29,16 +29,13 @@ from tpython.engine.render import trust_pathlib
 from tpython.engine.selection import make_engine
 from tpython.errors import Error, LaunchRefused, PolicyViolation
 from tpython.launcher import children, guards
-from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, interpreter_argv, package_parent
+from tpython.launcher.spec import ENV_VAR, FAULT_VARIABLE, LaunchSpec, Target, interpreter_argv, package_parent
 from tpython.policy.model import Policy
 from tpython.sinks.spec import DEFAULT_SPEC, open_sink, parse_sink_spec
 from tpython.sinks.syslog import critical_failure
 
 _TPYTHON_DIR = os.path.dirname(os.path.abspath(tpython.__file__)) + os.sep
 EXIT_LAUNCH_REFUSED = 2
-# Tests make tpython fail where nothing else reliably can; set to "boot", it only
-# makes tpython refuse to start (status 255), never run anything unwatched.
-FAULT_VARIABLE = "TPYTHON_INJECT_FAULT"
 EXIT_CODE_REFUSED = 126  # as a shell says of a file it cannot execute
 INTERRUPTED = object()  # an uncaught KeyboardInterrupt: python ends itself with SIGINT
 

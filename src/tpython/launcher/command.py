@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from tpython.engine.selection import engine_choice
 from tpython.errors import Error, SinkError, UsageError
-from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, interpreter_argv
+from tpython.launcher.spec import ENV_VAR, FAULT_VARIABLE, LaunchSpec, Target, interpreter_argv
 from tpython.policy.loader import load_policy
 from tpython.policy.model import ENGINES, MODES, Policy
 from tpython.sinks.spec import DEFAULT_SPEC, parse_sink_spec
@@ -207,6 +207,8 @@ def run_command(argv: list[str], executable: Optional[str] = None,
     policy = load_policy(str(opts["policy"] or "default"))
     policy = policy.with_overrides(mode=opts["mode"], sinks=tuple(opts["log"]),  # type: ignore[arg-type]
                                    engine=opts["engine"])  # type: ignore[arg-type]
+    if os.environ.get(FAULT_VARIABLE) == "launch":  # tests: tpython failing before the boot
+        raise RuntimeError(f"fault injected ({FAULT_VARIABLE}=launch)")
     engine_choice(policy.engine)  # a policy that requires the native engine stops here without it
     for sink in policy.sinks or (DEFAULT_SPEC,):
         check_sink_writable(sink)

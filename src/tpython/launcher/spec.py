@@ -13,6 +13,10 @@ import sys
 from typing import Any, NamedTuple, Optional
 
 ENV_VAR = "TPYTHON_LAUNCH"
+# Tests make tpython itself fail where nothing else reliably can: "launch" (in the
+# `tpython` command) or "boot" (while the engine starts). Either only makes tpython
+# refuse to start (status 255); nothing ever runs unwatched because of it.
+FAULT_VARIABLE = "TPYTHON_INJECT_FAULT"
 
 
 class Target(NamedTuple):
