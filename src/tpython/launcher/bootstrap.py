@@ -120,7 +120,7 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
     engine.install(guard)
     try:
         with engine.internal():  # tpython's own imports and reads, not the program's
-            integrity.update(_install_open_code(policy, code_checks, guard, engine))
+            integrity.update(_install_open_code(policy, code_checks, guard, engine, spec.quiet))
     except Error as exc:
         _refuse_start(engine, exc)
     with engine.internal():
@@ -176,7 +176,8 @@ def _prepare_integrity(policy: Policy, spec: LaunchSpec, engine: Engine) -> tupl
     return code_checks, CodeGuard(code_checks, engine.internal, engine.emit_internal)
 
 
-def _install_open_code(policy: Policy, checks_policy: Any, guard: Any, engine: Engine) -> dict[str, Any]:
+def _install_open_code(policy: Policy, checks_policy: Any, guard: Any, engine: Engine,
+                       quiet: bool) -> dict[str, Any]:
     """Put every file read as code through the integrity checks (SPEC 3), before `site`."""
     from tpython.integrity import kernel
     from tpython.integrity.errors import IntegrityError
@@ -191,7 +192,8 @@ def _install_open_code(policy: Policy, checks_policy: Any, guard: Any, engine: E
             raise IntegrityError(f"[integrity] needs the open_code hook, but tpython's C module was not built "
                                  f"({exc}); reinstall tpython where gcc and the Python headers are present") from None
         return {"open_code": f"unavailable ({exc})"}
-    import tpython.logs.summary  # noqa: F401  (what tpython itself imports later, before the hook checks it)
+    if not quiet:
+        import tpython.logs.summary  # noqa: F401  (what tpython imports at exit, before the hook checks it)
     native.install_open_code(make_hook(checks_policy, engine.internal, engine.emit_internal,
                              guard.vouch if guard is not None else None), checks_policy.require)
     close_sourceless_gap()
