@@ -364,3 +364,44 @@ def test_tampering_with_everything_python_can_reach_does_not_undo_a_c_decision(t
     assert denied and denied[-1]["action"] == "deny" and denied[-1]["rule"] == "no-system"
     chained = tp.cli("log", "verify", str(tp.log))
     assert "chain broken" not in chained.out and "hash mismatch" not in chained.out, chained.out
+
+
+SUBINTERPRETER_PATHS = '''
+import _xxsubinterpreters as interpreters
+interp = interpreters.create()
+interpreters.run_string(interp, """
+for name in ("plain.txt", "secret.txt"):
+    try:
+        open(name).close()
+        print("sub:", name, "read")
+    except PermissionError as exc:
+        print("sub:", name, "denied:", exc)
+""")
+interpreters.destroy(interp)
+'''
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 13), reason="_xxsubinterpreters was renamed in 3.13")
+def test_path_conditions_hold_in_a_subinterpreter(tp):
+    """Path conditions are evaluated in C: in a subinterpreter they decide exactly as in
+    the main one (by the rule itself, not the fail-closed stand-in)."""
+    tp.policy(textwrap.dedent("""
+        version = 1
+        extends = "default"
+        [[rules]]
+        id = "no-secret"
+        message = "no secrets"
+        events = ["open"]
+        action = "deny"
+        when = { path = ["**/secret.txt"] }
+    """))
+    tp.script(SUBINTERPRETER_PATHS)
+    (tp.cwd / "secret.txt").write_text("s")
+    (tp.cwd / "plain.txt").write_text("p")
+    r = tp("run", "--policy", "policy.toml", "--engine", "native", "app.py")
+    assert r.rc == 0, r.err
+    assert "sub: plain.txt read" in r.out
+    assert "sub: secret.txt denied: tpython: open denied by rule no-secret" in r.out, r.out
+    denied = [x for x in r.events("open") if x["action"] == "deny"]
+    assert [x["rule"] for x in denied] == ["no-secret"] and denied[0]["args"][0].endswith("secret.txt")
+    assert not [x for x in r.events("open") if x["rule"] == "tpython-subinterpreter"]  # decided, not stood in for

@@ -573,11 +573,12 @@ add_path(PathFacts *f, const char *path, size_t len)
 }
 
 /* One path argument (and its dir_fd) -> its absolute and real paths, in BUF
- * (3 * PATH_MAX bytes: the joined path, then the real one). */
+ * (4 * PATH_MAX bytes: the joined path, the real one, an fd's path). */
 static int
 one_path(PathFacts *f, PyObject *value, PyObject *dir_fd, char *buf)
 {
     PyObject *encoded = NULL;
+    char *fd_text = buf + 3 * PATH_MAX;
     const char *text;
     Py_ssize_t len;
     if (PyUnicode_Check(value)) {
@@ -596,8 +597,21 @@ one_path(PathFacts *f, PyObject *value, PyObject *dir_fd, char *buf)
         text = PyByteArray_AS_STRING(value);
         len = PyByteArray_GET_SIZE(value);
     }
+    else if (PyLong_CheckExact(value)) { /* an fd: what /proc says it is, else "fd:N" (as Python does) */
+        long fd = PyLong_AsLong(value);
+        if (fd == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return -1;
+        }
+        ssize_t n = fd_path(fd, fd_text, PATH_MAX);
+        if (n < 0) {
+            snprintf(fd_text, PATH_MAX, "fd:%ld", fd);
+        }
+        text = fd_text;
+        len = (Py_ssize_t)strlen(fd_text);
+    }
     else {
-        return -1; /* an fd, a path object, or the program's own type */
+        return -1; /* a path object, or the program's own type */
     }
     int rc = -1;
     char *joined = buf, *real = buf + 2 * PATH_MAX;
@@ -664,7 +678,7 @@ event_paths(PathFacts *f, PyObject *args, const Shape *shape)
     if (shape == NULL || stat("/", &st) != 0 || st.st_dev != root_dev || st.st_ino != root_ino) {
         return COND_PYTHON;
     }
-    char *buf = malloc(3 * PATH_MAX); /* not the stack: the program chooses its threads' stack sizes */
+    char *buf = malloc(4 * PATH_MAX); /* not the stack: the program chooses its threads' stack sizes */
     if (buf == NULL) {
         return COND_PYTHON;
     }
