@@ -175,3 +175,37 @@ def test_a_low_descriptor_limit_does_not_stop_recording(tp):
     v = __import__("subprocess").run(__import__("conftest").TPYTHON + ["log", "verify", str(tp.log)],
                                      capture_output=True, text=True)
     assert v.returncode == 0, v.stdout
+
+
+TERMINATED_WRITERS = """
+import os, signal, sys, time
+children = []
+for n in range(40):
+    pid = os.fork()
+    if pid == 0:
+        while True:  # records of about 1 KB: many cross a page boundary of the log
+            sys.audit("tpython.test.big", "x" * 500, n)
+    children.append(pid)
+    time.sleep(0.005)
+for pid in children:
+    os.kill(pid, signal.SIGTERM)
+    os.waitpid(pid, 0)
+print("done")
+"""
+
+
+def test_writers_terminated_mid_record_never_tear_a_line(tp):
+    """Pool workers are ended with SIGTERM while they write; a record cut at a page
+    boundary would glue the next process's record to half a line. Every line stays whole."""
+    tp.script(TERMINATED_WRITERS)
+    r = tp("run", "app.py", timeout=120)
+    assert r.rc == 0 and "done" in r.out, r.err
+    lines = tp.log.read_text().splitlines()
+    torn = []
+    for number, line in enumerate(lines, 1):
+        try:
+            json.loads(line)
+        except ValueError:
+            torn.append((number, line[:120]))
+    assert not torn, torn[:3]
+    assert sum('"tpython.test.big"' in line for line in lines) > 40

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,7 +311,17 @@ write_fd_sink(FdSink *sink, const char *line, size_t len)
     if (sink->rotate_bytes > 0) {
         rotate_fd_sink(sink, len);
     }
+    /* A fatal signal arriving during write(2) can cut it at a page boundary (a pool
+     * worker terminated mid-record), leaving half a line that the next process's
+     * record would be glued to. Signals wait until the record is whole (SIGKILL
+     * cannot be held). */
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
     ssize_t n = write(sink->fd, line, len);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    errno = saved;
     if (n == (ssize_t)len) {
         return 0;
     }

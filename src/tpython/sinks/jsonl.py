@@ -15,11 +15,13 @@ native engine does the same in C (native/record.c).
 from __future__ import annotations
 
 import os
+import signal
 from typing import Any
 
 from tpython.errors import SinkError
 
 DEFAULT_KEEP = 5
+_ALL_SIGNALS = signal.valid_signals()
 
 
 class JsonlSink:
@@ -41,7 +43,14 @@ class JsonlSink:
     def write(self, record: dict[str, Any], line: bytes) -> None:
         if self.rotate_bytes:
             self._rotate_if_full(len(line))
-        written = os.write(self.fd, line)
+        # A fatal signal during write(2) can cut it at a page boundary (a pool worker
+        # terminated mid-record), leaving half a line the next process's record would be
+        # glued to: signals wait until the record is whole (SIGKILL cannot be held).
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _ALL_SIGNALS)
+        try:
+            written = os.write(self.fd, line)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         if written != len(line):  # a full disk: take the torn line back out
             self._untear(written)
             raise OSError(28, f"No space left on device (short write to {self.path})")
