@@ -23,29 +23,13 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record_rate  # noqa: E402
 from daemons import DaemonUnavailable, Journald, Rsyslog, wait_for  # noqa: E402  (the tests' daemon fixtures)
 
-POLICY = """
-version = 1
-extends = "default"
-[log]
-syslog_socket = "{socket}"
-[[rules]]
-id = "bench-log"
-events = ["bench.record"]
-action = "log"
-"""
-
-WORKLOAD = """
-import os, sys, time
-os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-n = int(sys.argv[1])
-audit = sys.audit
-start = time.perf_counter()
-for i in range(n):
-    audit("bench.record", i, "text")
-print(time.perf_counter() - start)
-"""
+# record_rate.py's policy and workload; the syslog sink is pointed at rsyslogd's socket
+POLICY = record_rate.POLICY + '[log]\nsyslog_socket = "{socket}"\n'
+WORKLOAD = record_rate.WORKLOAD
 
 
 def run_once(tpython: str, sink: str, records: int, workdir: Path, wrap: list[str]) -> float:

@@ -215,15 +215,20 @@ def xattrs_supported(path: Path) -> bool:
         return False
 
 
+def _daemon(kind: str, directory: Path) -> Any:
+    """A started daemon of tests/daemons.py, or a skip saying why it cannot run here."""
+    import daemons
+
+    try:
+        return getattr(daemons, kind)(directory).start()
+    except daemons.DaemonUnavailable as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture
 def rsyslog(tmp_path: Path) -> Any:
     """A real rsyslogd (docs/rsyslog/tpython-collector.conf) on a unix socket, UDP and TCP."""
-    from daemons import DaemonUnavailable, Rsyslog
-
-    try:
-        daemon = Rsyslog(tmp_path / "rsyslog").start()
-    except DaemonUnavailable as exc:
-        pytest.skip(str(exc))
+    daemon = _daemon("Rsyslog", tmp_path / "rsyslog")
     yield daemon
     daemon.stop()
 
@@ -231,11 +236,6 @@ def rsyslog(tmp_path: Path) -> Any:
 @pytest.fixture
 def journald(tmp_path: Path) -> Any:
     """A real systemd-journald in its own mount namespace."""
-    from daemons import DaemonUnavailable, Journald
-
-    try:
-        daemon = Journald(tmp_path / "journald").start()
-    except DaemonUnavailable as exc:
-        pytest.skip(str(exc))
+    daemon = _daemon("Journald", tmp_path / "journald")
     yield daemon
     daemon.stop()

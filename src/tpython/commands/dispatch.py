@@ -94,7 +94,7 @@ def dispatch(args_list: list[str], base_sys_path: Optional[list[str]] = None) ->
             except (Error, BrokenPipeError):
                 raise
             except Exception as exc:  # tpython itself failed: the program must not start unwatched
-                from tpython.sinks.syslog import critical_failure
+                from tpython.sinks.critical import critical_failure
 
                 critical_failure(f"{type(exc).__name__}: {exc}")
         parser = _parser()

@@ -31,8 +31,8 @@ from tpython.errors import Error, LaunchRefused, PolicyViolation
 from tpython.launcher import children, guards
 from tpython.launcher.spec import ENV_VAR, FAULT_VARIABLE, LaunchSpec, Target, interpreter_argv, package_parent
 from tpython.policy.model import Policy
+from tpython.sinks.critical import critical_failure
 from tpython.sinks.spec import DEFAULT_SPEC, open_sink, parse_sink_spec
-from tpython.sinks.syslog import critical_failure
 
 _TPYTHON_DIR = os.path.dirname(os.path.abspath(tpython.__file__)) + os.sep
 EXIT_LAUNCH_REFUSED = 2

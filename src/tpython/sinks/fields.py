@@ -15,6 +15,7 @@ FACILITIES = {
 }
 DEFAULT_FACILITY = "user"
 DEFAULT_APP_NAME = "tpython"
+DEFAULT_SOCKET = "/dev/log"  # the local syslog socket
 
 # The fields carried beside the readable line, in this order.
 FIELDS = ("event", "action", "enforced", "rule", "module", "package", "run", "seq", "pid", "ts", "prev", "hash",
@@ -73,3 +74,9 @@ def summary(record: dict[str, Any], limit: int = 300) -> str:
     if record.get("lost"):
         parts.append(f"(records lost before this one: {record['lost']})")
     return " ".join(parts).replace("\n", " ")
+
+
+def header_token(text: str, limit: int) -> str:
+    """An RFC 5424 header field: printable US-ASCII, no spaces, at most LIMIT, or "-"."""
+    clean = "".join(c for c in text if 33 <= ord(c) <= 126)[:limit]
+    return clean or "-"

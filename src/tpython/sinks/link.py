@@ -47,12 +47,7 @@ class Link:
         self.down_since = None
 
     def _drop(self) -> None:
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            except OSError:
-                pass
-        self.sock = None
+        self.close()
         self.down_since = time.monotonic()
 
     def _peer_closed(self) -> bool:

@@ -1,0 +1,40 @@
+"""A critical failure of tpython itself: told to syslog and stderr, then status 255.
+
+Kept apart from the syslog sink so that start-up, which must be able to report
+such a failure, does not import the sink machinery to do it.
+"""
+from __future__ import annotations
+
+import _socket
+import os
+import time
+from typing import Any, NoReturn, Optional
+
+from tpython.sinks.fields import CRITICAL, DEFAULT_APP_NAME, DEFAULT_SOCKET, facility_code, header_token
+
+CRITICAL_STATUS = 255
+
+
+def critical_failure(message: str, options: Optional[dict[str, Any]] = None) -> NoReturn:
+    """tpython itself cannot work (its policy, engine or integrity layer failed): say so
+    as a critical message to the local syslog socket and on stderr, and end the process
+    with status 255, as spython does (openlog(LOG_PID|LOG_CONS), syslog(LOG_CRIT), _exit(255))."""
+    options = options or {}
+    text = f"tpython critical failure: {message}"
+    pri = facility_code(options) * 8 + CRITICAL
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    app = header_token(str(options.get("app_name", DEFAULT_APP_NAME)), 48)
+    packet = (f"<{pri}>1 {stamp} {header_token(os.uname().nodename, 255)} {app} {os.getpid()} "
+              f"tpython.critical - {text}").encode("utf-8", "replace")
+    try:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
+        try:
+            sock.sendto(packet, str(options.get("syslog_socket", DEFAULT_SOCKET)))
+        finally:
+            sock.close()
+    except OSError:
+        pass  # no syslog here: stderr still says it
+    try:
+        os.write(2, f"tpython: critical failure: {message}\n".encode("utf-8", "replace"))
+    finally:
+        os._exit(CRITICAL_STATUS)
