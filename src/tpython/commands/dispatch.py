@@ -75,6 +75,19 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--xattr", action="store_true", help="accept files whose xattr hash matches")
     check.add_argument("--all-files", action="store_true", help="every file, not only code files")
 
+    report = sub.add_parser("report", help="summarise what runs did: denials, network, programs, writes")
+    report.add_argument("files", nargs="+", metavar="FILE")
+    report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.add_argument("--html", metavar="OUT", help="also write a self-contained HTML report to OUT")
+    learn = sub.add_parser("learn", help="write a least-privilege policy from runs recorded in audit mode")
+    learn.add_argument("files", nargs="+", metavar="FILE")
+    learn.add_argument("--out", required=True, metavar="POLICY.toml")
+    learn.add_argument("--extends", default="strict", help="the profile or policy file to extend (default strict)")
+    diff = sub.add_parser("diff", help="behaviour in RUN not seen in BASELINE; exit 1 when there is any")
+    diff.add_argument("baseline", metavar="BASELINE", help="a log (repeat with a comma: a,b for several)")
+    diff.add_argument("run", metavar="RUN", help="a log (repeat with a comma for several)")
+    diff.add_argument("--json", action="store_true", help="machine-readable output")
+
     sub.add_parser("info", help="engine in use and platform features")
     return parser
 
@@ -129,6 +142,14 @@ def dispatch(args_list: list[str], base_sys_path: Optional[list[str]] = None) ->
             if args.pubkey and not args.manifest:
                 raise UsageError("tpython trust check: --pubkey goes with --manifest")
             return trust_cmd.trust_check(args.paths, args.manifest, args.pubkey, args.xattr, args.all_files)
+        if args.command in ("report", "learn", "diff"):
+            from tpython.commands import analysis
+
+            if args.command == "report":
+                return analysis.report(args.files, as_json=args.json, html=args.html)
+            if args.command == "learn":
+                return analysis.learn(args.files, args.out, args.extends)
+            return analysis.diff(args.baseline.split(","), args.run.split(","), as_json=args.json)
         if args.command == "info":
             from tpython.commands.info import info
 

@@ -200,13 +200,20 @@ def _fixed_dir(glob: str) -> Optional[str]:
 NATIVE_CONDITIONS = frozenset({"path", "write"})
 
 
+def lets_through(rule: Rule) -> bool:
+    """True for a rule that lets its events through (allow, count, log): its `when`
+    must then hold for every candidate value and an unknowable one never matches, so
+    it can only narrow what a later denial catches, never open a hole in it."""
+    return rule.action in ("allow", "count", "log")
+
+
 def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optional[tuple[Any, ...]]:
     """RULE's conditions as tpython._native evaluates them: (when, unless), each a tuple of
     ("write", want) or ("path", strict_all, glob tokens, move roots), built exactly as
     :func:`compile_condition` builds its predicates. None when C cannot evaluate them."""
     if not (rule.when or rule.unless) or not set(rule.when) | set(rule.unless) <= NATIVE_CONDITIONS:
         return None
-    narrowing = rule.action == "allow"
+    narrowing = lets_through(rule)
 
     def one(key: str, value: Any, strict_all: bool) -> tuple[Any, ...]:
         if key == "write":
@@ -229,7 +236,7 @@ class CompiledRule:
         self.id = rule.id
         self.action = rule.action
         self.event_match = compile_globs(list(rule.events), path=False)
-        narrowing = rule.action == "allow"  # an allow must hold for every candidate
+        narrowing = lets_through(rule)  # must hold for every candidate
         self.when = [compile_condition(k, v, narrowing, placeholders) for k, v in rule.when.items()]
         self.unless = [compile_condition(k, v, not narrowing, placeholders) for k, v in rule.unless.items()]
 

@@ -232,6 +232,16 @@ def _integrity_state(policy: Policy) -> dict[str, Any]:
     return state
 
 
+def _temp_dir(env: os._Environ[str]) -> str:
+    """The directory tempfile would use (without importing it at start): the first of
+    TMPDIR, TEMP, TMP that is a directory, else /tmp."""
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        value = env.get(name)
+        if value and os.path.isdir(value):
+            return os.path.abspath(value)
+    return "/tmp"
+
+
 def _start_args(spec: LaunchSpec, policy: Policy, engine: Engine) -> dict[str, Any]:
     env = os.environ
     ignored = sorted(k for k in env if k.startswith("PYTHON"))
@@ -256,6 +266,8 @@ def _start_args(spec: LaunchSpec, policy: Policy, engine: Engine) -> dict[str, A
         "uid": os.getuid(),
         "hostname": os.uname().nodename,
         "cwd": os.getcwd(),
+        "home": os.path.expanduser("~"),
+        "tmp": _temp_dir(env),
         "environment": {
             "LD_PRELOAD": env.get("LD_PRELOAD"),
             "LD_LIBRARY_PATH": env.get("LD_LIBRARY_PATH"),

@@ -39,6 +39,16 @@ def expected_hash(record: dict[str, Any]) -> str:
     return sha256_hex(canonical(body))
 
 
+def hash_holds(record: dict[str, Any], raw: bytes = b"") -> bool:
+    """True when RECORD's ``hash`` is the hash of its content. RAW, the line as read,
+    gives a fast path: a line tpython wrote ends with its hash field, so the hashed
+    bytes are the line without it; anything else is checked the slow way."""
+    digest = record.get("hash")
+    if raw.endswith(b'"}\n') and raw[-76:-67] == b',"hash":"' and sha256_hex(raw[:-76] + b"}") == digest:
+        return True
+    return expected_hash(record) == digest
+
+
 def rfc3339(now: float) -> str:
     """RFC 3339 UTC with microseconds, e.g. 2026-11-27T20:39:18.123456Z."""
     sec = int(now)

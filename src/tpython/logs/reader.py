@@ -15,6 +15,7 @@ class Line:
     number: int
     record: Optional[dict[str, Any]]
     problem: Optional[str] = None
+    raw: bytes = b""
 
 
 def read_lines(path: str) -> Iterator[Line]:
@@ -36,6 +37,6 @@ def read_lines(path: str) -> Iterator[Line]:
                 yield Line(number, None, "not a JSON object")
                 continue
             if not raw.endswith(b"\n"):
-                yield Line(number, record, "last line has no newline (truncated write?)")
+                yield Line(number, record, "last line has no newline (truncated write?)", raw)
                 continue
-            yield Line(number, record)
+            yield Line(number, record, None, raw)

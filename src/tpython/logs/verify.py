@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Optional, TextIO, Union
+from typing import Any, Iterator, Optional, TextIO, Union
 
-from tpython.logs.chain import expected_hash
-from tpython.logs.reader import read_lines
+from tpython.logs.chain import hash_holds
+from tpython.logs.reader import Line, read_lines
 
 
 @dataclass
@@ -49,46 +49,91 @@ def rotation_order(paths: list[str]) -> list[str]:
     return sorted(dict.fromkeys(paths), key=lambda p: (bases.index(parts(p)[0]), -parts(p)[1]))
 
 
-def verify_log(paths: Union[str, list[str]], out: TextIO = sys.stdout) -> int:
-    """Print a report; return 0 when every chain holds, 1 otherwise. Several files
-    (a rotated set) are read as one log, in the order :func:`rotation_order` gives."""
-    files = rotation_order([paths] if isinstance(paths, str) else list(paths))
-    path = ", ".join(files)
-    runs: dict[str, RunState] = {}
-    file_problems: list[str] = []
-    for name, line in ((f, line) for f in files for line in read_lines(f)):
-        at = f"{name}:{line.number}" if len(files) > 1 else f"line {line.number}"
+class ChainTracker:
+    """Follows every run's chain line by line; shared by `log verify` and the analysis
+    commands, which report the same problems without stopping at them."""
+
+    def __init__(self, max_problems: Optional[int] = None) -> None:
+        self.runs: dict[str, RunState] = {}
+        self.file_problems: list[str] = []
+        self.max_problems = max_problems  # beyond it, problems are only counted
+        self.kept = 0
+        self.more = 0
+
+    def _note(self, problems: list[str], text: str) -> None:
+        if self.max_problems is not None and self.kept >= self.max_problems:
+            self.more += 1
+            return
+        self.kept += 1
+        problems.append(text)
+
+    def feed(self, name: str, line: Line) -> Optional[dict[str, Any]]:
+        """Check one line (of file NAME, or "" when only one file is read); return its
+        record when it is a tpython record, None when the line is not one."""
         rec = line.record
         if rec is None:
-            file_problems.append(f"{at}: {line.problem}")
-            continue
+            self._note(self.file_problems, f"{_at(name, line)}: {line.problem}")
+            return None
         run_id = rec.get("run")
         seq = rec.get("seq")
         if not isinstance(run_id, str) or not isinstance(seq, int) or "hash" not in rec:
-            file_problems.append(f"{at}: not a tpython record (no run/seq/hash)")
-            continue
-        state = runs.setdefault(run_id, RunState(run_id, rec.get("pid")))
-        where = f"{at}: run {run_id} seq {seq}"
+            self._note(self.file_problems, f"{_at(name, line)}: not a tpython record (no run/seq/hash)")
+            return None
+        state = self.runs.get(run_id)
+        if state is None:
+            state = self.runs[run_id] = RunState(run_id, rec.get("pid"))
+        problems = []
         if line.problem:
-            state.problems.append(f"{where}: {line.problem}")
-        if expected_hash(rec) != rec["hash"]:
-            state.problems.append(f"{where}: record edited (its hash does not match its content)")
+            problems.append(line.problem)
+        if not hash_holds(rec, line.raw):
+            problems.append("record edited (its hash does not match its content)")
         if seq > state.next_seq:
             missing = (f"seq {state.next_seq}" if seq == state.next_seq + 1
                        else f"seq {state.next_seq}-{seq - 1}")
-            state.problems.append(f"{where}: {missing} missing before it (deleted or moved)")
+            problems.append(f"{missing} missing before it (deleted or moved)")
         elif seq < state.next_seq:
-            state.problems.append(f"{where}: out of order (expected seq {state.next_seq}): "
-                                  "inserted, duplicated or moved")
+            problems.append(f"out of order (expected seq {state.next_seq}): inserted, duplicated or moved")
         elif rec.get("prev") != state.prev:
-            state.problems.append(f"{where}: chain broken: prev does not match the hash of seq {seq - 1} "
-                                  "(a record was replaced or inserted)")
+            problems.append(f"chain broken: prev does not match the hash of seq {seq - 1} "
+                            "(a record was replaced or inserted)")
+        for problem in problems:
+            self._note(state.problems, f"{_at(name, line)}: run {run_id} seq {seq}: {problem}")
         state.next_seq = max(state.next_seq, seq + 1)
         state.prev = rec["hash"]
         state.records += 1
         if rec.get("event") == "tpython.exit":
             args = rec.get("args")
             state.ended = args.get("status") if isinstance(args, dict) else None
+        return rec
+
+    def problems(self) -> list[str]:
+        """Every problem kept so far, file-level ones first, and a count of the rest."""
+        kept = self.file_problems + [p for state in self.runs.values() for p in state.problems]
+        return kept + ([f"... and {self.more} more problems"] if self.more else [])
+
+
+def _at(name: str, line: Line) -> str:
+    return f"{name}:{line.number}" if name else f"line {line.number}"
+
+
+def log_lines(paths: Union[str, list[str]]) -> Iterator[tuple[str, Line]]:
+    """Every line of PATHS (a rotated set in writing order), with the name of its
+    file when there are several ("" when there is one)."""
+    files = rotation_order([paths] if isinstance(paths, str) else list(paths))
+    for name in files:
+        label = name if len(files) > 1 else ""
+        for line in read_lines(name):
+            yield label, line
+
+
+def verify_log(paths: Union[str, list[str]], out: TextIO = sys.stdout) -> int:
+    """Print a report; return 0 when every chain holds, 1 otherwise. Several files
+    (a rotated set) are read as one log, in the order :func:`rotation_order` gives."""
+    files = rotation_order([paths] if isinstance(paths, str) else list(paths))
+    tracker = ChainTracker()
+    for at, line in log_lines(files):
+        tracker.feed(at, line)
+    runs, file_problems = tracker.runs, tracker.file_problems
     failed = bool(file_problems) or any(s.problems for s in runs.values())
     for problem in file_problems:
         print(f"FAIL {problem}", file=out)
@@ -100,6 +145,6 @@ def verify_log(paths: Union[str, list[str]], out: TextIO = sys.stdout) -> int:
         for problem in state.problems:
             print(f"     {problem}", file=out)
     if not runs and not file_problems:
-        print(f"FAIL {path}: no records", file=out)
+        print(f"FAIL {', '.join(files)}: no records", file=out)
         return 1
     return 1 if failed else 0

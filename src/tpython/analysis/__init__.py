@@ -1,0 +1,1 @@
+"""Log analysis: `tpython report`, `tpython learn` and `tpython diff`, all streaming."""
