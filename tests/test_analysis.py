@@ -208,6 +208,7 @@ def test_run_specific_names_are_generalised():
     assert places.normal("/work/app/.hypothesis/examples/0a1b2c3d4e5f6a7b/c") == "{cwd}/.hypothesis/examples/*/c"
     assert places.normal("/home/u/.aws/credentials") == "~/.aws/credentials"
     assert places.directory_glob("/tmp/tmpab12cd34/x.txt") == "{tmp}/**"
+    assert places.directory_glob("/tmp") == "{tmp}" and places.directory_glob("/work/app") == "{cwd}"
     assert places.directory_glob("/work/app/build/lib/a/b.py") == "{cwd}/build/lib/**"
     assert places.directory_glob("/work/app/out.txt") == "{cwd}/out.txt"
     assert places.directory_glob("/var/cache/app/f1b2c3d4e5/x") == "/var/cache/app/**"

@@ -90,6 +90,8 @@ class Places:
         if self.in_tmp(path):
             return "{tmp}/**"
         base, parts = self.split(path)
+        if not parts:  # the directory itself (O_TMPFILE opens the temp directory for writing)
+            return base or "/"
         dirs = parts[:-1]
         kept: list[str] = []
         for part in dirs[:depth if base else depth + 1]:
