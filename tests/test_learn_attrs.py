@@ -15,7 +15,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest import TPYTHON
 
 pytestmark = pytest.mark.slow

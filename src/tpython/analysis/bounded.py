@@ -107,10 +107,12 @@ class Timeline:
         sec = self.seconds(ts)
         if sec is None:
             return
-        self.low = sec if self.low is None else min(self.low, sec)
-        self.high = sec if self.high is None else max(self.high, sec)
-        while (self.high - self.low) // self.width + 1 > self.MAX_BINS:
-            self._widen()
+        if self.low is None or self.high is None:
+            self.low = self.high = sec
+        elif sec < self.low or sec > self.high:
+            self.low, self.high = min(self.low, sec), max(self.high, sec)
+            while (self.high - self.low) // self.width + 1 > self.MAX_BINS:
+                self._widen()
         row = self.bins.setdefault(category, {})
         slot = sec // self.width
         row[slot] = row.get(slot, 0) + n

@@ -8,11 +8,11 @@ against it. Exit status 1 when anything is new, so it can gate CI.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from tpython.analysis.bounded import Group, Table
 from tpython.analysis.generalise import Places, port_text
-from tpython.analysis.observe import Observation, code_digest, program_run
+from tpython.analysis.observe import DYNAMIC_CODE, Observation, code_digest, program_run
 from tpython.analysis.stream import LogStream
 
 MAX_BASELINE = 500_000  # behaviours kept from the baseline
@@ -55,35 +55,43 @@ class Behaviours:
     def __init__(self) -> None:
         self.is_secret = _secret_matcher()
 
-    def of(self, obs: Observation, record: dict[str, Any], places: Places) -> Iterator[Behaviour]:
+    def of(self, obs: Observation, record: dict[str, Any], places: Places) -> list[Behaviour]:
         """The behaviours one record shows."""
         event = obs.event
-        args = record.get("args")
-        yield ("event", event)
-        if event == "tpython.exit" and isinstance(args, dict) and isinstance(args.get("counted"), dict):
-            for name in args["counted"]:
-                yield ("event", str(name))
+        found: list[Behaviour] = [("event", event)]
+        add = found.append
         if obs.module is not None and obs.category not in ("tpython", "frequent"):
-            yield ("module", obs.module, obs.category)
-        if event == "import" and isinstance(args, list) and args and isinstance(args[0], str):
-            yield ("import", args[0])
+            add(("module", obs.module, obs.category))
+        if event in _SPECIAL or obs.action in ("deny", "kill"):
+            self._special(obs, record, found)
         if obs.host is not None:
-            yield ("network", obs.host, port_text(obs.port))
+            add(("network", obs.host, port_text(obs.port)))
         if obs.programs:
-            yield ("program", program_run(obs) or "?")
-        if obs.written or obs.read:
-            for path in obs.written:
-                inside = places.in_work_area(path)
-                yield ("write" if inside else "write-outside", places.normal(path))
-            for path in obs.read:
-                yield ("secret" if self.is_secret(path) else "read", places.normal(path))
-        code = code_digest(obs, args)
-        if code is not None:
-            yield ("code", obs.module or "-", code[0])
+            add(("program", program_run(obs) or "?"))
+        for path in obs.written:
+            add(("write" if places.in_work_area(path) else "write-outside", places.normal(path)))
+        for path in obs.read:
+            add(("secret" if self.is_secret(path) else "read", places.normal(path)))
+        return found
+
+    @staticmethod
+    def _special(obs: Observation, record: dict[str, Any], found: list[Behaviour]) -> None:
+        event, args = obs.event, record.get("args")
+        if event == "tpython.exit" and isinstance(args, dict) and isinstance(args.get("counted"), dict):
+            found.extend(("event", str(name)) for name in args["counted"])
+        elif event == "import" and isinstance(args, list) and args and isinstance(args[0], str):
+            found.append(("import", args[0]))
+        elif event == "tpython.integrity" and isinstance(args, dict):
+            found.append(("integrity", str(args.get("path")), str(args.get("reason"))))
+        elif event in DYNAMIC_CODE:
+            code = code_digest(obs, args)
+            if code is not None:
+                found.append(("code", obs.module or "-", code[0]))
         if obs.action in ("deny", "kill"):
-            yield ("deny", event, str(obs.rule))
-        if event == "tpython.integrity" and isinstance(args, dict):
-            yield ("integrity", str(args.get("path")), str(args.get("reason")))
+            found.append(("deny", event, str(obs.rule)))
+
+
+_SPECIAL = frozenset({"tpython.exit", "import", "tpython.integrity"}) | DYNAMIC_CODE
 
 
 def risk(behaviour: Behaviour) -> int:

@@ -60,6 +60,7 @@ class Places:
         self.cwd = cwd.rstrip("/") or "/"
         self.home = (home or os.path.expanduser("~")).rstrip("/")
         self.tmp = (tmp or tempfile.gettempdir()).rstrip("/")
+        self._normal: dict[str, str] = {}  # paths repeat (imports, data files): normal() is cached
 
     def split(self, path: str) -> tuple[str, list[str]]:
         """PATH as (placeholder, components below it), relative to the deepest of the
@@ -76,12 +77,18 @@ class Places:
 
     def in_work_area(self, path: str) -> bool:
         """True when PATH is in the working or the temp directory."""
-        return self.split(path)[0] in ("{tmp}", "{cwd}")
+        return any(path == base or path.startswith(base + "/") for base in (self.tmp, self.cwd) if base != "/")
 
     def normal(self, path: str) -> str:
         """PATH with run-specific components replaced, for comparing runs."""
-        base, parts = self.split(path)
-        return "/".join([base] + [component(p) for p in parts])
+        found = self._normal.get(path)
+        if found is None:
+            base, parts = self.split(path)
+            found = "/".join([base] + [component(p) for p in parts])
+            if len(self._normal) >= 100_000:
+                self._normal.clear()
+            self._normal[path] = found
+        return found
 
     def directory_glob(self, path: str, depth: int = 2) -> str:
         """The directory a written PATH stands for, as a policy glob: anything in the

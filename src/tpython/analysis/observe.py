@@ -85,7 +85,7 @@ def category_of(event: str) -> str:
     return info.category if info is not None else "other"
 
 
-def _paths(event: str, args: tuple[Any, ...], cwd: str) -> list[str]:
+def _paths(event: str, args: Any, cwd: str) -> list[str]:
     found = []
     for pos, _ in PATH_ARGS.get(event, ()):
         value = args[pos] if pos < len(args) else None
@@ -106,19 +106,20 @@ def observe(record: dict[str, Any], cwd: str = "/") -> Observation:
     if event not in _DETAILED:
         return Observation(*head)
     raw_args = record.get("args")
-    args = revive(raw_args) if isinstance(raw_args, list) else ()
-    if event in NETWORK_EVENTS:
-        host, port = facts.event_host_port(event, args)
+    if not isinstance(raw_args, list):
+        raw_args = []
+    if event in NETWORK_EVENTS:  # the engine's fact extractors want tuples, as live arguments are
+        host, port = facts.event_host_port(event, revive(raw_args))
         return Observation(*head, host, port)
     if event in PROCESS_EVENTS:
         try:
-            programs = facts.event_executables(event, args) or []
+            programs = facts.event_executables(event, revive(raw_args)) or []
         except (TypeError, ValueError, IndexError):
             programs = []
         return Observation(*head, None, None, tuple(dict.fromkeys(programs)))
-    paths = tuple(_paths(event, args, cwd))
+    paths = tuple(_paths(event, raw_args, cwd))  # paths and open modes: indexing is all they need
     try:
-        writes = event in WRITE_EVENTS or facts.is_write(event, args)
+        writes = event in WRITE_EVENTS or facts.is_write(event, tuple(raw_args))
     except (TypeError, IndexError):
         writes = False
     return Observation(*head, None, None, (), paths, ()) if writes else Observation(*head, None, None, (), (), paths)

@@ -2,14 +2,25 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, NamedTuple, Optional
 
 from tpython.errors import LogFileError
 
+try:  # parsing is most of the time analysis takes; orjson does it 3x faster than json
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - orjson is a dependency; json gives the same records
+    _fast_loads = json.loads  # type: ignore[assignment]
 
-@dataclass
-class Line:
+
+def parse(raw: bytes) -> Any:
+    """One JSON value from RAW; json's ValueError (with its message) when it is not one."""
+    try:
+        return _fast_loads(raw)
+    except ValueError:
+        return json.loads(raw)  # the same verdict for what both accept, json's words otherwise
+
+
+class Line(NamedTuple):
     """One line of a log: its number, and the record or why there is none."""
 
     number: int
@@ -29,7 +40,7 @@ def read_lines(path: str) -> Iterator[Line]:
             if not raw.strip():
                 continue
             try:
-                record = json.loads(raw)
+                record = parse(raw)
             except (ValueError, UnicodeDecodeError) as exc:
                 yield Line(number, None, f"not a JSON record ({exc})")
                 continue
