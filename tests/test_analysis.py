@@ -257,3 +257,45 @@ def test_learned_arg_conditions_match_the_engine_rendering():
     assert re.search(pattern, text)
     assert not re.search(pattern, json.dumps(["ctypes.util", None], separators=(",", ":")))
     assert _arg_prefix([None, "x"]) is None
+
+
+def test_records_of_unexpected_shape_are_analysed_without_error(tmp_path):
+    """A log is input like any other: arguments of the wrong shape for their event
+    (a program's own objects, a hand-written or damaged log) never stop analysis."""
+    from tpython.logs.chain import seal
+
+    shapes = [
+        ("open", {"not": "a list"}), ("open", [None, 5, "x"]), ("open", [["nested"], "w"]),
+        ("socket.connect", [{"socket": {}}, "not-a-pair"]), ("socket.connect", [1]),
+        ("socket.getaddrinfo", [None, "http"]), ("subprocess.Popen", [None, None, None, None]),
+        ("subprocess.Popen", [{"exe": 1}, 7]), ("_posixsubprocess.fork_exec", [[None, 3], None, None]),
+        ("os.rename", ["a"]), ("compile", [{"sha256": None}]), ("exec", [{"code": "text"}]),
+        ("tpython.integrity", ["x"]), ("tpython.exit", {"counted": ["not", "a", "dict"]}),
+        ("import", [None]), ("pickle.find_class", []), (7, None), ("tpython.start", {"cwd": 5, "policy": "x"}),
+    ]
+    lines, prev = [], None
+    for seq, (event, args) in enumerate(shapes):
+        rec = {"ts": "2026-11-28T10:00:00.000000Z", "seq": seq, "run": "r", "pid": 1, "event": event,
+               "args": args, "action": "deny", "enforced": False, "rule": "x", "module": None,
+               "package": None, "prev": prev}
+        line = seal(rec)
+        prev = rec["hash"]
+        lines.append(line)
+    log = tmp_path / "odd.jsonl"
+    log.write_bytes(b"".join(lines))
+    from tpython.analysis.diff import diff_logs
+    from tpython.analysis.learn import learn_policy
+    from tpython.analysis.report import build_report
+    from tpython.analysis.report_html import render_html
+    from tpython.analysis.report_text import render_text
+
+    data = build_report(str(log))
+    assert data["records"] == len(shapes) and data["problems"] == []
+    render_text(data)
+    render_html(data)
+    text, _ = learn_policy(str(log))
+    from tpython.policy.loader import load_policy
+
+    (tmp_path / "p.toml").write_text(text)
+    load_policy(str(tmp_path / "p.toml"))  # what learn writes always loads
+    assert diff_logs(str(log), str(log))["new"] == []

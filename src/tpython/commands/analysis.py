@@ -39,8 +39,12 @@ def report(files: list[str], as_json: bool = False, html: Optional[str] = None, 
 
 def learn(files: list[str], out_path: str, extends: str = "strict", out: TextIO = sys.stdout) -> int:
     """Write a policy allowing what the runs in FILES did; say what it holds."""
+    import os
+
     from tpython.analysis.learn import learn_policy
 
+    if os.path.exists(extends):  # a policy file: name it so the learned policy finds it from anywhere
+        extends = os.path.abspath(extends)
     text, summary = learn_policy(files, extends)
     _write(out_path, text, "policy")
     out.write(summary + f"policy written to {out_path}; check it with `tpython policy check {out_path}`\n")
