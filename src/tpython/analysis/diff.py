@@ -3,7 +3,8 @@
 Both logs are reduced to behaviours that stay the same from run to run
 (see :mod:`.generalise`): event kinds, modules imported, destinations,
 programs, paths read and written, dynamic code, and which module did which
-kind of thing. BASELINE's behaviours are kept as a set; RUN is streamed
+kind of thing; not the bytecode cache (a .pyc found or written depends on
+what ran before). BASELINE's behaviours are kept as a set; RUN is streamed
 against it. Exit status 1 when anything is new, so it can gate CI.
 """
 from __future__ import annotations
@@ -58,6 +59,8 @@ class Behaviours:
     def of(self, obs: Observation, record: dict[str, Any], places: Places) -> list[Behaviour]:
         """The behaviours one record shows."""
         event = obs.event
+        if event in BYTECODE_CACHE and obs.action not in ("deny", "kill"):
+            return []
         found: list[Behaviour] = [("event", event)]
         add = found.append
         if obs.module is not None and obs.category not in ("tpython", "frequent"):
@@ -69,9 +72,11 @@ class Behaviours:
         if obs.programs:
             add(("program", program_run(obs) or "?"))
         for path in obs.written:
-            add(("write" if places.in_work_area(path) else "write-outside", places.normal(path)))
+            if "/__pycache__/" not in path:
+                add(("write" if places.in_work_area(path) else "write-outside", places.normal(path)))
         for path in obs.read:
-            add(("secret" if self.is_secret(path) else "read", places.normal(path)))
+            if "/__pycache__/" not in path:
+                add(("secret" if self.is_secret(path) else "read", places.normal(path)))
         return found
 
     @staticmethod
@@ -91,6 +96,9 @@ class Behaviours:
             found.append(("deny", event, str(obs.rule)))
 
 
+# Whether an import finds its .pyc or writes it depends on what ran before, not on
+# what the program does: marshal traffic and __pycache__ files are not behaviour.
+BYTECODE_CACHE = frozenset({"marshal.loads", "marshal.load", "marshal.dumps", "marshal.dump"})
 _SPECIAL = frozenset({"tpython.exit", "import", "tpython.integrity"}) | DYNAMIC_CODE
 
 
