@@ -11,7 +11,12 @@ import functools
 import os
 import sys
 import sysconfig
-from typing import NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from tpython.lean_typing import NamedTuple
 
 
 class Locations(NamedTuple):

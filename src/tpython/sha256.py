@@ -6,7 +6,10 @@ start-up. Otherwise hashlib.
 """
 from __future__ import annotations
 
-from typing import Callable
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
 
 sha256_hex: Callable[[bytes], str]
 try:

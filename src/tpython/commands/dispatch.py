@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Optional
 
 from tpython import __version__
 from tpython.engine.selection import engine_choice
 from tpython.errors import Error, UsageError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import Optional
 
 EXIT_OK = 0
 EXIT_USAGE = 2

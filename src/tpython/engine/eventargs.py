@@ -5,7 +5,10 @@ that rule conditions test.
 """
 from __future__ import annotations
 
-from typing import Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
 
 # event -> positions of path arguments, and for each the position of its dir_fd.
 PATH_ARGS: dict[str, tuple[tuple[int, Optional[int]], ...]] = {

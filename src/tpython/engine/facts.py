@@ -6,13 +6,17 @@ facts are ``None``; conditions then decide conservatively.
 """
 from __future__ import annotations
 
-import ipaddress
+import _socket
 import os
-import re
-from typing import Any, Optional
 
 from tpython.engine.eventargs import PATH_ARGS, WRITE_EVENTS
 from tpython.engine.render import exact_str, isa, path_text, plain_bytes, plain_seq
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ipaddress
+    from typing import Any, Optional
+
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
@@ -150,20 +154,44 @@ def event_host_port(event: str, args: tuple[Any, ...]) -> tuple[Optional[str], O
     return host_text, port_num
 
 
+_LEGACY_IPV4_CHARS = frozenset("0123456789abcdefABCDEFx.")
+
+
+def _ipv4_packed(text: str) -> Optional[bytes]:
+    """TEXT as the C library reads an IPv4 address, legacy forms included (127.1, 0x7f.1)."""
+    if not text or not set(text) <= _LEGACY_IPV4_CHARS or not any(c.isdigit() for c in text):
+        return None
+    try:
+        return _socket.inet_aton(text)
+    except OSError:
+        return None
+
+
+def is_address(host: str) -> bool:
+    """Whether HOST is an IP address (nothing to resolve); as :func:`parse_address`
+    decides, without the `ipaddress` module (for the socket guards, which run in
+    every program that opens a socket)."""
+    text = host.split("%", 1)[0].strip("[]")
+    try:
+        _socket.inet_pton(_socket.AF_INET6, text)
+        return True
+    except OSError:
+        return _ipv4_packed(text) is not None
+
+
 def parse_address(host: str) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    """HOST as an IP address, accepting the legacy IPv4 forms the C library accepts (127.1, 0x7f.1)."""
+    """HOST as an IP address, accepting the legacy IPv4 forms the C library accepts (127.1, 0x7f.1).
+    Only `host` conditions call it; the rules import `ipaddress` when they compile one."""
+    import ipaddress
+
     text = host.split("%", 1)[0].strip("[]")
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
-        if not re.fullmatch(r"[0-9a-fA-Fx.]+", text) or not re.search(r"\d", text):
+        packed = _ipv4_packed(text)
+        if packed is None:
             return None
-        import socket
-
-        try:
-            addr = ipaddress.IPv4Address(socket.inet_aton(text))
-        except (OSError, ValueError):
-            return None
+        addr = ipaddress.IPv4Address(packed)
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped
     return addr

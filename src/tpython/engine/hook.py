@@ -14,7 +14,6 @@ import os
 import sys
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, Callable, Iterator, Optional
 
 from tpython.engine.attribution import Attributor
 from tpython.engine.prompt import ask, describe
@@ -24,6 +23,11 @@ from tpython.errors import PolicyViolation
 from tpython.policy.model import Policy
 from tpython.policy.patterns import path_placeholders
 from tpython.sinks.interface import Sink
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Optional
+
 
 KILL_STATUS = 255
 COUNT = sys.intern("count")

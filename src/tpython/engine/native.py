@@ -9,11 +9,9 @@ returns the decision to C, which fires the USDT probe and then enforces.
 """
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, Callable, Iterator, Optional
 
 from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, WRITE_EVENTS
 from tpython.engine.facts import WRITE_FLAGS
@@ -22,11 +20,18 @@ from tpython.engine.native_recorder import NativeRecorder
 from tpython.engine.render import SOURCE_ARGS
 from tpython.engine.rules import MOVE_EVENTS, native_conditions
 from tpython.errors import PolicyViolation
+from tpython.jsontext import dumps
 from tpython.locations import locations
 from tpython.policy.catalog import EVENTS
 from tpython.sinks.interface import Sink
 
-Decision = tuple[str, Optional[str], Optional[Callable[[], None]]]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Optional
+
+
+if TYPE_CHECKING:
+    Decision = tuple[str, Optional[str], Optional[Callable[[], None]]]
 
 
 class NativeEngine(Engine):
@@ -87,7 +92,7 @@ class NativeEngine(Engine):
         distribution = self.attributor.distribution
 
         def package_lookup(top: str) -> str:
-            return json.dumps(distribution(top), separators=(",", ":"))
+            return dumps(distribution(top))
 
         return {
             "shapes": shapes,

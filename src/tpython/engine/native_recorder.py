@@ -9,16 +9,14 @@ handed to C to be carried in the next record.
 """
 from __future__ import annotations
 
-import json
-from typing import Any, Optional
-
 from tpython.engine.recorder import Recorder
+from tpython.jsontext import dumps
 from tpython.sinks.interface import Sink
 from tpython.sinks.jsonl import JsonlSink
 
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 
 class NativeRecorder(Recorder):
@@ -29,6 +27,13 @@ class NativeRecorder(Recorder):
         self.native = native
         self.c_sinks = [s for s in sinks if isinstance(s, JsonlSink)]
         self.py_sinks = [s for s in sinks if not isinstance(s, JsonlSink)]
+        # Python sinks take records as dicts: C's line parsed again (json is loaded
+        # here, before the hooks, and only when such a sink is configured).
+        self.parse: Optional[Callable[[bytes], dict[str, Any]]] = None
+        if self.py_sinks:
+            import json
+
+            self.parse = json.loads
         native.chain_start(self.run, self.pid, [(s.fd, s.name, s.path, s.rotate_bytes, s.keep) for s in self.c_sinks],
                            warn_fd)
 
@@ -54,13 +59,14 @@ class NativeRecorder(Recorder):
 
     def emit(self, event: str, args: Any, action: str, *, enforced: bool = True, rule: Optional[str] = None,
              module: Optional[str] = None, package: Optional[dict[str, str]] = None,
-             extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-        extra_text = "".join(f",{_json(k)}:{_json(v)}" for k, v in extra.items()) if extra else ""
+             extra: Optional[dict[str, Any]] = None) -> None:
+        extra_text = "".join(f",{dumps(k)}:{dumps(v)}" for k, v in extra.items()) if extra else ""
         with self.held():
-            py_lost = ",".join(f"{_json(name)}:{n}" for name, n in self.lost.items())
-            line, _, _, in_files = self.native.chain_record(event, _json(args).encode("ascii"), action, enforced,
-                                                            rule, _json(module), _json(package), extra_text, py_lost)
-            record: dict[str, Any] = json.loads(line)
-            by_python = self.deliver(self.py_sinks, record, line)
+            py_lost = ",".join(f"{dumps(name)}:{n}" for name, n in self.lost.items())
+            line, _, _, in_files = self.native.chain_record(event, dumps(args).encode("ascii"), action, enforced,
+                                                            rule, dumps(module), dumps(package), extra_text, py_lost)
+            if self.parse is None:
+                self.last_delivered = in_files
+                return
+            by_python = self.deliver(self.py_sinks, self.parse(line), line)
             self.last_delivered = None if by_python is None else in_files + by_python
-            return record

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import _thread
 import os
-from typing import Any, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
 
 _lock = _thread.allocate_lock()
 

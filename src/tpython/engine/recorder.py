@@ -11,10 +11,13 @@ import _thread
 import os
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
 
 from tpython.logs.chain import rfc3339, seal
 from tpython.sinks.interface import Sink
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator, Optional
 
 
 def new_run_id() -> str:
@@ -66,8 +69,8 @@ class Recorder:
         module: Optional[str] = None,
         package: Optional[dict[str, str]] = None,
         extra: Optional[dict[str, Any]] = None,
-    ) -> dict[str, Any]:
-        """Build, seal and write one record; returns it."""
+    ) -> None:
+        """Build, seal and write one record."""
         with self.held():
             record: dict[str, Any] = {
                 "ts": rfc3339(time.time()), "seq": self.seq, "run": self.run, "pid": self.pid,
@@ -84,7 +87,6 @@ class Recorder:
             self.prev = record["hash"]
             self.written += 1
             self.last_delivered = self.deliver(self.sinks, record, line)
-            return record
 
     @contextmanager
     def held(self) -> Iterator[None]:

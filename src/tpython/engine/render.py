@@ -12,13 +12,13 @@ import _socket
 import math
 import os
 import types
-from typing import TYPE_CHECKING, Any, Optional, Sequence
-
-if TYPE_CHECKING:
-    from typing import TypeGuard
 
 from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS
 from tpython.sha256 import sha256_hex
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Sequence, TypeGuard
 
 MAX_STR = 512
 MAX_ITEMS = 16

@@ -7,13 +7,11 @@ them. Conditions become small predicates over an :class:`EventFacts`.
 """
 from __future__ import annotations
 
-import json
-import re
 import sys
-from typing import Any, Callable, Optional
 
 from tpython.engine import facts as _facts
 from tpython.engine.render import render_args
+from tpython.jsontext import dumps
 from tpython.policy.catalog import category_of
 from tpython.policy.model import Policy, Rule
 from tpython.policy.patterns import (
@@ -24,6 +22,10 @@ from tpython.policy.patterns import (
     parse_port,
     path_placeholders,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 
 class EventFacts:
@@ -55,7 +57,7 @@ class EventFacts:
     @property
     def args_json(self) -> str:
         if self._json is None:
-            self._json = json.dumps(self.rendered, separators=(",", ":"), ensure_ascii=False)
+            self._json = dumps(self.rendered, ascii_only=False)
         return self._json
 
     @property
@@ -91,7 +93,8 @@ class EventFacts:
         return self._module[1]  # type: ignore[no-any-return]
 
 
-Predicate = Callable[[EventFacts], bool]
+if TYPE_CHECKING:
+    Predicate = Callable[[EventFacts], bool]
 
 
 def _any_or_all(values: Optional[list[str]], match: Callable[[str], bool], strict_all: bool) -> bool:
@@ -125,6 +128,8 @@ def compile_condition(key: str, value: Any, strict_all: bool, placeholders: dict
 
         return lambda f: _any_or_all(f.paths, match_or_contains if f.event in MOVE_EVENTS else match, False)
     if key == "host":
+        import ipaddress  # noqa: F401 - parse_address needs it when the hooks run; loaded now
+
         entries = [parse_host(v) for v in value]
         networks = [e for e in entries if not isinstance(e, str)]
         names = [e for e in entries if isinstance(e, str)]
@@ -174,6 +179,8 @@ def compile_condition(key: str, value: Any, strict_all: bool, placeholders: dict
         match = compile_globs(list(value), path=False)
         return lambda f: f.caller is not None and match(f.caller)
     if key == "arg":
+        import re
+
         regexes = [re.compile(v) for v in value]
         return lambda f: any(rx.search(f.args_json) for rx in regexes)
     raise ValueError(f"unknown condition {key!r}")  # the loader rejects these first

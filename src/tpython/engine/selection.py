@@ -9,14 +9,18 @@ the C module); ``tpython run --engine`` overrides the policy.
 from __future__ import annotations
 
 from types import ModuleType
-from typing import TYPE_CHECKING, NamedTuple, Optional
 
 from tpython.errors import PolicyError
 
-if TYPE_CHECKING:  # the launcher chooses without importing the engines
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple, Optional
+
     from tpython.engine.hook import Engine
     from tpython.policy.model import Policy
     from tpython.sinks.interface import Sink
+else:
+    from tpython.lean_typing import NamedTuple
 
 
 class EngineChoice(NamedTuple):

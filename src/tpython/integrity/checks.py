@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence
 
 from tpython.integrity import kernel
 from tpython.sha256 import sha256_hex
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import NamedTuple, Optional, Sequence
+
     from tpython.integrity.sources.interface import TrustSource
+else:
+    from tpython.lean_typing import NamedTuple
 
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 

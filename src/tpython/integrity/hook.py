@@ -11,12 +11,14 @@ from __future__ import annotations
 import _frozen_importlib_external as _bootstrap_external  # the import system, loaded at start
 import io
 import os
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Callable, ContextManager, Optional
 
 from tpython.integrity import checks
 from tpython.integrity.errors import IntegrityError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import IO, Any, BinaryIO, Callable, ContextManager, Optional
+
     from tpython.integrity.sources.interface import TrustSource
 
 

@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any, NamedTuple, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple, Optional
+else:
+    from tpython.lean_typing import NamedTuple
+
 
 AT_EMPTY_PATH = 0x1000
 AT_EXECVE_CHECK = 0x10000

@@ -20,7 +20,6 @@ import os
 import sys
 from collections import namedtuple
 from types import TracebackType
-from typing import Any, NoReturn, Optional
 
 import tpython
 from tpython.engine.facts import trust_urllib_parse
@@ -33,6 +32,11 @@ from tpython.launcher.spec import ENV_VAR, FAULT_VARIABLE, LaunchSpec, Target, i
 from tpython.policy.model import Policy
 from tpython.sinks.critical import critical_failure
 from tpython.sinks.spec import DEFAULT_SPEC, open_sink, parse_sink_spec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn, Optional
+
 
 _TPYTHON_DIR = os.path.dirname(os.path.abspath(tpython.__file__)) + os.sep
 EXIT_LAUNCH_REFUSED = 2

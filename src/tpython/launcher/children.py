@@ -13,9 +13,13 @@ import sys
 from contextlib import contextmanager
 from importlib.machinery import ModuleSpec
 from types import ModuleType
-from typing import Any, Callable, Iterator, Optional, Sequence
 
 from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, interpreter_argv
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Optional, Sequence
+
 
 MP_PROGRAM_PREFIXES = ("from multiprocessing.", "import multiprocessing")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Optional
 
 from tpython.engine.selection import engine_choice
 from tpython.errors import Error, SinkError, UsageError
@@ -16,6 +15,11 @@ from tpython.launcher.spec import ENV_VAR, FAULT_VARIABLE, LaunchSpec, Target, i
 from tpython.policy.loader import load_policy
 from tpython.policy.model import ENGINES, MODES, Policy
 from tpython.sinks.spec import DEFAULT_SPEC, parse_sink_spec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
 
 _HELP = """usage: tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--engine native|python]
                    [--log SINK]... [--quiet]

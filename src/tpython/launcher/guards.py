@@ -14,10 +14,13 @@ Both are Python-level wrappers: code that reaches the unwrapped functions
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
 
-from tpython.engine.facts import parse_address
+from tpython.engine.facts import is_address
 from tpython.engine.render import exact_str, plain_bytes, plain_seq
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 
 def wrap_fork_exec(audit: Callable[..., None]) -> None:
@@ -47,7 +50,7 @@ def _name_in(address: Any) -> tuple[str, Any] | None:
     if host is None:
         data = plain_bytes(seq[0])
         host = data.decode("idna", "replace") if data is not None else None
-    if not host or host == "<broadcast>" or parse_address(host) is not None:
+    if not host or host == "<broadcast>" or is_address(host):
         return None
     return host, (seq[1] if len(seq) > 1 else None)
 

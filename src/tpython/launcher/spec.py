@@ -7,10 +7,17 @@ exact policy the user checked.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
-from typing import Any, NamedTuple, Optional
+
+from tpython.jsontext import dumps
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple, Optional
+else:
+    from tpython.lean_typing import NamedTuple
+
 
 ENV_VAR = "TPYTHON_LAUNCH"
 # Tests make tpython itself fail where nothing else reliably can: "launch" (in the
@@ -39,11 +46,13 @@ class LaunchSpec(NamedTuple):
 
     def to_env(self) -> str:
         """The spec as the value of ``TPYTHON_LAUNCH``."""
-        return json.dumps({**self._asdict(), "target": self.target._asdict()}, separators=(",", ":"))
+        return dumps({**self._asdict(), "target": self.target._asdict()})
 
     @classmethod
     def from_env(cls, text: str) -> LaunchSpec:
         """Inverse of :meth:`to_env`."""
+        import json  # read before the hooks
+
         data: dict[str, Any] = json.loads(text)
         target = data["target"]
         data["target"] = Target(target["kind"], target["value"], tuple(target["args"]))

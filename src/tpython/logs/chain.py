@@ -11,18 +11,22 @@ reordered record breaks the chain at a place `verify` can name.
 """
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
+from tpython.jsontext import dumps
 from tpython.sha256 import sha256_hex
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 FIELDS = ("ts", "seq", "run", "pid", "event", "args", "action", "enforced", "rule", "module", "package")
 
 
 def canonical(record: dict[str, Any]) -> bytes:
     """The bytes the hash is computed over (RECORD must not hold ``hash``)."""
-    return json.dumps(record, separators=(",", ":")).encode("ascii")
+    return dumps(record).encode("ascii")
 
 
 def seal(record: dict[str, Any]) -> bytes:

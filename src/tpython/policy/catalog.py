@@ -24,7 +24,11 @@ plus the few others marked in a comment.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from tpython.lean_typing import NamedTuple
 
 
 class EventInfo(NamedTuple):

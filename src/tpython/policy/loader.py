@@ -6,9 +6,7 @@ and the key, and says what is wrong (:class:`tpython.errors.PolicyError`).
 from __future__ import annotations
 
 import os
-import re
 import sys
-from typing import Any
 
 from tpython.errors import PolicyError
 from tpython.policy import profile_cache
@@ -20,6 +18,11 @@ from tpython.policy.patterns import (
     parse_host,
     parse_port,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 PROFILES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
 PROFILES = ("default", "strict")
@@ -39,6 +42,8 @@ class _Source:
         self.lines = text.splitlines()
 
     def line_of(self, key: str, *, rule_index: int | None = None, table: str | None = None) -> int | None:
+        import re  # only to point at a mistake
+
         start, end = 0, len(self.lines)
         if rule_index is not None:
             headers = [i for i, l in enumerate(self.lines) if re.match(r"\s*\[\[\s*rules\s*\]\]", l)]
@@ -286,6 +291,8 @@ def _condition(key: str, value: Any, fail: Any, part: str) -> Any:
         return items
     if not all(isinstance(i, str) and i for i in items):
         raise fail(key, f"condition `{key}` must be a string or a list of non-empty strings")
+    import re
+
     try:
         if key == "path":
             expanded = [g for p in items for g in expand_path_glob(p)]

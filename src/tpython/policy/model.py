@@ -6,10 +6,15 @@ can hand the exact policy it validated to the interpreter it starts.
 """
 from __future__ import annotations
 
-import json
-from typing import Any, NamedTuple
-
+from tpython.jsontext import dumps
 from tpython.sha256 import sha256_hex
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from tpython.lean_typing import NamedTuple
+
 
 ACTIONS = ("allow", "count", "log", "ask", "deny", "kill")
 MODES = ("audit", "enforce")
@@ -52,11 +57,13 @@ class Policy(NamedTuple):
     def to_json(self) -> str:
         """Serialise for the launched interpreter (and for the digest)."""
         data = {**self._asdict(), "rules": [rule._asdict() for rule in self.rules]}
-        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Policy:
         """Inverse of :meth:`to_json`."""
+        import json  # the launch spec, read before the hooks
+
         data = json.loads(text)
         data["rules"] = tuple(Rule(**{**r, "events": tuple(r["events"])}) for r in data["rules"])
         for key in ("launch_allow", "sinks", "sources"):

@@ -5,17 +5,23 @@ any number of them, ``[...]`` is a character class, a leading ``~`` is the
 home directory, and ``{prefix}``-style placeholders name interpreter
 locations (see :func:`path_placeholders`). Name globs (modules, hosts,
 events) are fnmatch-style, where ``*`` also spans dots.
+
+Patterns are compiled with the policy, before the hooks are installed; `re`
+and `ipaddress` are imported then, by the functions that need them, so a
+policy without conditions (`default`) starts without either.
 """
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
-from typing import Any, Callable, Sequence, Union
 
 from tpython.locations import locations
 
-IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ipaddress
+    from typing import Any, Callable, Sequence, Union
+
+    IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
 class PatternError(ValueError):
@@ -55,7 +61,7 @@ def path_placeholders(policy_files: Sequence[str] = (), log_files: Sequence[str]
     })
 
 
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_PLACEHOLDER = r"\{([a-z_]+)\}"
 PLACEHOLDER_NAMES = ("home", "prefix", "site", "stdlib", "tmp", "cwd", "tpython", "policy", "logs")
 
 
@@ -63,7 +69,9 @@ def expand_path_glob(pattern: str, values: dict[str, list[str]] | None = None) -
     """Expand ``~`` and placeholders; one pattern may become several."""
     if pattern == "~" or pattern.startswith("~/"):
         pattern = "{home}" + pattern[1:]
-    names = _PLACEHOLDER.findall(pattern)
+    import re
+
+    names = re.findall(_PLACEHOLDER, pattern)
     for name in names:
         if name not in PLACEHOLDER_NAMES:
             raise PatternError(
@@ -81,7 +89,8 @@ def expand_path_glob(pattern: str, values: dict[str, list[str]] | None = None) -
     return results
 
 
-GlobToken = tuple[Any, ...]
+if TYPE_CHECKING:
+    GlobToken = tuple[Any, ...]
 
 
 def glob_tokens(pattern: str, *, path: bool) -> list[GlobToken]:
@@ -126,6 +135,8 @@ def _class_regex(body: str) -> str:
 
 def glob_to_regex(pattern: str, *, path: bool) -> str:
     """Translate a glob to a regex body (unanchored)."""
+    import re
+
     single = "[^/]" if path else "."
     out: list[str] = []
     for token in glob_tokens(pattern, path=path):
@@ -145,7 +156,7 @@ def glob_to_regex(pattern: str, *, path: bool) -> str:
     return "".join(out)
 
 
-_SIMPLE_CLASS = re.compile(r"(?:[^\\\[\]\-^](?:-[^\\\[\]\-^])?)+")
+_SIMPLE_CLASS = r"(?:[^\\\[\]\-^](?:-[^\\\[\]\-^])?)+"
 
 
 def native_glob_tokens(pattern: str) -> tuple[GlobToken, ...]:
@@ -153,6 +164,8 @@ def native_glob_tokens(pattern: str) -> tuple[GlobToken, ...]:
     ("class", negated, "lohi..." code point pairs) as the regex reads it, or
     ("class", False, None) when it is not a plain set of characters and ranges
     (C then leaves the rule to the Python engine)."""
+    import re
+
     out: list[GlobToken] = []
     for token in glob_tokens(pattern, path=True):
         if token[0] != "class":
@@ -161,7 +174,7 @@ def native_glob_tokens(pattern: str) -> tuple[GlobToken, ...]:
         body = _class_regex(token[1])[1:-1]
         negated = body.startswith("^")
         rest = body[1:] if negated else body
-        if not _SIMPLE_CLASS.fullmatch(rest):
+        if not re.fullmatch(_SIMPLE_CLASS, rest):
             out.append(("class", False, None))
             continue
         pairs, j = [], 0
@@ -180,6 +193,8 @@ def compile_globs(patterns: list[str], *, path: bool) -> Callable[[str], bool]:
     """One matcher for a list of globs (any may match)."""
     if not patterns:
         raise PatternError("empty list of patterns")
+    import re
+
     body = "|".join(f"(?:{glob_to_regex(p, path=path)})" for p in patterns)
     try:
         rx = re.compile(rf"\A(?:{body})\Z", re.DOTALL)
@@ -190,6 +205,9 @@ def compile_globs(patterns: list[str], *, path: bool) -> Callable[[str], bool]:
 
 def parse_host(entry: str) -> IPNetwork | str:
     """A host entry: a network (CIDR or single address) or a hostname glob."""
+    import ipaddress
+    import re
+
     looks_numeric = bool(re.fullmatch(r"[0-9./]+", entry)) or ":" in entry
     if looks_numeric:
         try:
@@ -203,6 +221,8 @@ def parse_host(entry: str) -> IPNetwork | str:
 
 def parse_port(entry: object) -> tuple[int, int]:
     """A port entry: an integer or a ``"low-high"`` range."""
+    import re
+
     if isinstance(entry, bool):
         raise PatternError(f"bad port {entry!r}")
     if isinstance(entry, int):

@@ -14,7 +14,11 @@ from __future__ import annotations
 import marshal
 import os
 import sys
-from typing import Any, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
 
 _FORMAT = 1
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 import _socket
 import os
 import time
-from typing import Any, NoReturn, Optional
 
 from tpython.sinks.fields import CRITICAL, DEFAULT_APP_NAME, DEFAULT_SOCKET, facility_code, header_token
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn, Optional
+
 
 CRITICAL_STATUS = 255
 

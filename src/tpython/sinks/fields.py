@@ -2,8 +2,12 @@
 line, and the record's fields (the parts both of them carry as structured data)."""
 from __future__ import annotations
 
-import json
-from typing import Any, Optional
+from tpython.jsontext import dumps
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
 
 # RFC 5424 severities
 CRITICAL, WARNING, NOTICE, INFO = 2, 4, 5, 6
@@ -48,7 +52,7 @@ def field_text(record: dict[str, Any], name: str) -> Optional[str]:
         return None
     if isinstance(value, str):
         return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return dumps(value, ascii_only=False)
 
 
 def summary(record: dict[str, Any], limit: int = 300) -> str:
@@ -57,9 +61,9 @@ def summary(record: dict[str, Any], limit: int = 300) -> str:
     shown = ""
     if isinstance(args, list) and args:
         first = args[0]
-        shown = first if isinstance(first, str) else json.dumps(first, separators=(",", ":"), ensure_ascii=False)
+        shown = first if isinstance(first, str) else dumps(first, ascii_only=False)
     elif isinstance(args, dict):
-        shown = json.dumps(args, separators=(",", ":"), ensure_ascii=False)
+        shown = dumps(args, ascii_only=False)
     if len(shown) > limit:
         shown = shown[:limit] + "…"
     parts = [str(record.get("action")), str(record.get("event"))]

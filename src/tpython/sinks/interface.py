@@ -1,7 +1,11 @@
 """The sink interface every destination implements."""
 from __future__ import annotations
 
-from typing import Any, Protocol
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    from tpython.lean_typing import Protocol
 
 
 class Sink(Protocol):

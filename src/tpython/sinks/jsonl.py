@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # signal's wrappers turn every mask into enums: 40x slower
 import os
-from typing import Any
 
 from tpython.errors import SinkError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 DEFAULT_KEEP = 5
 _ALL_SIGNALS = _signal.valid_signals()

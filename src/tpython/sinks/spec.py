@@ -1,11 +1,15 @@
 """Parse `--log SINK` strings (SPEC 1) and open the sink they name."""
 from __future__ import annotations
 
-import re
-from typing import Any, NamedTuple, Optional
-
 from tpython.errors import SinkError
 from tpython.sinks.interface import Sink
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple, Optional
+else:
+    from tpython.lean_typing import NamedTuple
+
 
 KINDS = ("jsonl", "stderr", "syslog", "syslog+udp", "syslog+tcp", "journald")
 DEFAULT_SPEC = "jsonl:tpython-audit.jsonl"
@@ -30,6 +34,8 @@ def parse_sink_spec(text: str) -> SinkSpec:
         return SinkSpec("jsonl", path=path, text=text)
     if text in ("stderr", "syslog", "journald"):
         return SinkSpec(text, text=text)
+    import re
+
     m = re.fullmatch(r"(syslog\+(?:udp|tcp))://(\[[^\]]+\]|[^:/\[\]]+):(\d{1,5})", text)
     if m:
         port = int(m.group(3))

@@ -1,14 +1,15 @@
 """The stderr sink: one readable line per record."""
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
+
+from tpython.jsontext import dumps
 
 
 def format_line(record: dict[str, Any]) -> str:
     """`HH:MM:SS.ffffff [action] event args  rule=… module=…` on one line."""
-    args = json.dumps(record.get("args"), ensure_ascii=False, separators=(",", ":"))
+    args = dumps(record.get("args"), ascii_only=False)
     if len(args) > 300:
         args = args[:300] + "…"
     action = record.get("action", "?")
