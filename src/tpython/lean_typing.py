@@ -1,7 +1,9 @@
-"""What tpython's start-up path needs of `typing` at run time, without importing it.
+"""What tpython's start-up path needs of `typing` and `collections` at run time,
+without importing them.
 
-`typing` costs several milliseconds to import (and its `NamedTuple` more per
-class); every `tpython run` pays that before the program starts. Modules on
+`typing` costs several milliseconds to import, and `collections` (with the
+`operator`, `keyword`, `reprlib` and `itertools` it loads) about one more;
+every `tpython run` would pay that before the program starts. Modules on
 the start-up path import `typing` only for the type checker::
 
     TYPE_CHECKING = False
@@ -14,7 +16,11 @@ mypy reads the `if TYPE_CHECKING:` branch; at run time these stand-ins are used.
 """
 from __future__ import annotations
 
-from collections import namedtuple
+from _operator import itemgetter
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Sequence
 
 _NOT_ATTRIBUTES = frozenset({"__annotations__", "__module__", "__qualname__", "__dict__", "__weakref__",
                              "__orig_bases__", "__annotate__", "__annotate_func__",
@@ -22,18 +28,78 @@ _NOT_ATTRIBUTES = frozenset({"__annotations__", "__module__", "__qualname__", "_
                              "__firstlineno__"})
 
 
+def tuple_class(name: str, fields: Sequence[str], defaults: Sequence[Any] = (), module: str = __name__) -> type:
+    """A tuple subclass with named fields, as `collections.namedtuple` makes one: the
+    fields as read-only attributes, trailing DEFAULTS, `_fields`, `_field_defaults`,
+    `_make`, `_replace`, `_asdict`, a readable repr, equality and hashing as tuples."""
+    fields = tuple(fields)
+    count = len(fields)
+    defaults = tuple(defaults)
+    first_default = count - len(defaults)
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
+        if len(args) > count:
+            raise TypeError(f"{name}() takes {count} positional arguments but {len(args)} were given")
+        values = list(args)
+        for i in range(len(args), count):
+            if fields[i] in kwargs:
+                values.append(kwargs.pop(fields[i]))
+            elif i >= first_default:
+                values.append(defaults[i - first_default])
+            else:
+                raise TypeError(f"{name}() missing required argument: {fields[i]!r}")
+        if kwargs:
+            key = next(iter(kwargs))
+            problem = "multiple values for argument" if key in fields else "an unexpected keyword argument"
+            raise TypeError(f"{name}() got {problem} {key!r}")
+        return tuple.__new__(cls, values)
+
+    def _make(cls: type, iterable: Any) -> Any:
+        values = tuple(iterable)
+        if len(values) != count:
+            raise TypeError(f"Expected {count} arguments, got {len(values)}")
+        return tuple.__new__(cls, values)
+
+    def _replace(self: Any, **changes: Any) -> Any:
+        values = [changes.pop(field, value) for field, value in zip(fields, self)]
+        if changes:
+            raise ValueError(f"Got unexpected field names: {list(changes)!r}")
+        return tuple.__new__(type(self), values)
+
+    def _asdict(self: Any) -> dict[str, Any]:
+        return dict(zip(fields, self))
+
+    def __repr__(self: Any) -> str:  # noqa: N807
+        return f"{type(self).__name__}(" + ", ".join(f"{f}={v!r}" for f, v in zip(fields, self)) + ")"
+
+    def __getnewargs__(self: Any) -> tuple[Any, ...]:  # noqa: N807
+        return tuple(self)
+
+    namespace: dict[str, Any] = {
+        "__slots__": (), "__module__": module, "__doc__": f"{name}({', '.join(fields)})",
+        "_fields": fields, "_field_defaults": dict(zip(fields[first_default:], defaults)),
+        "__match_args__": fields, "__new__": __new__, "_make": classmethod(_make), "_replace": _replace,
+        "_asdict": _asdict, "__repr__": __repr__, "__getnewargs__": __getnewargs__,
+    }
+    for index, field in enumerate(fields):
+        namespace[field] = property(itemgetter(index), doc=f"Alias for field number {index}")
+    return type(name, (tuple,), namespace)
+
+
 class _NamedTupleMeta(type):
-    """Builds `collections.namedtuple` from a class body, as `typing.NamedTuple` does:
+    """Builds a :func:`tuple_class` from a class body, as `typing.NamedTuple` does:
     annotated names are the fields (in order), their class-level values the defaults,
     and everything else in the body (methods, properties, constants) is kept."""
 
-    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, object]) -> type:
-        fields = list(namespace.get("__annotations__", {}))  # type: ignore[call-overload]
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
+        fields = list(namespace.get("__annotations__", {}))
         defaults = [namespace[field] for field in fields if field in namespace]
-        cls: type = namedtuple(name, fields, defaults=defaults, module=str(namespace["__module__"]))  # type: ignore[misc]
+        cls = tuple_class(name, fields, defaults, module=str(namespace["__module__"]))
         cls.__qualname__ = str(namespace.get("__qualname__", name))
+        if namespace.get("__doc__"):
+            cls.__doc__ = namespace["__doc__"]
         for key, value in namespace.items():
-            if key not in fields and key not in _NOT_ATTRIBUTES:
+            if key not in fields and key not in _NOT_ATTRIBUTES and key != "__doc__":
                 setattr(cls, key, value)
         return cls
 

@@ -7,7 +7,6 @@ the executable or one directory up).
 """
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import sysconfig
@@ -36,9 +35,17 @@ def _venv_prefix() -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
 def locations() -> Locations:
-    """This interpreter's code locations."""
+    """This interpreter's code locations (worked out once)."""
+    if not _FOUND:
+        _FOUND.append(_find_locations())
+    return _FOUND[0]
+
+
+_FOUND: list[Locations] = []
+
+
+def _find_locations() -> Locations:
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     venv = _venv_prefix()
     if venv:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
-from types import FrameType
 
 from tpython.locations import locations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import FrameType
     from typing import Any, Optional
 
 

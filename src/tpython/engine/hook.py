@@ -12,8 +12,6 @@ from __future__ import annotations
 import _thread
 import os
 import sys
-from contextlib import contextmanager
-from types import FrameType
 
 from tpython.engine.attribution import Attributor
 from tpython.engine.prompt import ask, describe
@@ -26,7 +24,8 @@ from tpython.sinks.interface import Sink
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterator, Optional
+    from types import FrameType
+    from typing import Any, Callable, ContextManager, Optional
 
 
 KILL_STATUS = 255
@@ -212,17 +211,9 @@ class Engine:
                 return r.message
         return ""
 
-    @contextmanager
-    def internal(self) -> Iterator[None]:
+    def internal(self) -> ContextManager[None]:
         """Mark this thread's work as tpython's own: its events are not the program's."""
-        ident = _get_ident()
-        nested = ident in self.busy
-        self.busy.add(ident)
-        try:
-            yield
-        finally:
-            if not nested:
-                self.busy.discard(ident)
+        return _OwnWork(self.busy)
 
     # -- run lifecycle ----------------------------------------------------
     def configure_workers(self, policy_json: str, manifest_sha256: Optional[str], argv: list[str],
@@ -291,3 +282,22 @@ class Engine:
 
 
 __all__ = ["Engine", "KILL_STATUS"]
+
+
+class _OwnWork:
+    """While entered, the current thread's events are tpython's own (:meth:`Engine.internal`)."""
+
+    __slots__ = ("busy", "ident", "nested")
+
+    def __init__(self, busy: set[int]) -> None:
+        self.busy = busy
+        self.ident = _get_ident()
+        self.nested = False
+
+    def __enter__(self) -> None:
+        self.nested = self.ident in self.busy
+        self.busy.add(self.ident)
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.nested:
+            self.busy.discard(self.ident)

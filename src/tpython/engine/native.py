@@ -10,13 +10,12 @@ returns the decision to C, which fires the USDT probe and then enforces.
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
-from types import FrameType
 
 from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, WRITE_EVENTS
 from tpython.engine.facts import WRITE_FLAGS
 from tpython.engine.hook import Engine
 from tpython.engine.native_recorder import NativeRecorder
+from tpython.engine.recorder import NO_CONTEXT
 from tpython.engine.render import SOURCE_ARGS
 from tpython.engine.rules import MOVE_EVENTS, native_conditions
 from tpython.errors import PolicyViolation
@@ -27,7 +26,8 @@ from tpython.sinks.interface import Sink
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterator, Optional
+    from types import FrameType
+    from typing import Any, Callable, ContextManager, Optional
 
 
 if TYPE_CHECKING:
@@ -105,16 +105,10 @@ class NativeEngine(Engine):
             "move_events": tuple(sorted(MOVE_EVENTS)), "write_events": tuple(sorted(WRITE_EVENTS)),
             "write_flags": WRITE_FLAGS, "fail_closed": self.fail_closed,
         }
-    @contextmanager
-    def internal(self) -> Iterator[None]:
+    def internal(self) -> ContextManager[None]:
         if self.sealed:  # the program runs: only C marks tpython's own work (slow path, open_code)
-            yield
-            return
-        previous = self.native.set_busy(True)
-        try:
-            yield
-        finally:
-            self.native.set_busy(previous)
+            return NO_CONTEXT
+        return _NativeBusy(self.native)
 
     def configure_workers(self, policy_json: str, manifest_sha256: Optional[str], argv: list[str],
                           loader_env: dict[str, str]) -> None:
@@ -157,3 +151,19 @@ class NativeEngine(Engine):
         stats = self.native.stats()
         return {"name": "native", "hook": "PySys_AddAuditHook", "probes": bool(stats["probes"]),
                 "log_in_c": bool(stats["log_in_c"])}
+
+
+class _NativeBusy:
+    """While entered, C counts the current thread's events as tpython's own."""
+
+    __slots__ = ("native", "previous")
+
+    def __init__(self, native: Any) -> None:
+        self.native = native
+        self.previous = False
+
+    def __enter__(self) -> None:
+        self.previous = self.native.set_busy(True)
+
+    def __exit__(self, *exc: object) -> None:
+        self.native.set_busy(self.previous)

@@ -10,14 +10,28 @@ from __future__ import annotations
 import _thread
 import os
 import time
-from contextlib import contextmanager
 
 from tpython.logs.chain import rfc3339, seal
 from tpython.sinks.interface import Sink
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Iterator, Optional
+    from typing import Any, ContextManager, Optional
+
+
+class _NoContext:
+    """A `with` block that does nothing (contextlib, and what it imports, is not loaded at start)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+NO_CONTEXT = _NoContext()
 
 
 def new_run_id() -> str:
@@ -88,16 +102,13 @@ class Recorder:
             self.written += 1
             self.last_delivered = self.deliver(self.sinks, record, line)
 
-    @contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self) -> ContextManager[Any]:
         """The recorder's lock, unless this thread holds it already to write to the sinks:
         a sink's own system calls (a syslog or journald socket) are audit events too,
         and their records must neither deadlock nor recurse (see :meth:`deliver`)."""
         if self.writer == _thread.get_ident():
-            yield
-            return
-        with self.lock:
-            yield
+            return NO_CONTEXT
+        return self.lock
 
     def deliver(self, sinks: list[Sink], record: dict[str, Any], line: bytes) -> Optional[int]:
         """Write RECORD to SINKS; returns how many took it. Records made while a sink is

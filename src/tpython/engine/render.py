@@ -11,14 +11,22 @@ from __future__ import annotations
 import _socket
 import math
 import os
-import types
+import sys
 
 from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS
 from tpython.sha256 import sha256_hex
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import CodeType as _CODE
+    from types import FunctionType
+    from types import FunctionType as _FUNCTION
+    from types import ModuleType as _MODULE
     from typing import Any, Optional, Sequence, TypeGuard
+else:  # the types `types` names, taken as it takes them (it is not loaded at start)
+    _FUNCTION = type(lambda: None)
+    _CODE = type(_FUNCTION.__code__)
+    _MODULE = type(sys)
 
 MAX_STR = 512
 MAX_ITEMS = 16
@@ -163,7 +171,7 @@ def render(value: object, depth: int = 0) -> Any:
         return {"bytes": len(data), "sha256": digest(data)}
     if isa(value, int):  # int subclasses (IntEnum, bool handled above)
         return int.__index__(value)
-    if type(value) is types.CodeType:
+    if type(value) is _CODE:
         return {"code": {"file": value.co_filename, "name": getattr(value, "co_qualname", value.co_name),
                          "line": value.co_firstlineno}}
     if isa(value, _socket.socket):
@@ -194,9 +202,9 @@ def render(value: object, depth: int = 0) -> Any:
         return out
     if _is_trusted_path_type(type(value)):
         return os.fspath(value)  # type: ignore[call-overload]
-    if type(value) is types.FunctionType:
+    if type(value) is _FUNCTION:
         return f"<function {_qual(value)}>"
-    if type(value) is types.ModuleType:
+    if type(value) is _MODULE:
         name = exact_str(value.__dict__.get("__name__"))
         return f"<module {name}>"
     if isa(value, type):
@@ -204,7 +212,7 @@ def render(value: object, depth: int = 0) -> Any:
     return f"<{type_name(value)}>"
 
 
-def _qual(func: types.FunctionType) -> str:
+def _qual(func: FunctionType) -> str:
     module = exact_str(func.__module__) or "?"
     qual = exact_str(func.__qualname__) or "?"
     return f"{module}.{qual}"
@@ -223,7 +231,7 @@ def render_args(event: str, args: tuple[Any, ...]) -> list[Any]:
     path_lists = PATH_LIST_ARGS.get(event, ())
     out: list[Any] = []
     for i, a in enumerate(args):
-        if i in sources and not isa(a, types.CodeType):
+        if i in sources and not isa(a, _CODE):
             out.append(source(a))
         elif i in paths:
             out.append(_path(a))

@@ -8,12 +8,11 @@ the C module); ``tpython run --engine`` overrides the policy.
 """
 from __future__ import annotations
 
-from types import ModuleType
-
 from tpython.errors import PolicyError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import ModuleType
     from typing import NamedTuple, Optional
 
     from tpython.engine.hook import Engine

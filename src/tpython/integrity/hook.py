@@ -119,7 +119,7 @@ def close_sourceless_gap() -> None:
     bound here, at start, so a program that later replaces it does not change
     this path.
     """
-    from importlib.machinery import SourcelessFileLoader
+    SourcelessFileLoader = _bootstrap_external.SourcelessFileLoader  # importlib.machinery's, not imported
 
     def get_data(self: Any, path: str, _open_code: Callable[[str], IO[bytes]] = io.open_code) -> bytes:
         with _open_code(str(path)) as file:

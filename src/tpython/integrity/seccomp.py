@@ -17,7 +17,13 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from typing import NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from tpython.lean_typing import NamedTuple
+
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22

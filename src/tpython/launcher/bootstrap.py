@@ -18,8 +18,6 @@ import atexit
 import builtins
 import os
 import sys
-from collections import namedtuple
-from types import TracebackType
 
 import tpython
 from tpython.engine.facts import trust_urllib_parse
@@ -29,12 +27,14 @@ from tpython.engine.selection import make_engine
 from tpython.errors import Error, LaunchRefused, PolicyViolation
 from tpython.launcher import children, guards
 from tpython.launcher.spec import ENV_VAR, FAULT_VARIABLE, LaunchSpec, Target, interpreter_argv, package_parent
+from tpython.lean_typing import tuple_class
 from tpython.policy.model import Policy
 from tpython.sinks.critical import critical_failure
 from tpython.sinks.spec import DEFAULT_SPEC, open_sink, parse_sink_spec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import TracebackType
     from typing import Any, NoReturn, Optional
 
 
@@ -114,7 +114,8 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
     guards.wrap_fork_exec(sys.audit)
     start_loader_env = children.loader_environment()
     site_flags = _flags_with_site()
-    import encodings.utf_8_sig  # noqa: F401  (site reads .pth files with it on 3.13+; loaded before the checks)
+    if sys.version_info >= (3, 13):
+        import encodings.utf_8_sig  # noqa: F401  (site reads .pth files with it; loaded before the checks)
     integrity = _integrity_state(policy)
     # 4. The hooks (audit, then open_code), then the first record.
     try:
@@ -318,7 +319,7 @@ def _flags_with_site() -> Any:
         fields = tuple(n for n in _FLAG_NAMES if hasattr(flags, n))
         if len(fields) != flags.n_sequence_fields:
             return None
-    Flags = namedtuple("flags", fields)  # type: ignore[misc]
+    Flags = tuple_class("flags", fields)
     return Flags(*[0 if f == "no_site" else getattr(flags, f) for f in fields])
 
 
@@ -378,7 +379,7 @@ def _main_is_package(target: Target, engine: Engine) -> bool:
 
 
 def _run_file(target: Target, package_like: bool) -> None:
-    from importlib.machinery import SourceFileLoader
+    from _frozen_importlib_external import SourceFileLoader  # importlib.machinery's; loaded at start
 
     path = target.value or ""
     sys.argv = [path, *target.args]

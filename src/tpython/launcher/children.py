@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager
-from importlib.machinery import ModuleSpec
-from types import ModuleType
 
 from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, interpreter_argv
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterator, Optional, Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+    from typing import Any, Callable, Optional, Sequence
 
 
 MP_PROGRAM_PREFIXES = ("from multiprocessing.", "import multiprocessing")
@@ -83,19 +82,24 @@ def _same_interpreter(path: Any) -> bool:
     return os.path.realpath(text) == os.path.realpath(sys.executable)
 
 
-@contextmanager
-def _environment(ours: dict[str, str], names: tuple[str, ...]) -> Iterator[None]:
+class _environment:  # noqa: N801 - used as a function: `with _environment(...)`
     """Temporarily give os.environ OURS for every variable starting with NAMES."""
-    saved = {k: v for k, v in os.environ.items() if k.startswith(names)}
-    for key in saved:
-        del os.environ[key]
-    os.environ.update(ours)
-    try:
-        yield
-    finally:
-        for key in ours:
+
+    def __init__(self, ours: dict[str, str], names: tuple[str, ...]) -> None:
+        self.ours = ours
+        self.names = names
+        self.saved: dict[str, str] = {}
+
+    def __enter__(self) -> None:
+        self.saved = {k: v for k, v in os.environ.items() if k.startswith(self.names)}
+        for key in self.saved:
+            del os.environ[key]
+        os.environ.update(self.ours)
+
+    def __exit__(self, *exc: object) -> None:
+        for key in self.ours:
             os.environ.pop(key, None)
-        os.environ.update(saved)
+        os.environ.update(self.saved)
 
 
 def make_mp_patch(policy_json: str, current_run: Callable[[], str], internal: Callable[[], Any],
