@@ -70,3 +70,36 @@ def test_rotate_keep_limits_the_files_and_verify_names_the_missing_start(tp):
     assert names == ["audit.jsonl", "audit.jsonl.1", "audit.jsonl.2"]
     v = subprocess.run(TPYTHON + ["log", "verify", *[str(f) for f in _set(tp)]], capture_output=True, text=True)
     assert v.returncode == 1 and "seq 0-" in v.stdout  # the oldest records were rotated away: said, not hidden
+
+
+STORM = """
+import os
+children = []
+for n in range(6):  # six forked writers and the parent, all rotating one small log
+    pid = os.fork()
+    if pid == 0:
+        for i in range(150):
+            open(__file__).close()
+        os._exit(0)
+    children.append(pid)
+for i in range(150):
+    open(__file__).close()
+for pid in children:
+    os.waitpid(pid, 0)
+"""
+
+
+def test_forked_writers_rotating_at_once_lose_no_record(tp):
+    """Rotation is serialised between processes that share the log's open file: a lock
+    on that shared descriptor would be held by parent and children alike (flock locks
+    belong to the open file description, which fork shares), and two rotations at once
+    overwrite each other's renamed files."""
+    log = tp.cwd / "audit.jsonl"
+    tp.policy(POLICY.format(log=log, keep=5000))
+    tp.script(STORM)
+    r = tp("run", "--policy", "policy.toml", "app.py", log=False)
+    assert r.rc == 0, r.err
+    files = _set(tp)
+    assert len(files) >= 100, len(files)
+    v = subprocess.run(TPYTHON + ["log", "verify", *map(str, files)], capture_output=True, text=True)
+    assert v.returncode == 0 and v.stdout.count("ok   run") == 7, v.stdout

@@ -7,8 +7,11 @@ end of the file.
 With ``[log] rotate_bytes``, a record that would take the file past that
 size first rotates it: PATH.i becomes PATH.i+1 (``rotate_keep`` files are
 kept), PATH becomes PATH.1, and a new PATH is begun. Under ``flock`` on
-the file, so processes sharing it (forked children) rotate it once; one
-that finds PATH is no longer its file reopens it. Records go on numbering
+the log's directory, opened for the purpose, so processes sharing the log
+(forked children) rotate it one at a time (a lock on the log's own
+descriptor would not do: flock locks belong to the open file description,
+which fork shares, so parent and child would both hold it); one that finds
+PATH is no longer its file reopens it. Records go on numbering
 and chaining across the files (``tpython log verify`` takes the set). The
 native engine does the same in C (native/record.c).
 """
@@ -71,16 +74,28 @@ class JsonlSink:
         os.close(self.fd)
         self.fd = fd
 
-    def _rotate_if_full(self, incoming: int) -> None:
+    def _rotation_lock(self) -> int:
+        """A descriptor holding the exclusive rotation lock (closing it releases it)."""
         import fcntl
 
+        try:
+            fd = os.open(os.path.dirname(self.path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:  # a directory we may not read: the log's own file, shared with forked children
+            fd = os.dup(self.fd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
+
+    def _rotate_if_full(self, incoming: int) -> None:
         if not self._is_current():
             self._reopen()
         size = os.fstat(self.fd).st_size
         if size == 0 or size + incoming <= self.rotate_bytes:
             return
-        old = os.dup(self.fd)
-        fcntl.flock(old, fcntl.LOCK_EX)
+        lock = self._rotation_lock()
         try:
             if self._is_current():  # nobody rotated it while we waited
                 for i in range(self.keep - 1, 0, -1):
@@ -91,8 +106,7 @@ class JsonlSink:
                 os.rename(self.path, f"{self.path}.1")
             self._reopen()
         finally:
-            fcntl.flock(old, fcntl.LOCK_UN)
-            os.close(old)
+            os.close(lock)
 
     def _untear(self, written: int) -> None:
         """Remove the WRITTEN bytes of a partial record we just appended, if still last."""
