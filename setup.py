@@ -5,8 +5,9 @@ Metadata lives in pyproject.toml; this file only declares the extension.
 no Python headers; tpython then runs the Python engine, reports the open_code
 hook as unavailable (`tpython info`, `tpython.start`) and refuses policies that
 require either. The USDT probe is compiled in when <sys/sdt.h> is present
-(Debian: systemtap-sdt-dev). The record chain's SHA-256 comes from OpenSSL's
-libcrypto, which CPython's hashlib links too (headers: Debian's libssl-dev).
+(Debian: systemtap-sdt-dev). SHA-256 (the record chain, code digests) comes
+from GNU Nettle (Debian: nettle-dev to build, libnettle8 to run), which loads
+in a fraction of the time OpenSSL's libcrypto takes at every start.
 """
 from setuptools import Extension, setup
 
@@ -17,6 +18,6 @@ NATIVE_HEADERS = [NATIVE + name for name in ("dispatch.h", "record.h", "render.h
                                              "kernel.h", "conditions.h", "probes.h", "spawn.h")]
 
 setup(ext_modules=[Extension("tpython._native", NATIVE_SOURCES, depends=NATIVE_HEADERS,
-                             libraries=["crypto"],  # SHA-256 of the record chain (OpenSSL's libcrypto)
+                             libraries=["nettle"],  # SHA-256 (GNU Nettle)
                              extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
                              optional=True)])

@@ -305,6 +305,7 @@ for name, module in list(sys.modules.items()):
 
 # 3. Every object, function and closure cell of tpython's that gc can reach.
 noop = (lambda *a, **k: ("allow", None, None)).__code__
+gc.unfreeze()  # tpython froze its start-up objects (a speed-up, not a hiding place)
 for obj in gc.get_objects():
     try:
         module = type(obj).__module__ or ""

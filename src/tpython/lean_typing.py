@@ -37,22 +37,18 @@ def tuple_class(name: str, fields: Sequence[str], defaults: Sequence[Any] = (), 
     defaults = tuple(defaults)
     first_default = count - len(defaults)
 
-    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
-        if len(args) > count:
-            raise TypeError(f"{name}() takes {count} positional arguments but {len(args)} were given")
-        values = list(args)
-        for i in range(len(args), count):
-            if fields[i] in kwargs:
-                values.append(kwargs.pop(fields[i]))
-            elif i >= first_default:
-                values.append(defaults[i - first_default])
-            else:
-                raise TypeError(f"{name}() missing required argument: {fields[i]!r}")
-        if kwargs:
-            key = next(iter(kwargs))
-            problem = "multiple values for argument" if key in fields else "an unexpected keyword argument"
-            raise TypeError(f"{name}() got {problem} {key!r}")
-        return tuple.__new__(cls, values)
+    for field in fields:
+        if not field.isidentifier() or field.startswith("_"):
+            raise ValueError(f"{name}: bad field name {field!r}")
+    # As collections.namedtuple does: __new__ compiled with the fields as its parameters,
+    # so a call costs what a tuple costs, and Python itself reports wrong arguments.
+    arguments = ", ".join(fields)
+    namespace_new: dict[str, Any] = {"_tuple_new": tuple.__new__}
+    exec(f"def __new__(_cls, {arguments}): return _tuple_new(_cls, ({arguments}{',' if count == 1 else ''}))",
+         namespace_new)
+    __new__ = namespace_new["__new__"]
+    __new__.__defaults__ = defaults or None
+    __new__.__qualname__ = f"{name}.__new__"
 
     def _make(cls: type, iterable: Any) -> Any:
         values = tuple(iterable)

@@ -1,8 +1,7 @@
 """SHA-256 as hex digits: `hashlib.sha256(data).hexdigest()`.
 
-Through tpython's C module when it is built: it links OpenSSL's libcrypto
-already, and importing hashlib would load OpenSSL a second time during every
-start-up. Otherwise hashlib.
+Through tpython's C module when it is built (GNU Nettle's SHA-256): importing
+hashlib would load OpenSSL, milliseconds of every start-up. Otherwise hashlib.
 """
 from __future__ import annotations
 

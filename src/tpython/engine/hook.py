@@ -281,9 +281,6 @@ class Engine:
             pass
 
 
-__all__ = ["Engine", "KILL_STATUS"]
-
-
 class _OwnWork:
     """While entered, the current thread's events are tpython's own (:meth:`Engine.internal`)."""
 
@@ -301,3 +298,6 @@ class _OwnWork:
     def __exit__(self, *exc: object) -> None:
         if not self.nested:
             self.busy.discard(self.ident)
+
+
+__all__ = ["Engine", "KILL_STATUS"]

@@ -9,7 +9,6 @@ built-in types are looked into; anything else is named by its type.
 from __future__ import annotations
 
 import _socket
-import math
 import os
 import sys
 
@@ -162,7 +161,7 @@ def render(value: object, depth: int = 0) -> Any:
     if value is None or type(value) is bool or type(value) is int:
         return value
     if type(value) is float:
-        return value if math.isfinite(value) else repr(value)
+        return value if value - value == 0.0 else repr(value)  # finite (not inf, not nan); no math module
     text = exact_str(value)
     if text is not None:
         return bound(text)

@@ -1,0 +1,175 @@
+"""Start-up: what `tpython run` loads before the program, and the stand-ins that keep it small.
+
+The stand-ins (`tpython.jsontext`, `tpython.lean_typing`, `facts.is_address`) replace
+standard modules on the start-up path; each is checked here against the module it
+stands in for. Speed itself is measured by `benchmarks/overhead.py`, not asserted.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import math
+import pickle
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tpython.engine.facts import is_address, parse_address
+from tpython.jsontext import dumps
+from tpython.lean_typing import NamedTuple, tuple_class
+
+# Loaded by none of tpython's start-up for the default profile; each costs milliseconds.
+HEAVY = {"typing", "re", "json", "enum", "ipaddress", "collections", "contextlib", "functools",
+         "hashlib", "ctypes", "importlib.util", "tempfile", "inspect", "dataclasses"}
+
+SHOW_MODULES = "import sys\nprint(' '.join(sorted(sys.modules)))\n"
+
+
+def _modules(out: str) -> set[str]:
+    return set(out.split())
+
+
+def test_default_run_loads_no_heavy_module_the_program_did_not(tp):
+    """A program under `default` starts with only what plain python would load, tpython's
+    own modules, and a few small built-in ones: none of HEAVY."""
+    tp.script(SHOW_MODULES, "show.py")
+    plain = subprocess.run([sys.executable, "show.py"], cwd=tp.cwd, capture_output=True, text=True, check=True)
+    r = tp("run", "--quiet", "show.py")
+    assert r.rc == 0, r.err
+    loaded = _modules(r.out)
+    assert "tpython.engine.hook" in loaded  # the list is the watched program's own sys.modules
+    assert sorted((loaded - _modules(plain.stdout)) & HEAVY) == []
+
+
+def test_strict_loads_re_for_its_arg_conditions_and_still_not_typing_or_json(tp):
+    tp.script(SHOW_MODULES, "show.py")
+    plain = subprocess.run([sys.executable, "show.py"], cwd=tp.cwd, capture_output=True, text=True, check=True)
+    r = tp("run", "--quiet", "--policy", "strict", "show.py")
+    assert r.rc == 0, r.err
+    extra = _modules(r.out) - _modules(plain.stdout)
+    assert "re" in extra  # strict's `arg` conditions are regular expressions, matched in Python
+    assert sorted(extra & {"typing", "json", "ipaddress", "hashlib", "ctypes"}) == []
+
+
+def test_a_host_condition_loads_ipaddress_before_the_program_runs(tp):
+    """parse_address imports ipaddress lazily; the rules compile it first, so the
+    program's own first connect is not where tpython imports a module."""
+    tp.policy("""
+        version = 1
+        [[rules]]
+        id = "lan"
+        events = ["socket.connect"]
+        when = { host = ["10.0.0.0/8"] }
+        action = "deny"
+    """)
+    tp.script("import sys\nprint('ipaddress' in sys.modules)\n", "show.py")
+    r = tp("run", "--quiet", "--policy", "policy.toml", "show.py")
+    assert r.rc == 0, r.err
+    assert r.out.strip() == "True"
+
+
+# -- tpython.jsontext: json.dumps without importing json ---------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES, st.booleans(), st.booleans())
+def test_dumps_is_json_dumps_compact(value: Any, sort_keys: bool, ascii_only: bool):
+    expected = json.dumps(value, separators=(",", ":"), sort_keys=sort_keys, ensure_ascii=ascii_only)
+    assert dumps(value, sort_keys=sort_keys, ascii_only=ascii_only) == expected
+
+
+def test_dumps_edge_values():
+    for value in ["", "\ud800", "\u2028", "é", [(), ()], {"b": [1.5, -0.0], "a": math.inf}, 2**80, True]:
+        assert dumps(value) == json.dumps(value, separators=(",", ":"))
+    assert dumps("\udcff", ascii_only=False) == json.dumps("\udcff", separators=(",", ":"), ensure_ascii=False)
+
+
+def test_dumps_refuses_what_json_refuses():
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        dumps({"a": object()})
+    with pytest.raises(TypeError):
+        dumps({("tuple", "key"): 1})
+
+
+# -- tpython.lean_typing: NamedTuple without typing or collections -------------------
+
+class Lean(NamedTuple):
+    """A lean record."""
+
+    name: str
+    size: int = 0
+    tags: tuple[str, ...] = ()
+
+    def label(self) -> str:
+        return f"{self.name}:{self.size}"
+
+
+Reference = collections.namedtuple("Reference", ["name", "size", "tags"], defaults=[0, ()])
+
+
+def test_lean_named_tuple_behaves_as_namedtuple():
+    lean, ref = Lean("a", 2), Reference("a", 2)
+    assert tuple(lean) == tuple(ref) == ("a", 2, ())
+    assert lean == ref and hash(lean) == hash(ref)
+    assert repr(lean) == repr(ref).replace("Reference", "Lean")
+    assert Lean._fields == Reference._fields and Lean._field_defaults == Reference._field_defaults
+    assert lean._asdict() == ref._asdict()
+    assert lean._replace(size=5) == ("a", 5, ()) and type(lean._replace(size=5)) is Lean
+    assert Lean._make(["b", 1, ("x",)]).label() == "b:1"
+    assert Lean(name="c", tags=("t",)) == ("c", 0, ("t",))
+    assert Lean.__doc__ == "A lean record." and Lean.__qualname__ == "Lean" and Lean.__module__ == __name__
+    name, size, tags = lean
+    assert (name, size, tags) == ("a", 2, ())
+    assert pickle.loads(pickle.dumps(lean)) == lean
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: Lean(), "missing 1 required positional argument: 'name'"),
+    (lambda: Lean("a", 1, (), 4), "positional arguments but 5 were given"),
+    (lambda: Lean("a", name="b"), "multiple values for argument 'name'"),
+    (lambda: Lean("a", colour=1), "unexpected keyword argument 'colour'"),
+])
+def test_lean_named_tuple_rejects_bad_arguments_as_python_does(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
+def test_lean_named_tuple_fields_are_read_only_and_checked():
+    with pytest.raises(AttributeError):
+        Lean("a").size = 3  # type: ignore[misc]
+    with pytest.raises(ValueError, match="bad field name"):
+        tuple_class("Bad", ["ok", "_private"])
+    with pytest.raises(ValueError, match="Got unexpected field names"):
+        Lean("a")._replace(colour=1)
+
+
+# -- facts.is_address: the socket guards' literal check, without ipaddress -----------
+
+ADDRESS_LIKE = st.text(alphabet="0123456789abcdefxX.:%[]-/gz", max_size=24)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(ADDRESS_LIKE)
+def test_is_address_agrees_with_parse_address(host: str):
+    assert is_address(host) == (parse_address(host) is not None)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "0x7f.1", "::1", "[::1]", "fe80::1%eth0", "4294967295",
+                                  "::ffff:10.0.0.1"])
+def test_is_address_literals(host: str):
+    assert is_address(host) and parse_address(host) is not None
+
+
+@pytest.mark.parametrize("host", ["localhost", "example.com", "", "1.2.3.4.5", "256.256.256.256.1", "deadbeef",
+                                  "1::2::3"])
+def test_is_address_names(host: str):
+    assert not is_address(host) and parse_address(host) is None
