@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # not imported at run time: the bare start-up row is an (almost) empty script
+    from typing import Any, Callable
 
 # Modules imported by the start-up workload.
 # asyncio is deliberately absent: under the `strict` profile `import asyncio` fails
@@ -140,7 +143,6 @@ def main(argv: list[str]) -> int:
         return EXIT_WRONG_MODE
     timer = Timer()
     WORKLOADS[name](iterations, timer)
-    import json
     import os
 
     report: dict[str, Any] = {
@@ -153,8 +155,21 @@ def main(argv: list[str]) -> int:
         "prefix": sys.prefix,
         "version": sys.version,
     }
-    print(json.dumps(report))
+    print(_json_line(report))
     return 0
+
+
+def _json_line(report: dict[str, Any]) -> str:
+    """REPORT as one JSON line, without importing `json` (with `re` and `enum` behind it:
+    milliseconds that would otherwise be part of every row, the bare start-up included)."""
+    from _json import encode_basestring_ascii as text
+
+    def value(v: Any) -> str:
+        if isinstance(v, str):
+            return str(text(v))
+        return {True: "true", False: "false"}[v] if isinstance(v, bool) else repr(v)
+
+    return "{" + ",".join(f"{text(k)}:{value(v)}" for k, v in report.items()) + "}"
 
 
 if __name__ == "__main__":
