@@ -35,22 +35,29 @@ _RULE_KEYS = {"id", "events", "action", "when", "unless", "message", "descriptio
 
 
 class _Source:
-    """One policy file's text, for locating keys when reporting errors."""
+    """One policy file's text, for locating keys (in error messages and each rule's origin)."""
 
     def __init__(self, label: str, text: str) -> None:
         self.label = label
         self.lines = text.splitlines()
+        self._tables: list[int] | None = None
+
+    def _table_lines(self) -> list[int]:
+        """Indices of the lines that begin a table (``[x]`` or ``[[x]]``), found once."""
+        if self._tables is None:
+            self._tables = [i for i, line in enumerate(self.lines) if line.lstrip().startswith("[")]
+        return self._tables
 
     def line_of(self, key: str, *, rule_index: int | None = None, table: str | None = None) -> int | None:
-        import re  # only to point at a mistake
+        import re
 
         start, end = 0, len(self.lines)
         if rule_index is not None:
-            headers = [i for i, l in enumerate(self.lines) if re.match(r"\s*\[\[\s*rules\s*\]\]", l)]
+            tables = self._table_lines()
+            headers = [i for i in tables if re.match(r"\s*\[\[\s*rules\s*\]\]", self.lines[i])]
             if rule_index < len(headers):
                 start = headers[rule_index]
-                later = [i for i, l in enumerate(self.lines) if i > start and re.match(r"\s*\[", l)]
-                end = later[0] if later else len(self.lines)
+                end = next((i for i in tables if i > start), len(self.lines))
         elif table is not None:
             for i, l in enumerate(self.lines):
                 if re.match(rf"\s*\[\s*{re.escape(table)}\s*\]", l):
