@@ -33,25 +33,34 @@ def _modules(out: str) -> set[str]:
     return set(out.split())
 
 
+def _loaded_beyond_plain(tp, *run_args: str) -> tuple[set[str], set[str]]:
+    """(the program's sys.modules under `tpython run RUN_ARGS`, those plain python does not load)."""
+    tp.script(SHOW_MODULES, "show.py")
+    plain = subprocess.run([sys.executable, "show.py"], cwd=tp.cwd, capture_output=True, text=True, check=True)
+    r = tp("run", "--quiet", *run_args, "show.py")
+    assert r.rc == 0, r.err
+    loaded = _modules(r.out)
+    return loaded, loaded - _modules(plain.stdout)
+
+
 def test_default_run_loads_no_heavy_module_the_program_did_not(tp):
     """A program under `default` starts with only what plain python would load, tpython's
     own modules, and a few small built-in ones: none of HEAVY."""
-    tp.script(SHOW_MODULES, "show.py")
-    plain = subprocess.run([sys.executable, "show.py"], cwd=tp.cwd, capture_output=True, text=True, check=True)
-    r = tp("run", "--quiet", "show.py")
-    assert r.rc == 0, r.err
-    loaded = _modules(r.out)
+    loaded, extra = _loaded_beyond_plain(tp)
     assert "tpython.engine.hook" in loaded  # the list is the watched program's own sys.modules
-    assert sorted((loaded - _modules(plain.stdout)) & HEAVY) == []
+    assert sorted(extra & HEAVY) == []
 
 
-def test_strict_loads_re_for_its_arg_conditions_and_still_not_typing_or_json(tp):
-    tp.script(SHOW_MODULES, "show.py")
-    plain = subprocess.run([sys.executable, "show.py"], cwd=tp.cwd, capture_output=True, text=True, check=True)
-    r = tp("run", "--quiet", "--policy", "strict", "show.py")
-    assert r.rc == 0, r.err
-    extra = _modules(r.out) - _modules(plain.stdout)
-    assert "re" in extra  # strict's `arg` conditions are regular expressions, matched in Python
+def test_strict_loads_no_heavy_module_with_the_native_engine(tp):
+    """strict's `arg` regexes are matched by tpython._native's POSIX matcher (policy.argregex),
+    its event and caller globs with string methods, its path globs in C: no `re` at start."""
+    _, extra = _loaded_beyond_plain(tp, "--policy", "strict", "--engine", "native")
+    assert sorted(extra & HEAVY) == []
+
+
+def test_strict_under_the_python_engine_loads_re_for_its_path_globs_and_not_typing_or_json(tp):
+    _, extra = _loaded_beyond_plain(tp, "--policy", "strict", "--engine", "python")
+    assert "re" in extra  # the path globs, matched by regular expressions in Python
     assert sorted(extra & {"typing", "json", "ipaddress", "hashlib", "ctypes"}) == []
 
 

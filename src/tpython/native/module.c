@@ -15,6 +15,7 @@
 #include "opencode.h"
 #include "probes.h"
 #include "record.h"
+#include "regex.h"
 #include "render.h"
 #include "spawn.h"
 
@@ -69,8 +70,15 @@ PyMODINIT_FUNC
 PyInit__native(void)
 {
     PyObject *m = PyModule_Create(&module_def);
-    if (m != NULL && PyModule_AddIntConstant(m, "PROBES", TPYTHON_PROBES) < 0) {
+    if (m != NULL && (PyModule_AddIntConstant(m, "PROBES", TPYTHON_PROBES) < 0 || PyType_Ready(&RegexType) < 0)) {
         Py_CLEAR(m);
+    }
+    if (m != NULL) {
+        Py_INCREF(&RegexType); /* PyModule_AddObjectRef is 3.10+ */
+        if (PyModule_AddObject(m, "Regex", (PyObject *)&RegexType) < 0) {
+            Py_DECREF(&RegexType);
+            Py_CLEAR(m);
+        }
     }
     return m;
 }

@@ -10,6 +10,7 @@ import sys
 
 from tpython.errors import PolicyError
 from tpython.policy import profile_cache
+from tpython.policy.argregex import compile_arg
 from tpython.policy.model import ACTIONS, CONDITION_KEYS, ENGINES, LAUNCH_KINDS, MODES, Policy, Rule
 from tpython.policy.patterns import (
     PatternError,
@@ -49,29 +50,45 @@ class _Source:
         return self._tables
 
     def line_of(self, key: str, *, rule_index: int | None = None, table: str | None = None) -> int | None:
-        import re
-
         start, end = 0, len(self.lines)
         if rule_index is not None:
             tables = self._table_lines()
-            headers = [i for i in tables if re.match(r"\s*\[\[\s*rules\s*\]\]", self.lines[i])]
+            headers = [i for i in tables if _squashed(self.lines[i]).startswith("[[rules]]")]
             if rule_index < len(headers):
                 start = headers[rule_index]
                 end = next((i for i in tables if i > start), len(self.lines))
         elif table is not None:
-            for i, l in enumerate(self.lines):
-                if re.match(rf"\s*\[\s*{re.escape(table)}\s*\]", l):
+            for i, line in enumerate(self.lines):
+                if _squashed(line).startswith(f"[{table}]"):
                     start = i
                     break
-        word = re.compile(rf"(^|[\s{{,]){re.escape(key)}\s*=|^\s*\[\s*{re.escape(key)}\s*\]")
         for i in range(start, end):
-            if word.search(self.lines[i]):
+            if _names_key(self.lines[i], key):
                 return i + 1
         return start + 1 if rule_index is not None or table is not None else None
 
     def where(self, key: str, **kw: Any) -> str:
         line = self.line_of(key, **kw)
         return f"{self.label}:{line}" if line else self.label
+
+
+def _squashed(line: str) -> str:
+    """LINE without any whitespace (a table header as ``[[rules]]`` however it is spaced)."""
+    return "".join(line.split())
+
+
+def _names_key(line: str, key: str) -> bool:
+    """Whether LINE sets KEY (``key =`` at the start, after whitespace, `{` or `,`) or opens
+    the table ``[key]``. Plain string scanning: `re` is not loaded for a policy."""
+    if _squashed(line).startswith(f"[{key}]") and not line.lstrip().startswith("[["):
+        return True
+    at = line.find(key)
+    while at >= 0:
+        after = line[at + len(key):].lstrip()
+        if (at == 0 or line[at - 1].isspace() or line[at - 1] in "{,") and after.startswith("="):
+            return True
+        at = line.find(key, at + 1)
+    return False
 
 
 def _fail(src: _Source, key: str, message: str, **kw: Any) -> PolicyError:
@@ -298,8 +315,6 @@ def _condition(key: str, value: Any, fail: Any, part: str) -> Any:
         return items
     if not all(isinstance(i, str) and i for i in items):
         raise fail(key, f"condition `{key}` must be a string or a list of non-empty strings")
-    import re
-
     try:
         if key == "path":
             expanded = [g for p in items for g in expand_path_glob(p)]
@@ -311,11 +326,9 @@ def _condition(key: str, value: Any, fail: Any, part: str) -> Any:
             compile_globs(items, path=False)
         elif key == "arg":
             for item in items:
-                re.compile(item)
+                compile_arg(item)
     except PatternError as exc:
         raise fail(key, str(exc)) from None
-    except re.error as exc:
-        raise fail(key, f"bad regex {exc.pattern!r}: {exc}") from None
     return items
 
 

@@ -6,9 +6,11 @@ home directory, and ``{prefix}``-style placeholders name interpreter
 locations (see :func:`path_placeholders`). Name globs (modules, hosts,
 events) are fnmatch-style, where ``*`` also spans dots.
 
-Patterns are compiled with the policy, before the hooks are installed; `re`
-and `ipaddress` are imported then, by the functions that need them, so a
-policy without conditions (`default`) starts without either.
+Patterns are compiled with the policy, before the hooks are installed, with
+string methods where they suffice: `re` is imported only when a glob needs a
+regular expression, and then when it is first matched; `ipaddress` when a
+host entry is an address. So the built-in profiles start without either (the
+native engine matches their path globs in C, see also `argregex`).
 """
 from __future__ import annotations
 
@@ -61,7 +63,6 @@ def path_placeholders(policy_files: Sequence[str] = (), log_files: Sequence[str]
     })
 
 
-_PLACEHOLDER = r"\{([a-z_]+)\}"
 PLACEHOLDER_NAMES = ("home", "prefix", "site", "stdlib", "tmp", "cwd", "tpython", "policy", "logs")
 
 
@@ -69,9 +70,7 @@ def expand_path_glob(pattern: str, values: dict[str, list[str]] | None = None) -
     """Expand ``~`` and placeholders; one pattern may become several."""
     if pattern == "~" or pattern.startswith("~/"):
         pattern = "{home}" + pattern[1:]
-    import re
-
-    names = re.findall(_PLACEHOLDER, pattern)
+    names = _placeholder_names(pattern)
     for name in names:
         if name not in PLACEHOLDER_NAMES:
             raise PatternError(
@@ -87,6 +86,26 @@ def expand_path_glob(pattern: str, values: dict[str, list[str]] | None = None) -
             r.replace("{" + name + "}", v.rstrip("/") or "/") for r in results for v in values[name]
         ]
     return results
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz_")
+
+
+def _placeholder_names(pattern: str) -> list[str]:
+    """The NAMEs of every ``{name}`` (lower-case letters and underscores) in PATTERN, in order."""
+    names = []
+    at = pattern.find("{")
+    while at >= 0:
+        end = pattern.find("}", at + 1)
+        if end < 0:
+            break
+        name = pattern[at + 1:end]
+        if name and set(name) <= _NAME_CHARS:
+            names.append(name)
+            at = pattern.find("{", end + 1)
+        else:
+            at = pattern.find("{", at + 1)
+    return names
 
 
 if TYPE_CHECKING:
@@ -164,13 +183,13 @@ def native_glob_tokens(pattern: str) -> tuple[GlobToken, ...]:
     ("class", negated, "lohi..." code point pairs) as the regex reads it, or
     ("class", False, None) when it is not a plain set of characters and ranges
     (C then leaves the rule to the Python engine)."""
-    import re
-
     out: list[GlobToken] = []
     for token in glob_tokens(pattern, path=True):
         if token[0] != "class":
             out.append(token)
             continue
+        import re
+
         body = _class_regex(token[1])[1:-1]
         negated = body.startswith("^")
         rest = body[1:] if negated else body
@@ -191,51 +210,72 @@ def native_glob_tokens(pattern: str) -> tuple[GlobToken, ...]:
 
 def compile_globs(patterns: list[str], *, path: bool) -> Callable[[str], bool]:
     """One matcher for a list of globs (any may match). A malformed glob raises
-    PatternError here; the regular expression (always valid: glob_to_regex escapes
-    everything else) is compiled when the matcher is first used, since compiling
-    a profile's path globs costs tens of milliseconds that most runs never need
-    (the native engine matches path globs in C)."""
+    PatternError here. Globs that are plain names, or names followed by one ``*``
+    (event names such as ``ctypes.*``), are matched with string methods; the rest
+    become one regular expression (always valid: glob_to_regex escapes everything
+    else), compiled when the matcher first needs it, since `re` and compiling a
+    profile's globs cost milliseconds that most runs never spend (the native engine
+    matches path globs in C)."""
     if not patterns:
         raise PatternError("empty list of patterns")
-    import re
-
-    source = rf"\A(?:{'|'.join(f'(?:{glob_to_regex(p, path=path)})' for p in patterns)})\Z"
-    compiled: list[re.Pattern[str]] = []
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    rest: list[str] = []
+    for p in patterns:
+        tokens = glob_tokens(p, path=path)  # validates
+        kinds = [t[0] for t in tokens]
+        if kinds in (["lit"], []):
+            exact.add(p)
+        elif not path and kinds in (["star"], ["lit", "star"]):
+            prefixes.append(tokens[0][1] if kinds[0] == "lit" else "")
+        else:
+            rest.append(p)
+    starts = tuple(prefixes)
+    compiled: list[Any] = []
 
     def match(text: str) -> bool:
+        if text in exact or (starts and text.startswith(starts)):
+            return True
+        if not rest:
+            return False
         if not compiled:
+            import re
+
+            source = rf"\A(?:{'|'.join(f'(?:{glob_to_regex(p, path=path)})' for p in rest)})\Z"
             compiled.append(re.compile(source, re.DOTALL))
         return compiled[0].match(text) is not None
 
     return match
 
 
+_NUMERIC = frozenset("0123456789./")
+_HOST_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789*?._-[]!")
+
+
 def parse_host(entry: str) -> IPNetwork | str:
     """A host entry: a network (CIDR or single address) or a hostname glob."""
-    import ipaddress
-    import re
-
-    looks_numeric = bool(re.fullmatch(r"[0-9./]+", entry)) or ":" in entry
+    looks_numeric = (entry and set(entry) <= _NUMERIC) or ":" in entry
     if looks_numeric:
+        import ipaddress
+
         try:
             return ipaddress.ip_network(entry, strict=False)
         except ValueError as exc:
             raise PatternError(f"bad CIDR {entry!r}: {exc}") from None
-    if not re.fullmatch(r"[A-Za-z0-9*?._\-\[\]!]+", entry):
+    if not entry or not set(entry) <= _HOST_CHARS:
         raise PatternError(f"bad host {entry!r}: neither a CIDR nor a hostname glob")
     return entry.lower()
 
 
 def parse_port(entry: object) -> tuple[int, int]:
     """A port entry: an integer or a ``"low-high"`` range."""
-    import re
-
     if isinstance(entry, bool):
         raise PatternError(f"bad port {entry!r}")
+    low_text, dash, high_text = entry.partition("-") if isinstance(entry, str) else ("", "", "")
     if isinstance(entry, int):
         low = high = entry
-    elif isinstance(entry, str) and re.fullmatch(r"\d+-\d+", entry):
-        low, high = (int(x) for x in entry.split("-"))
+    elif dash and low_text.isdecimal() and high_text.isdecimal():
+        low, high = int(low_text), int(high_text)
     else:
         raise PatternError(f"bad port {entry!r}: an integer or \"low-high\"")
     if not (0 <= low <= high <= 65535):
