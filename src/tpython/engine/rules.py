@@ -12,7 +12,6 @@ import sys
 from tpython.engine import facts as _facts
 from tpython.engine.render import render_args
 from tpython.jsontext import dumps
-from tpython.policy.argregex import compile_arg
 from tpython.policy.catalog import category_of
 from tpython.policy.model import Policy, Rule
 from tpython.policy.patterns import (
@@ -180,6 +179,8 @@ def compile_condition(key: str, value: Any, strict_all: bool, placeholders: dict
         match = compile_globs(list(value), path=False)
         return lambda f: f.caller is not None and match(f.caller)
     if key == "arg":
+        from tpython.policy.argregex import compile_arg  # only policies with `arg` conditions load it
+
         regexes = [compile_arg(v) for v in value]
         return lambda f: any(rx.search(f.args_json) for rx in regexes)
     raise ValueError(f"unknown condition {key!r}")  # the loader rejects these first

@@ -10,7 +10,6 @@ import sys
 
 from tpython.errors import PolicyError
 from tpython.policy import profile_cache
-from tpython.policy.argregex import compile_arg
 from tpython.policy.model import ACTIONS, CONDITION_KEYS, ENGINES, LAUNCH_KINDS, MODES, Policy, Rule
 from tpython.policy.patterns import (
     PatternError,
@@ -325,6 +324,8 @@ def _condition(key: str, value: Any, fail: Any, part: str) -> Any:
         elif key in ("module", "executable", "caller"):
             compile_globs(items, path=False)
         elif key == "arg":
+            from tpython.policy.argregex import compile_arg  # only policies with `arg` conditions load it
+
             for item in items:
                 compile_arg(item)
     except PatternError as exc:
