@@ -24,7 +24,7 @@ from tpython.lean_typing import NamedTuple, tuple_class
 
 # Loaded by none of tpython's start-up for the default profile; each costs milliseconds.
 HEAVY = {"typing", "re", "json", "enum", "ipaddress", "collections", "contextlib", "functools",
-         "hashlib", "ctypes", "importlib.util", "tempfile", "inspect", "dataclasses"}
+         "hashlib", "ctypes", "importlib.util", "tempfile", "inspect", "dataclasses", "sysconfig"}
 
 SHOW_MODULES = "import sys\nprint(' '.join(sorted(sys.modules)))\n"
 
@@ -79,6 +79,35 @@ def test_a_host_condition_loads_ipaddress_before_the_program_runs(tp):
     r = tp("run", "--quiet", "--policy", "policy.toml", "show.py")
     assert r.rc == 0, r.err
     assert r.out.strip() == "True"
+
+
+LOCATIONS_AGAINST_SYSCONFIG = """
+import sys, sysconfig
+from tpython.locations import _find_locations
+found = _find_locations()
+prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+for prefix in prefixes:
+    paths = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix,
+                                      "installed_base": prefix, "installed_platbase": prefix})
+    for key in ("purelib", "platlib"):
+        assert paths[key].rstrip("/") in found.site, (key, paths[key], found)
+base = sysconfig.get_paths()
+for key in ("stdlib", "platstdlib"):
+    assert base[key].rstrip("/") in found.stdlib, (key, base[key], found)
+assert not set(found.site) & set(found.stdlib)
+print("ok")
+"""
+
+
+def test_locations_hold_what_sysconfig_names_without_importing_it():
+    """tpython.locations reads site's own list (a superset on Debian, which adds
+    /usr/lib/python3/dist-packages) and the stdlib directory, as the bootstrap sees them (-I -S)."""
+    import os
+
+    src = os.path.dirname(os.path.dirname(os.path.abspath(__import__("tpython").__file__)))
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {src!r})\n"
+                        + LOCATIONS_AGAINST_SYSCONFIG], capture_output=True, text=True)
+    assert r.stdout.strip() == "ok", r.stderr
 
 
 # -- tpython.jsontext: json.dumps without importing json ---------------------------

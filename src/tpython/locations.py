@@ -3,13 +3,15 @@
 Computed once, and correct even in the bootstrap, which runs with `-S`:
 there `site` has not yet switched `sys.prefix` to the virtual environment,
 so the venv is found the way `site.venv()` finds it (a `pyvenv.cfg` beside
-the executable or one directory up).
+the executable or one directory up). The site directories are the ones
+`site` itself adds for these prefixes (so a distribution's own, such as
+Debian's ``/usr/lib/python3/dist-packages``, are included); `sysconfig` is
+not imported (its import and scheme expansion cost milliseconds per start).
 """
 from __future__ import annotations
 
 import os
 import sys
-import sysconfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,25 +48,24 @@ _FOUND: list[Locations] = []
 
 
 def _find_locations() -> Locations:
+    import site  # the `tpython` command has loaded it already (without running it)
+
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     venv = _venv_prefix()
     if venv:
         prefixes.add(venv)
-    site_dirs: set[str] = set()
-    stdlib: set[str] = set()
-    for prefix in prefixes:
-        paths = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix,
-                                          "installed_base": prefix, "installed_platbase": prefix})
-        site_dirs.update((paths["purelib"], paths["platlib"]))
-    base = sysconfig.get_paths()
-    stdlib.update((base["stdlib"], base["platstdlib"]))
+    site_dirs = set(site.getsitepackages(sorted(prefixes)))
     try:
-        import site
-
         site_dirs.add(site.getusersitepackages())
-    except (ImportError, AttributeError):  # pragma: no cover - a stripped site module
+    except AttributeError:  # pragma: no cover - a stripped site module
         pass
-    site_dirs -= stdlib  # a prefix's "purelib" never is the stdlib, but be sure
+    # sysconfig's "stdlib" and "platstdlib" for posix_prefix: {base}/{platlibdir}/pythonX.Y
+    version_dir = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    stdlib = {os.path.join(base, getattr(sys, "platlibdir", "lib"), version_dir)
+              for base in (sys.base_prefix, sys.base_exec_prefix)}
+    found = getattr(sys, "_stdlib_dir", None) or os.path.dirname(os.__file__)  # where it was found (3.11+)
+    stdlib.add(found)
+    site_dirs -= stdlib  # a prefix's site-packages never is the stdlib, but be sure
     import tpython
 
     return Locations(
