@@ -28,7 +28,7 @@ _NOT_ATTRIBUTES = frozenset({"__annotations__", "__module__", "__qualname__", "_
                              "__firstlineno__"})
 
 
-_function = type(lambda: None)
+_function: Any = type(lambda: None)  # types.FunctionType, without importing types
 _NEW_GLOBALS: dict[str, Any] = {"_tuple_new": tuple.__new__}
 _NEW_CODE: dict[int, Any] = {}
 
