@@ -16,6 +16,23 @@ def test_stderr_sink_one_readable_line_per_record(tp):
     assert all(l.startswith("tpython: ") for l in lines)
 
 
+def test_with_a_python_sink_c_still_decides_and_every_record_reaches_both(tp):
+    """The native engine decides and writes in C, then hands each record it wrote to the
+    sinks written by Python (NativeRecorder.feed): stderr gets every record of the log."""
+    tp.script("import os\nfor i in range(50):\n    open(f'f{i}.txt', 'w').close()\nos.listdir('.')\n")
+    r = tp("run", "--quiet", "--engine", "native", "--log", f"jsonl:{tp.log}", "--log", "stderr", "app.py",
+           log=False)
+    assert r.rc == 0, r.err
+    records = r.records
+    start = records[0]["args"]
+    assert start["engine"]["name"] == "native" and start["engine"]["log_in_c"] is True
+    assert records[-1]["args"]["actions"]["log"] >= 50
+    lines = [l for l in r.err.splitlines() if l.startswith("tpython: ")]
+    assert len(lines) == len(records)
+    for line, record in zip(lines, records):
+        assert f"[{record['action']}] {record['event']} " in line, (line, record)
+
+
 def test_policy_sinks_used_when_no_log_option(tp):
     tp.policy(f"""
     version = 1

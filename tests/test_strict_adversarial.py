@@ -82,14 +82,15 @@ def _home(tp) -> Path:
     return home
 
 
-def run_case(tp, body: str, *, policy: str = "strict", env: dict | None = None, timeout: float = 60):
-    """Write PRELUDE + BODY (which defines go()) as app.py and run it under tpython."""
+def run_case(tp, body: str, *, policy: str = "strict", env: dict | None = None, timeout: float = 60,
+             options: tuple[str, ...] = ()):
+    """Write PRELUDE + BODY (which defines go()) as app.py and run it under tpython (with OPTIONS)."""
     home = _home(tp)
     source = PRELUDE + "\n" + textwrap.dedent(body) + "\nattempt(go)\n"
     (tp.cwd / "app.py").write_text(source)
     full_env = {"HOME": str(home)}
     full_env.update(env or {})
-    return tp("run", "--policy", policy, "app.py", env=full_env, timeout=timeout)
+    return tp("run", "--policy", policy, *options, "app.py", env=full_env, timeout=timeout)
 
 
 def assert_denied(r, rules, *, printed=True) -> None:
@@ -1147,14 +1148,18 @@ ENGINE_OFF_CASES = {
 NATIVE_HOLDS = set(ENGINE_OFF_CASES)
 
 
+@pytest.mark.parametrize("python_sink", [False, True], ids=["jsonl", "jsonl+stderr"])
 @pytest.mark.parametrize("name", ENGINE_OFF_CASES)
-def test_tamper_switch_engine_off(tp, engine, name, request):
+def test_tamper_switch_engine_off(tp, engine, name, python_sink, request):
+    """With a sink written by Python (stderr here; syslog and journald alike) the native
+    engine still decides in C: C hands the Python sinks the records it wrote."""
     if not (engine in (None, "native") and name in NATIVE_HOLDS):
         request.applymarker(pytest.mark.xfail(
             strict=True, reason="the engine's Python objects are reachable from the program (frame f_locals/f_back, "
             "closures, sys.modules classes) without audit events; the native engine's slow path is still Python"))
     helper, body = ENGINE_OFF_CASES[name]
-    r = run_case(tp, helper + body)
+    sinks = ("--log", f"jsonl:{tp.log}", "--log", "stderr") if python_sink else ()
+    r = run_case(tp, helper + body, options=sinks)
     assert not (tp.cwd / "pwned").exists(), r.out
     assert_denied(r, "strict-process")
 

@@ -96,9 +96,9 @@ class NativeEngine(Engine):
 
         return {
             "shapes": shapes,
-            # C writes records only to the files it holds: with a Python sink (stderr) every
-            # record goes through Python, so that sink misses none.
-            "log_in_c": not self.native_recorder.py_sinks,
+            # C writes records to the files it holds, then hands them to the Python sinks
+            # (NativeRecorder.feed): with syslog or journald too, C decides.
+            "log_in_c": True,
             "stdlib": list(where.stdlib), "site": list(where.site), "tpython": where.tpython,
             "package_lookup": package_lookup,
             "enforce": self.enforce, "policy": self.policy.name, "violation": PolicyViolation,

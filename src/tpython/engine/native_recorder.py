@@ -3,9 +3,12 @@
 :class:`NativeRecorder` keeps the :class:`~tpython.engine.recorder.Recorder`
 interface. Records are numbered, hashed and written to the JSONL files by
 ``tpython._native`` (so records C writes itself, and records from
-subinterpreters, share the chain); other sinks (stderr, later syslog and
-journald) are written here from the line C returns, and their losses are
-handed to C to be carried in the next record.
+subinterpreters, share the chain). The other sinks (stderr, syslog, journald)
+are written here: from the line C returns for a record Python made, and, for
+a record C decided and wrote itself, from the line C hands to :meth:`feed`
+afterwards (C's decision is taken by then; the feed can change nothing but
+those sinks' delivery counts). Their losses go back to C, to be carried in
+the next record.
 """
 from __future__ import annotations
 
@@ -35,7 +38,16 @@ class NativeRecorder(Recorder):
 
             self.parse = json.loads
         native.chain_start(self.run, self.pid, [(s.fd, s.name, s.path, s.rotate_bytes, s.keep) for s in self.c_sinks],
-                           warn_fd)
+                           warn_fd, self.feed if self.py_sinks else None)
+
+    def feed(self, line: bytes) -> tuple[int, dict[str, int]]:
+        """A record C decided and wrote: to the Python sinks. Returns how many took it
+        and their lost counts (for C's next record). Called by C only, GIL held."""
+        assert self.parse is not None
+        with self.held():
+            took = self.deliver(self.py_sinks, self.parse(line), line)
+            # None: queued behind a sink write in progress in this thread, written right after it
+            return (len(self.py_sinks) if took is None else took), dict(self.lost)
 
     @property
     def written(self) -> int:

@@ -376,8 +376,15 @@ record_in_c(const char *event, PyObject *args, const Entry *entry, const char *a
         rc = attrib_current(&module, &package, in_main);
     }
     if (rc == RENDER_OK && buf_put(&module, "", 1) == 0 && buf_put(&package, "", 1) == 0) {
+        char py_lost[1024] = "";
+        if (in_main) {
+            chain_py_lost(py_lost, sizeof(py_lost));
+        }
         rc = chain_record(&line, event, rendered.data, rendered.len, action, enforced, rule && rule[0] ? rule : NULL,
-                          module.data, package.data, extra, "", delivered) < 0 ? -1 : 0;
+                          module.data, package.data, extra, py_lost, delivered) < 0 ? -1 : 0;
+        if (rc == 0 && in_main) {
+            *delivered += chain_feed_python(line.data, line.len); /* the Python sinks, if any */
+        }
     }
     else {
         rc = -1;

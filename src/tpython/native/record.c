@@ -494,6 +494,84 @@ chain_record(Buf *line, const char *event, const char *args_json, size_t args_le
     return ok ? seq : -1;
 }
 
+/* ---- the Python sinks, fed from records C writes --------------------------
+ * With a syslog, journald or stderr sink, C still decides, renders, chains and
+ * writes; it then hands the finished line to LINE_LISTENER (the NativeRecorder's
+ * feed, given once to chain_start), which writes it to the Python sinks. What the
+ * listener returns can change nothing but how many sinks took the record and the
+ * Python sinks' lost counts, which C renders itself into later records. */
+static PyObject *line_listener;
+static char py_lost_text[1024]; /* "\"syslog\":3,..." or "" (guarded by the GIL) */
+
+int
+chain_has_listener(void)
+{
+    return line_listener != NULL;
+}
+
+void
+chain_py_lost(char *out, size_t size)
+{
+    snprintf(out, size, "%s", py_lost_text);
+}
+
+/* {sink name: count} (exact str keys, exact int values) as a JSON fragment, bounded. */
+static void
+set_py_lost(PyObject *lost)
+{
+    Buf b;
+    buf_init(&b);
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(lost, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key) || !PyLong_CheckExact(value)) {
+            continue;
+        }
+        long long n = PyLong_AsLongLong(value);
+        if (n <= 0) {
+            PyErr_Clear();
+            continue;
+        }
+        size_t mark = b.len; /* an entry goes in whole or not at all */
+        int ok = (b.len ? buf_puts(&b, ",") : 0) == 0 && buf_json_str(&b, key, 64) == 0 && buf_puts(&b, ":") == 0
+                 && buf_u64(&b, (uint64_t)n) == 0;
+        if (!ok || b.len >= sizeof(py_lost_text)) {
+            b.len = mark;
+            break;
+        }
+    }
+    memcpy(py_lost_text, b.data, b.len);
+    py_lost_text[b.len] = '\0';
+    buf_free(&b);
+}
+
+int
+chain_feed_python(const char *line, size_t len)
+{
+    if (line_listener == NULL) {
+        return 0;
+    }
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback); /* an exception C is about to raise stays */
+    int previous = tp_busy_enter(); /* the sinks' own system calls are tpython's work */
+    PyObject *result = PyObject_CallFunction(line_listener, "y#", line, (Py_ssize_t)len);
+    tp_busy_leave(previous);
+    int took = 0;
+    if (result != NULL && PyTuple_CheckExact(result) && PyTuple_GET_SIZE(result) == 2
+        && PyLong_CheckExact(PyTuple_GET_ITEM(result, 0)) && PyDict_CheckExact(PyTuple_GET_ITEM(result, 1))) {
+        long n = PyLong_AsLong(PyTuple_GET_ITEM(result, 0));
+        took = n > 0 && n < 64 ? (int)n : 0;
+        set_py_lost(PyTuple_GET_ITEM(result, 1));
+    }
+    else if (result == NULL) {
+        chain_warn("tpython: writing a record to the Python sinks failed\n");
+    }
+    Py_XDECREF(result);
+    PyErr_Clear();
+    PyErr_Restore(type, value, traceback);
+    return took;
+}
+
 int
 chain_is_ready(void)
 {
@@ -526,10 +604,14 @@ PyObject *
 tp_chain_start(PyObject *module, PyObject *args)
 {
     (void)module;
-    PyObject *run, *sinks;
+    PyObject *run, *sinks, *listener = Py_None;
     long pid;
     int wfd;
-    if (!PyArg_ParseTuple(args, "UlO!i:chain_start", &run, &pid, &PyList_Type, &sinks, &wfd)) {
+    if (!PyArg_ParseTuple(args, "UlO!i|O:chain_start", &run, &pid, &PyList_Type, &sinks, &wfd, &listener)) {
+        return NULL;
+    }
+    if (listener != Py_None && !PyCallable_Check(listener)) {
+        PyErr_SetString(PyExc_TypeError, "chain_start: the listener must be callable or None");
         return NULL;
     }
     if (chain_ready) {
@@ -566,6 +648,10 @@ tp_chain_start(PyObject *module, PyObject *args)
     warn_fd = dup_high(wfd);
     if (warn_fd < 0) {
         warn_fd = 2;
+    }
+    if (listener != Py_None) {
+        Py_INCREF(listener);
+        line_listener = listener; /* held for the life of the process: nothing replaces it */
     }
     chain_ready = 1;
     pthread_mutex_unlock(&chain_lock);

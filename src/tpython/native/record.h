@@ -49,6 +49,13 @@ long long chain_record(Buf *line, const char *event, const char *args_json, size
                        int enforced, const char *rule, const char *module_json, const char *package_json,
                        const char *extra, const char *py_lost, int *delivered);
 
+/* The Python sinks: whether a listener was given to chain_start; their lost counts as
+ * a JSON fragment for the next record; hand them LINE (GIL held, main interpreter),
+ * returning how many took it. */
+int chain_has_listener(void);
+void chain_py_lost(char *out, size_t size);
+int chain_feed_python(const char *line, size_t len);
+
 PyObject *tp_chain_start(PyObject *module, PyObject *args);
 PyObject *tp_chain_restart(PyObject *module, PyObject *args);
 /* MESSAGE on tpython's own stderr (the descriptor chain_start was given). */
