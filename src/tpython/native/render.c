@@ -11,6 +11,7 @@
 #include <Python.h>
 #include <nettle/sha2.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "render.h"
@@ -205,6 +206,146 @@ put_dict(Buf *b, PyObject *v, int depth)
     return buf_puts(b, "}") < 0 ? RENDER_ERROR : RENDER_OK;
 }
 
+/* ---- values render.py names rather than looks into ------------------------ */
+
+/* type.__module__ and type.__qualname__ as CPython computes them (type_module,
+ * type_qualname), as new references; NULL (no exception) when either is not an
+ * exact str, which only the Python renderer can show as it does. */
+static PyObject *
+type_module(PyTypeObject *t)
+{
+    if (t->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+        PyObject *dict = t->tp_dict;
+        PyObject *m = dict ? PyDict_GetItemString(dict, "__module__") : NULL; /* borrowed */
+        if (m == NULL || !PyUnicode_CheckExact(m)) {
+            return NULL;
+        }
+        Py_INCREF(m);
+        return m;
+    }
+    const char *dot = strrchr(t->tp_name, '.');
+    PyObject *m = dot ? PyUnicode_FromStringAndSize(t->tp_name, dot - t->tp_name) : PyUnicode_FromString("builtins");
+    if (m == NULL) {
+        PyErr_Clear();
+    }
+    return m;
+}
+
+static PyObject *
+type_qualname(PyTypeObject *t)
+{
+    if (t->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+        PyObject *q = ((PyHeapTypeObject *)t)->ht_qualname;
+        if (q == NULL || !PyUnicode_CheckExact(q)) {
+            return NULL;
+        }
+        Py_INCREF(q);
+        return q;
+    }
+    const char *dot = strrchr(t->tp_name, '.');
+    PyObject *q = PyUnicode_FromString(dot ? dot + 1 : t->tp_name);
+    if (q == NULL) {
+        PyErr_Clear();
+    }
+    return q;
+}
+
+/* A str attribute as render._qual reads it: its text, or "?" for a non-str or "". */
+static PyObject *
+text_or_question(PyObject *v)
+{
+    if (v != NULL && PyUnicode_Check(v) && PyUnicode_GET_LENGTH(v) > 0) {
+        return PyUnicode_FromObject(v); /* a plain copy of a str subclass, as str.__str__ gives */
+    }
+    return PyUnicode_FromString("?");
+}
+
+/* Whether T is, or derives from, a class render.py treats apart: _socket.socket (its
+ * family and type), or one of pathlib's (a trusted path, by identity). */
+static int
+renders_apart(PyTypeObject *t)
+{
+    PyObject *mro = t->tp_mro;
+    Py_ssize_t n = mro && PyTuple_Check(mro) ? PyTuple_GET_SIZE(mro) : 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (strcmp(base->tp_name, "_socket.socket") == 0) {
+            return 1;
+        }
+    }
+    PyObject *module = type_module(t);
+    if (module == NULL) {
+        return 1;
+    }
+    const char *name = PyUnicode_AsUTF8(module);
+    int pathlib = name == NULL || (strncmp(name, "pathlib", 7) == 0 && (name[7] == '\0' || name[7] == '.'));
+    PyErr_Clear();
+    Py_DECREF(module);
+    return pathlib;
+}
+
+/* "<module.QualName>" of T, or "<QualName>" for builtins (render.type_name). */
+static PyObject *
+type_label(PyTypeObject *t, const char *prefix)
+{
+    PyObject *module = type_module(t), *qual = type_qualname(t), *label = NULL;
+    if (module != NULL && qual != NULL) {
+        if (prefix[0] == '\0' && PyUnicode_CompareWithASCIIString(module, "builtins") == 0) {
+            label = PyUnicode_FromFormat("<%U>", qual);
+        }
+        else {
+            label = PyUnicode_FromFormat("<%s%U.%U>", prefix, module, qual);
+        }
+    }
+    Py_XDECREF(module);
+    Py_XDECREF(qual);
+    return label;
+}
+
+/* Functions, modules, classes and any other object, named as render.render names
+ * them (after the containers and scalars above); RENDER_PYTHON for what it treats
+ * apart or what C cannot name exactly as it does. */
+static int
+render_named(Buf *b, PyObject *v, int depth)
+{
+    PyTypeObject *t = Py_TYPE(v);
+    if (PyTuple_Check(v) || PyList_Check(v) || PyDict_Check(v) || PyMemoryView_Check(v) || renders_apart(t)) {
+        return RENDER_PYTHON; /* subclasses of the containers; a memoryview's bytes; sockets; pathlib */
+    }
+    PyObject *label = NULL;
+    if (depth >= MAX_DEPTH) {
+        label = type_label(t, "");
+    }
+    else if (PyFunction_Check(v) && t == &PyFunction_Type) {
+        PyObject *module = text_or_question(((PyFunctionObject *)v)->func_module);
+        PyObject *qual = text_or_question(((PyFunctionObject *)v)->func_qualname);
+        if (module != NULL && qual != NULL) {
+            label = PyUnicode_FromFormat("<function %U.%U>", module, qual);
+        }
+        Py_XDECREF(module);
+        Py_XDECREF(qual);
+    }
+    else if (PyModule_CheckExact(v)) {
+        PyObject *name = PyDict_GetItemString(PyModule_GetDict(v), "__name__"); /* borrowed */
+        PyObject *text = name != NULL && PyUnicode_Check(name) ? PyUnicode_FromObject(name) : NULL;
+        label = text != NULL ? PyUnicode_FromFormat("<module %U>", text) : PyUnicode_FromString("<module None>");
+        Py_XDECREF(text);
+    }
+    else if (PyType_Check(v)) {
+        label = type_label((PyTypeObject *)v, "class ");
+    }
+    else {
+        label = type_label(t, "");
+    }
+    if (label == NULL) {
+        PyErr_Clear();
+        return RENDER_PYTHON;
+    }
+    int rc = buf_json_str(b, label, -1) < 0 ? RENDER_ERROR : RENDER_OK;
+    Py_DECREF(label);
+    return rc;
+}
+
 int
 render_value(Buf *b, PyObject *v, int depth)
 {
@@ -239,7 +380,7 @@ render_value(Buf *b, PyObject *v, int depth)
         }
         return PyDict_CheckExact(v) ? put_dict(b, v, depth) : put_sequence(b, v, depth);
     }
-    return RENDER_PYTHON;
+    return render_named(b, v, depth);
 }
 
 /* File-system bytes as the JSON string os.fsdecode() gives, bounded. */

@@ -1,0 +1,112 @@
+"""The native engine renders event arguments as the Python engine does (native/render.c
+against tpython.engine.render), including the objects it names rather than looks into:
+classes, functions, modules, instances. Each value is raised in its own audit event
+under both engines and the logged `args` compared; the native run also says which
+records C wrote itself, so a value that always fell back to Python would be seen.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("tpython._native")
+
+POLICY = """
+version = 1
+[[rules]]
+id = "render"
+events = ["tpython.test.render"]
+action = "log"
+"""
+
+PROGRAM = r'''
+import pathlib, socket, sys
+native = sys.modules.get("tpython._native")
+
+class Plain: pass
+class Outer:
+    class Inner: pass
+class Meta(type): pass
+class WithMeta(metaclass=Meta): pass
+class OddModule: pass
+OddModule.__module__ = 5
+class FloatSub(float): pass
+class StrSub(str): pass
+class ListSub(list): pass
+class DictSub(dict): pass
+def function(): pass
+def outer():
+    def inner(): pass
+    return inner
+no_module = lambda: None
+no_module.__module__ = None
+empty_module = outer()
+empty_module.__module__ = ""
+sub_qualname = outer()
+sub_qualname.__qualname__ = StrSub("sub.qualname")
+nameless = type(sys)("nameless")
+del nameless.__name__
+numbered = type(sys)("numbered")
+numbered.__name__ = 5
+sock = socket.socket()
+
+VALUES = {
+    "builtin class": int, "heap class": Plain, "nested class": Outer.Inner, "metaclass": WithMeta,
+    "odd module class": OddModule, "instance": Plain(), "nested instance": Outer.Inner(),
+    "odd module instance": OddModule(), "object": object(), "set": {1, 2}, "frozenset": frozenset(),
+    "range": range(3), "slice": slice(1, 2), "ellipsis": ..., "complex": 1j, "float subclass": FloatSub(1.5),
+    "function": function, "nested function": outer(), "lambda": lambda: 0, "builtin function": len,
+    "method": Plain().__init__, "no module function": no_module, "empty module function": empty_module,
+    "str-subclass qualname": sub_qualname,
+    "module": sys, "nameless module": nameless, "numbered module": numbered,
+    "memoryview": memoryview(b"abc"), "path": pathlib.PurePosixPath("/tmp/x"), "path class": pathlib.Path,
+    "socket": sock, "list subclass": ListSub([1, Plain]), "dict subclass": DictSub(a=1),
+    "non-str keys": {1: Plain, (2,): function}, "deep": [[[[[Plain(), function, sys]]]]],
+    "meta_path": sys.meta_path, "path_hooks": sys.path_hooks, "type of type": type,
+}
+written_in_c = []
+for name, value in VALUES.items():
+    before = native.stats()["logged_in_c"] if native else 0
+    sys.audit("tpython.test.render", name, value)
+    if native and native.stats()["logged_in_c"] > before:
+        written_in_c.append(name)
+sock.close()
+print("C:" + ",".join(written_in_c))
+'''
+
+# What C must render itself (it used to leave them all to Python).
+C_RENDERS = {"builtin class", "heap class", "nested class", "metaclass", "instance", "nested instance", "object",
+             "set", "frozenset", "range", "slice", "ellipsis", "complex", "float subclass", "function",
+             "nested function", "lambda", "builtin function", "method", "no module function",
+             "empty module function", "str-subclass qualname", "module", "nameless module", "numbered module",
+             "deep", "meta_path", "path_hooks", "type of type", "path class"}
+# What only Python renders (C sends it there).
+PYTHON_RENDERS = {"odd module class", "odd module instance", "memoryview", "path", "socket", "list subclass",
+                  "dict subclass", "non-str keys"}
+
+
+def _rendered(tp, engine: str) -> tuple[dict[str, object], set[str]]:
+    tp.policy(POLICY)
+    tp.script(PROGRAM)
+    log = tp.cwd / f"{engine}.jsonl"
+    r = tp("run", "--quiet", "--policy", "policy.toml", "--engine", engine, "--log", f"jsonl:{log}", "app.py")
+    assert r.rc == 0, r.err
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    args = {x["args"][0]: x["args"][1] for x in records if x["event"] == "tpython.test.render"}
+    in_c = set(r.out.strip().removeprefix("C:").split(",")) - {""}
+    return args, in_c
+
+
+def test_c_renders_named_values_exactly_as_python(tp):
+    python_args, _ = _rendered(tp, "python")
+    native_args, in_c = _rendered(tp, "native")
+    assert set(python_args) == C_RENDERS | PYTHON_RENDERS
+    for name in python_args:
+        assert native_args[name] == python_args[name], name
+    assert in_c == C_RENDERS
+    assert python_args["heap class"] == "<class __main__.Plain>"
+    assert python_args["nested instance"] == "<__main__.Outer.Inner>"
+    assert python_args["module"] == "<module sys>" and python_args["nameless module"] == "<module None>"
+    assert python_args["no module function"] == "<function ?.<lambda>>"
+    assert python_args["builtin class"] == "<class builtins.int>" and python_args["set"] == "<set>"
