@@ -16,7 +16,7 @@ POLICY = """
 version = 1
 [[rules]]
 id = "render"
-events = ["tpython.test.render"]
+events = ["tpython.test.render", "compile", "exec"]
 action = "log"
 """
 
@@ -72,6 +72,17 @@ for name, value in VALUES.items():
     if native and native.stats()["logged_in_c"] > before:
         written_in_c.append(name)
 sock.close()
+SOURCES = {
+    "source str": "x = 1\n" * 100, "source non-ASCII": "é = '€'\n" * 40, "source surrogate": "a = '\udc80'",
+    "source bytes": b"y = 2\n" * 80, "source bad UTF-8": b"\xff\xfe z = 3", "source bytearray": bytearray(b"q = 4"),
+    "source str subclass": StrSub("w = 5"), "source memoryview": memoryview(b"m = 6"), "source code": function.__code__,
+    "source object": Plain(), "source empty": "",
+}
+for name, value in SOURCES.items():
+    before = native.stats()["logged_in_c"] if native else 0
+    sys.audit("compile", value, name)
+    if native and native.stats()["logged_in_c"] > before:
+        written_in_c.append(name)
 print("C:" + ",".join(written_in_c))
 '''
 
@@ -81,9 +92,11 @@ C_RENDERS = {"builtin class", "heap class", "nested class", "metaclass", "instan
              "nested function", "lambda", "builtin function", "method", "no module function",
              "empty module function", "str-subclass qualname", "module", "nameless module", "numbered module",
              "deep", "meta_path", "path_hooks", "type of type", "path class"}
+C_RENDERS |= {"source str", "source non-ASCII", "source surrogate", "source bytes", "source bad UTF-8",
+              "source bytearray", "source str subclass", "source code", "source object", "source empty"}
 # What only Python renders (C sends it there).
 PYTHON_RENDERS = {"odd module class", "odd module instance", "memoryview", "path", "socket", "list subclass",
-                  "dict subclass", "non-str keys"}
+                  "dict subclass", "non-str keys", "source memoryview"}
 
 
 def _rendered(tp, engine: str) -> tuple[dict[str, object], set[str]]:
@@ -94,6 +107,8 @@ def _rendered(tp, engine: str) -> tuple[dict[str, object], set[str]]:
     assert r.rc == 0, r.err
     records = [json.loads(line) for line in log.read_text().splitlines()]
     args = {x["args"][0]: x["args"][1] for x in records if x["event"] == "tpython.test.render"}
+    args.update({x["args"][1]: x["args"][0] for x in records
+                 if x["event"] == "compile" and str(x["args"][1]).startswith("source ")})
     in_c = set(r.out.strip().removeprefix("C:").split(",")) - {""}
     return args, in_c
 
@@ -110,3 +125,5 @@ def test_c_renders_named_values_exactly_as_python(tp):
     assert python_args["module"] == "<module sys>" and python_args["nameless module"] == "<module None>"
     assert python_args["no module function"] == "<function ?.<lambda>>"
     assert python_args["builtin class"] == "<class builtins.int>" and python_args["set"] == "<set>"
+    assert python_args["source str"]["length"] == 600 and len(python_args["source str"]["excerpt"]) == 200
+    assert python_args["source code"]["code"]["name"] == "function"

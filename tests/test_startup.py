@@ -211,3 +211,17 @@ def test_is_address_literals(host: str):
                                   "1::2::3"])
 def test_is_address_names(host: str):
     assert not is_address(host) and parse_address(host) is None
+
+
+# -- engine.render: the types `types` names, taken without importing it ---------------
+
+def test_render_type_stand_ins_are_the_types_module_types():
+    import types
+
+    from tpython.engine import render
+
+    assert render._FUNCTION is types.FunctionType
+    assert render._CODE is types.CodeType
+    assert render._MODULE is types.ModuleType
+    code = render.render((lambda: None).__code__)
+    assert code["code"]["name"].endswith("<lambda>")  # co_qualname on 3.11+, co_name before

@@ -87,7 +87,7 @@ class NativeEngine(Engine):
         """What C needs to render, attribute and write `log` records itself."""
         where = locations()
         shapes = {event: (tuple(p for p, _ in PATH_ARGS.get(event, ())), tuple(PATH_LIST_ARGS.get(event, ())),
-                          event in SOURCE_ARGS, tuple(fd for _, fd in PATH_ARGS.get(event, ())))
+                          tuple(SOURCE_ARGS.get(event, ())), tuple(fd for _, fd in PATH_ARGS.get(event, ())))
                   for event in {*PATH_ARGS, *PATH_LIST_ARGS, *SOURCE_ARGS}}
         distribution = self.attributor.distribution
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from typing import Any, Optional, Sequence, TypeGuard
 else:  # the types `types` names, taken as it takes them (it is not loaded at start)
     _FUNCTION = type(lambda: None)
-    _CODE = type(_FUNCTION.__code__)
+    _CODE = type((lambda: None).__code__)
     _MODULE = type(sys)
 
 MAX_STR = 512

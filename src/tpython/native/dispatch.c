@@ -191,7 +191,8 @@ shape_of(const char *event)
 static int
 c_action(int action, const Shape *shape)
 {
-    if ((action == A_LOG || action == A_DENY) && log_in_c_enabled && chain_is_ready() && !(shape && shape->source)) {
+    (void)shape;
+    if ((action == A_LOG || action == A_DENY) && log_in_c_enabled && chain_is_ready()) {
         return action == A_LOG ? A_LOG_C : A_DENY_C;
     }
     return action == A_ALLOW || action == A_COUNT ? action : A_PYTHON;
@@ -780,16 +781,14 @@ build_shapes(PyObject *dict)
         return -1;
     }
     Py_ssize_t pos = 0, i = 0;
-    PyObject *key, *value, *paths, *lists, *dirfds;
-    int source;
+    PyObject *key, *value, *paths, *lists, *sources, *dirfds;
     while (PyDict_Next(dict, &pos, &key, &value)) {
         if ((shapes[i].name = copy_str(key, "event")) == NULL
-            || !PyArg_ParseTuple(value, "OOpO", &paths, &lists, &source, &dirfds)
+            || !PyArg_ParseTuple(value, "OOOO", &paths, &lists, &sources, &dirfds)
             || positions(paths, shapes[i].shape.paths) < 0 || positions(lists, shapes[i].shape.path_lists) < 0
-            || dirfd_positions(dirfds, shapes[i].shape.dirfds) < 0) {
+            || positions(sources, shapes[i].shape.sources) < 0 || dirfd_positions(dirfds, shapes[i].shape.dirfds) < 0) {
             return -1;
         }
-        shapes[i].shape.source = source;
         i++;
     }
     qsort(shapes, (size_t)n_shapes, sizeof(EventShape), shape_cmp);

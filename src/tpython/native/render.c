@@ -443,6 +443,48 @@ has_position(const signed char *positions, Py_ssize_t i)
     return 0;
 }
 
+/* Source text as render.source gives it: {"excerpt", "length", "sha256"} of a str (its
+ * UTF-8, lone surrogates passed) or of bytes (the excerpt decoded with replacement);
+ * a code object, or anything else, as render_value renders it. */
+#define EXCERPT 200
+
+static int
+render_source(Buf *b, PyObject *v)
+{
+    PyObject *excerpt = NULL, *encoded = NULL;
+    const char *data = NULL;
+    Py_ssize_t len = 0, length = 0;
+    if (PyUnicode_Check(v)) {
+        length = PyUnicode_GET_LENGTH(v);
+        excerpt = PyUnicode_Substring(v, 0, length < EXCERPT ? length : EXCERPT);
+        encoded = PyUnicode_AsEncodedString(v, "utf-8", "surrogatepass");
+        if (encoded != NULL) {
+            data = PyBytes_AS_STRING(encoded);
+            len = PyBytes_GET_SIZE(encoded);
+        }
+    }
+    else if (PyBytes_Check(v) || PyByteArray_Check(v)) {
+        data = PyBytes_Check(v) ? PyBytes_AS_STRING(v) : PyByteArray_AS_STRING(v);
+        len = length = PyBytes_Check(v) ? PyBytes_GET_SIZE(v) : PyByteArray_GET_SIZE(v);
+        excerpt = PyUnicode_DecodeUTF8(data, len < EXCERPT ? len : EXCERPT, "replace");
+    }
+    else {
+        return PyMemoryView_Check(v) ? RENDER_PYTHON : render_value(b, v, 0);
+    }
+    int rc = RENDER_ERROR;
+    if (excerpt != NULL && data != NULL) {
+        rc = (buf_puts(b, "{\"excerpt\":") < 0 || buf_json_str(b, excerpt, -1) < 0 || buf_puts(b, ",\"length\":") < 0
+              || buf_u64(b, (uint64_t)length) < 0 || buf_puts(b, ",\"sha256\":\"") < 0
+              || put_digest(b, data, (size_t)len) < 0 || buf_puts(b, "\"}") < 0) ? RENDER_ERROR : RENDER_OK;
+    }
+    if (rc == RENDER_ERROR) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(excerpt);
+    Py_XDECREF(encoded);
+    return rc;
+}
+
 int
 render_args(Buf *b, PyObject *args, const Shape *shape)
 {
@@ -458,7 +500,10 @@ render_args(Buf *b, PyObject *args, const Shape *shape)
         if (i && buf_puts(b, ",") < 0) {
             return RENDER_ERROR;
         }
-        if (shape && has_position(shape->paths, i)) {
+        if (shape && has_position(shape->sources, i)) {
+            rc = render_source(b, a);
+        }
+        else if (shape && has_position(shape->paths, i)) {
             rc = render_path(b, a);
         }
         else if (shape && has_position(shape->path_lists, i) && (PyList_CheckExact(a) || PyTuple_CheckExact(a))) {

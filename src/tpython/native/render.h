@@ -11,12 +11,12 @@
 #define SHAPE_MAX 4
 
 /* Which arguments of an event are paths, lists of paths, or source text
- * (tpython.engine.eventargs PATH_ARGS / PATH_LIST_ARGS, render.SOURCE_ARGS). */
+ * (tpython.engine.eventargs PATH_ARGS / PATH_LIST_ARGS, render.SOURCE_ARGS); positions -1 terminated. */
 typedef struct {
     signed char paths[SHAPE_MAX];      /* positions, -1 terminated */
     signed char dirfds[SHAPE_MAX];     /* each path's dir_fd position, or -1 */
     signed char path_lists[SHAPE_MAX];
-    int source;                        /* has source-text arguments: rendered by Python */
+    signed char sources[SHAPE_MAX];    /* source text: an excerpt and its SHA-256 (render.source) */
 } Shape;
 
 int render_value(Buf *b, PyObject *v, int depth);
