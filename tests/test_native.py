@@ -133,9 +133,10 @@ def test_c_resolves_every_event_as_the_python_engine_does(tp, policy):
         assert raw["builtins.id"] == "count"
     if policy == "default":
         assert raw["open"] == "log-in-c" and raw["os.system"] == "log-in-c"
-    if policy == "strict":  # path and write conditions are C's; `arg` conditions need Python
+    if policy == "strict":  # path, write and (translated) arg conditions are C's; `caller` needs Python
         assert raw["open"] == "conditions-in-c" and raw["os.system"] == "deny-in-c"
-        assert raw["import"] == "python" and raw["pickle.find_class"] == "python"
+        assert raw["import"] == "conditions-in-c" and raw["pickle.find_class"] == "conditions-in-c"
+        assert raw["object.__setattr__"] == "python"
 
 
 COUNTS = """
@@ -168,13 +169,14 @@ interp = interpreters.create()
 interpreters.run_string(interp, '''
 for i in range(300):
     id(i)
-try:
-    import os
-    os.system("true")
-except PermissionError as exc:
-    print("sub: denied:", exc)
-else:
-    print("sub: os.system ran")
+import sys
+for command in ("true", "rm -rf /nonexistent-tpython-test"):
+    try:
+        sys.audit("tpython.test.command", command)
+    except PermissionError as exc:
+        print("sub: denied:", command)
+    else:
+        print("sub: ran:", command)
 ''')
 interpreters.destroy(interp)
 print("main done")
@@ -182,25 +184,33 @@ print("main done")
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 13), reason="_xxsubinterpreters was renamed in 3.13")
-def test_subinterpreter_events_meet_the_native_hook(tp):
-    """A C hook is runtime-wide: the subinterpreter's events are counted, and one the
-    policy could deny is denied (fail closed); the Python engine never sees them."""
-    tp.policy(textwrap.dedent("""
+@pytest.mark.parametrize("condition, ran", [
+    ('{ arg = "rm -rf" }', ["true"]),  # C evaluates it there too: exactly the policy
+    ('{ module = ["__main__"] }', []),  # only Python can: fail closed, both denied
+])
+def test_subinterpreter_events_meet_the_native_hook(tp, condition, ran):
+    """A C hook is runtime-wide: the subinterpreter's events are counted, and decided by
+    the policy where C evaluates the conditions; one that needs Python and could be denied
+    is denied (fail closed). The Python engine never sees them."""
+    tp.policy(textwrap.dedent(f"""
         version = 1
         extends = "default"
         [[rules]]
-        id = "no-system"
-        events = ["os.system"]
+        id = "no-rm"
+        events = ["tpython.test.command"]
         action = "deny"
-        when = { arg = "rm -rf" }
+        when = {condition}
     """))
     tp.script(SUBINTERPRETER)
     r = tp("run", "--policy", "policy.toml", "--engine", "native", "app.py")
     assert r.rc == 0, r.err
-    assert "sub: denied:" in r.out and "sub: os.system ran" not in r.out and "main done" in r.out
+    commands = ["true", "rm -rf /nonexistent-tpython-test"]
+    assert [line for line in r.out.splitlines() if line.startswith("sub:")] == [
+        f"sub: {'ran' if c in ran else 'denied'}: {c}" for c in commands]
+    assert "main done" in r.out
     assert r.events("tpython.exit")[-1]["args"]["counted"]["builtins.id"] >= 300
     r = tp("run", "--policy", "policy.toml", "--engine", "python", "app.py")
-    assert "sub: os.system ran" in r.out  # the limit the native engine removes
+    assert "sub: ran: rm -rf /nonexistent-tpython-test" in r.out  # the limit the native engine removes
 
 
 PROBED = """

@@ -1,6 +1,6 @@
-"""Rule conditions in C (`path`, `write`): the same decisions as the Python engine.
+"""Rule conditions in C (`path`, `write`, `arg`): the same decisions as the Python engine.
 
-C decides an event whose leading rules have only path and write conditions;
+C decides an event whose leading rules have only path, write and (translated) arg conditions;
 whatever it cannot work out exactly as Python would goes to the slow path. These
 tests hold every decision C takes to the Python engine's, over a corpus of
 awkward arguments, and the glob matcher to the regexes the Python engine uses.
@@ -55,9 +55,15 @@ when = { path = ["{cwd}/killme"] }
 
 [[rules]]
 id = "by-arg"
-events = ["os.chmod"]
+events = ["os.chmod", "tpython.test.arg"]
 action = "deny"
-when = { arg = ["never-matches-anything"] }
+when = { arg = ['secret/s"', 'é\\.key', '^\\["[^"]*k[0-9]y"', 'x…\\[\\+1 chars\\]', '"…\\[\\+4 items\\]"'] }
+
+[[rules]]
+id = "by-re-arg"
+events = ["os.listdir"]
+action = "deny"
+when = { arg = ['\\d{3}'] }
 """
 
 DECIDE = r'''
@@ -126,6 +132,12 @@ for v in values:
     cases.append(("os.listdir", (v,)))
 cases.append(("open", ()))
 cases.append(("open", ("secret/s",)))
+for value in ("x" * 513, "x" * 514, list(range(20)), list(range(21))):  # "…[+1 chars]", "…[+4 items]"
+    cases.append(("tpython.test.arg", (value,)))
+for name in ["ctypes", "_ctypes", "ctypes.util", "ctypesx", "cffi", "_cffi_backend", "os", "_posixsubprocess",
+             "_xxsubinterpreters", "concurrent.interpreters", "json", "é", "\udcff", S("ctypes"), ""]:
+    cases.append(("import", (name, None, sys.path, sys.meta_path, sys.path_hooks)))
+    cases.append(("import", (name, "/x/" + str(name), [], [], [])))
 
 out = []
 for event, args in cases:
@@ -171,10 +183,18 @@ def test_c_decides_conditions_as_the_python_engine_does(tp, policy):
         for want in [("allow", "data-ok"), ("deny", "secret"), ("deny", "persist"), ("log", "logme"),
                      ("log", None)]:
             assert want in outcomes, want
-        # what C must leave to Python: the kill rule, an event with an `arg` rule
+        assert ("deny", "by-arg") in outcomes  # arg regexes translated to C's matcher
+        assert by_case[("tpython.test.arg", repr(("x" * 513,)))] == "deny"
+        assert by_case[("tpython.test.arg", repr((list(range(20)),)))] == "deny"
+        assert by_case[("tpython.test.arg", repr((list(range(21)),)))] == "log"
+        # what C must leave to Python: the kill rule, an `arg` pattern outside C's subset
         handed = {(r[0], r[4], r[5]) for r in rows if r[2] == "python"}
         assert ("open", "kill", "killme") in handed
-        assert all(r[2] == "python" for r in rows if r[0] == "os.chmod")
+        assert all(r[2] == "python" for r in rows if r[0] == "os.listdir")
+    else:  # strict's import rules: arg regexes, decided in C
+        imports = [r for r in rows if r[0] == "import"]
+        assert ("deny", "strict-native-import") in {(r[2], r[3]) for r in imports}
+        assert sum(r[2] != "python" for r in imports) >= len(imports) - 2  # the lone surrogates
 
 
 def _random_glob(rng: random.Random) -> str:

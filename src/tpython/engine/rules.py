@@ -203,8 +203,9 @@ def _fixed_dir(glob: str) -> Optional[str]:
     return fixed if fixed.startswith("/") and fixed.count("/") >= 2 else None
 
 
-# The conditions tpython._native evaluates itself (native/conditions.c).
-NATIVE_CONDITIONS = frozenset({"path", "write"})
+# The conditions tpython._native evaluates itself (native/conditions.c); `arg` only
+# when every pattern was translated to C's matcher (policy.argregex).
+NATIVE_CONDITIONS = frozenset({"path", "write", "arg"})
 
 
 def lets_through(rule: Rule) -> bool:
@@ -216,15 +217,26 @@ def lets_through(rule: Rule) -> bool:
 
 def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optional[tuple[Any, ...]]:
     """RULE's conditions as tpython._native evaluates them: (when, unless), each a tuple of
-    ("write", want) or ("path", strict_all, glob tokens, move roots), built exactly as
-    :func:`compile_condition` builds its predicates. None when C cannot evaluate them."""
+    ("write", want), ("path", strict_all, glob tokens, move roots) or ("arg", C regexes),
+    built exactly as :func:`compile_condition` builds its predicates. None when C cannot
+    evaluate them."""
     if not (rule.when or rule.unless) or not set(rule.when) | set(rule.unless) <= NATIVE_CONDITIONS:
         return None
     narrowing = lets_through(rule)
+    if "arg" in rule.when or "arg" in rule.unless:
+        from tpython.policy.argregex import compile_arg
+
+        patterns = [p for part in (rule.when, rule.unless) for p in part.get("arg", ())]
+        if any(compile_arg(p).native_regex is None for p in patterns):
+            return None  # a pattern only Python's re takes
 
     def one(key: str, value: Any, strict_all: bool) -> tuple[Any, ...]:
         if key == "write":
             return ("write", bool(value))
+        if key == "arg":
+            from tpython.policy.argregex import compile_arg
+
+            return ("arg", tuple(compile_arg(p).native_regex for p in value))
         globs = [g for p in value for g in expand_path_glob(p, placeholders)]
         return ("path", strict_all, tuple(native_glob_tokens(g) for g in globs),
                 tuple(filter(None, map(_fixed_dir, globs))))

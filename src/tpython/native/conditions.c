@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "conditions.h"
+#include "regex.h"
 
 enum { S_CHAR, S_ANY, S_STAR, S_DSTAR, S_DSLASH, S_CLASS };
 
@@ -49,7 +50,7 @@ typedef struct {
     Py_ssize_t len;
 } Text;
 
-enum { C_WRITE, C_PATH };
+enum { C_WRITE, C_PATH, C_ARG };
 
 typedef struct {
     int kind;
@@ -59,6 +60,8 @@ typedef struct {
     Py_ssize_t n_globs;
     Text *roots;       /* C_PATH: directories a move event may contain */
     Py_ssize_t n_roots;
+    PyObject **regexes; /* C_ARG: tpython._native.Regex objects, any may match */
+    Py_ssize_t n_regexes;
 } Cond;
 
 struct CondSet {
@@ -337,6 +340,29 @@ build_cond(PyObject *spec, Cond *c)
     if (strcmp(kind, "write") == 0) {
         c->kind = C_WRITE;
         c->want = PyObject_IsTrue(PyTuple_GET_ITEM(spec, 1)) == 1;
+        return 0;
+    }
+    if (strcmp(kind, "arg") == 0) {
+        PyObject *regexes = PyTuple_GET_ITEM(spec, 1);
+        if (!PyTuple_Check(regexes) || PyTuple_GET_SIZE(regexes) == 0) {
+            PyErr_SetString(PyExc_TypeError, "an arg condition is (\"arg\", (Regex, ...))");
+            return -1;
+        }
+        c->kind = C_ARG;
+        c->n_regexes = PyTuple_GET_SIZE(regexes);
+        c->regexes = calloc((size_t)c->n_regexes, sizeof(PyObject *));
+        if (c->regexes == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < c->n_regexes; i++) {
+            PyObject *rx = PyTuple_GET_ITEM(regexes, i);
+            if (!PyObject_TypeCheck(rx, &RegexType)) {
+                return 1; /* not a pattern C compiled: Python's re decides */
+            }
+            Py_INCREF(rx); /* held for the life of the process, as the rules are */
+            c->regexes[i] = rx;
+        }
         return 0;
     }
     PyObject *strict_all, *globs, *roots;
@@ -707,6 +733,35 @@ facts_clear(PathFacts *f)
     }
     f->n = 0;
     f->state = 0;
+    free(f->args_text);
+    f->args_text = NULL;
+    f->args_state = 0;
+}
+
+/* ---- facts: the arguments as text ---------------------------------------- */
+
+/* The arguments as EventFacts.args_json has them (json.dumps of the rendering, non-ASCII
+ * kept): 1 in F->args_text, or COND_PYTHON when only the Python renderer can render them,
+ * or the text could not be what Python has (a lone surrogate) or what regexec reads. */
+static int
+event_args_text(PathFacts *f, PyObject *args, const Shape *shape)
+{
+    if (f->args_state != 0) {
+        return f->args_state;
+    }
+    f->args_state = COND_PYTHON;
+    Buf b;
+    buf_init(&b);
+    b.raw = 1;
+    int rc = render_args(&b, args, shape);
+    if (rc == RENDER_OK && !b.unencodable && buf_put(&b, "", 1) == 0 && memchr(b.data, '\n', b.len) == NULL
+        && strlen(b.data) == b.len - 1 && (f->args_text = malloc(b.len)) != NULL) {
+        memcpy(f->args_text, b.data, b.len);
+        f->args_state = 1;
+    }
+    PyErr_Clear();
+    buf_free(&b);
+    return f->args_state;
 }
 
 /* `path.rstrip("/") + "/"` is a prefix of ROOT, or ROOT is PATH: moving PATH moves ROOT. */
@@ -762,6 +817,18 @@ cond_holds(const Cond *c, const char *event, PyObject *args, const Shape *shape,
     if (c->kind == C_WRITE) {
         int w = is_write(event, args);
         return w < 0 ? w : w == c->want;
+    }
+    if (c->kind == C_ARG) {
+        if (event_args_text(f, args, shape) != 1) {
+            return COND_PYTHON;
+        }
+        for (Py_ssize_t i = 0; i < c->n_regexes; i++) {
+            int m = regex_search_utf8(c->regexes[i], f->args_text);
+            if (m != 0) {
+                return m < 0 ? COND_PYTHON : 1;
+            }
+        }
+        return 0;
     }
     if (event_paths(f, args, shape) != 1) {
         return COND_PYTHON;

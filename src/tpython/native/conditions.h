@@ -1,5 +1,5 @@
-/* Rule conditions evaluated in C (conditions.c): `path` and `write`, as
- * tpython.engine.rules / facts / policy.patterns evaluate them. */
+/* Rule conditions evaluated in C (conditions.c): `path`, `write` and `arg`, as
+ * tpython.engine.rules / facts / policy.patterns / policy.argregex evaluate them. */
 #ifndef TPYTHON_CONDITIONS_H
 #define TPYTHON_CONDITIONS_H
 #include <Python.h>
@@ -17,6 +17,8 @@ typedef struct {
     int state;                       /* 0: not yet, 1: known, COND_PYTHON: unknowable here */
     int n;
     PyObject *paths[2 * SHAPE_MAX];  /* str, in the current interpreter */
+    int args_state;                  /* 0: not yet, 1: ARGS_TEXT holds them, COND_PYTHON: only Python can */
+    char *args_text;                 /* the arguments as EventFacts.args_json, UTF-8, NUL-terminated */
 } PathFacts;
 
 /* What the conditions need besides the rules; once, before any rule is built. */

@@ -83,6 +83,14 @@ buf_init(Buf *b)
     b->data = b->inline_data;
     b->len = 0;
     b->cap = sizeof(b->inline_data);
+    b->raw = 0;
+    b->unencodable = 0;
+}
+
+const char *
+buf_ellipsis(const Buf *b)
+{
+    return b->raw ? "\xe2\x80\xa6" : "\\u2026";
 }
 
 void
@@ -115,13 +123,40 @@ put_u_escape(Buf *b, unsigned c)
     return buf_put(b, e, 6);
 }
 
-/* One code point, as _json.c's ascii_escape_unichar writes it. */
+/* One code point, as _json.c's ascii_escape_unichar writes it (escape_unicode in a raw buffer). */
 static int
 put_char(Buf *b, Py_UCS4 c)
 {
     if (c >= ' ' && c <= '~' && c != '\\' && c != '"') {
         char ch = (char)c;
         return buf_put(b, &ch, 1);
+    }
+    if (b->raw && c >= 0x7f) {
+        char u[4];
+        if (c >= 0xD800 && c <= 0xDFFF) {
+            b->unencodable = 1;
+            return buf_put(b, "?", 1);
+        }
+        if (c < 0x80) {
+            u[0] = (char)c;
+            return buf_put(b, u, 1);
+        }
+        if (c < 0x800) {
+            u[0] = (char)(0xC0 | (c >> 6));
+            u[1] = (char)(0x80 | (c & 0x3F));
+            return buf_put(b, u, 2);
+        }
+        if (c < 0x10000) {
+            u[0] = (char)(0xE0 | (c >> 12));
+            u[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+            u[2] = (char)(0x80 | (c & 0x3F));
+            return buf_put(b, u, 3);
+        }
+        u[0] = (char)(0xF0 | (c >> 18));
+        u[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+        u[3] = (char)(0x80 | (c & 0x3F));
+        return buf_put(b, u, 4);
     }
     switch (c) {
     case '\\': return buf_put(b, "\\\\", 2);
@@ -177,7 +212,7 @@ buf_json_str(Buf *b, PyObject *s, Py_ssize_t max)
     }
     if (stop < n) {
         char tail[48];
-        int len = snprintf(tail, sizeof(tail), "\\u2026[+%zd chars]", n - stop);
+        int len = snprintf(tail, sizeof(tail), "%s[+%zd chars]", buf_ellipsis(b), n - stop);
         if (buf_put(b, tail, (size_t)len) < 0) {
             return -1;
         }

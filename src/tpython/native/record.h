@@ -9,7 +9,9 @@ typedef struct {
     char *data;
     size_t len;
     size_t cap;
-    char inline_data[1024]; /* most records fit: no allocation */
+    unsigned char raw;         /* JSON strings keep non-ASCII as UTF-8 (json.dumps(ensure_ascii=False)) */
+    unsigned char unencodable; /* raw, and a lone surrogate was met: the text is not what Python has */
+    char inline_data[1024];    /* most records fit: no allocation */
 } Buf;
 
 void buf_init(Buf *b);
@@ -40,6 +42,8 @@ buf_puts(Buf *b, const char *s)
 }
 
 int buf_u64(Buf *b, uint64_t v);
+/* "…" as a JSON text fragment: escaped, or UTF-8 in a raw buffer. */
+const char *buf_ellipsis(const Buf *b);
 int buf_json_str(Buf *b, PyObject *s, Py_ssize_t max);
 int buf_json_cstr(Buf *b, const char *s);
 

@@ -82,7 +82,7 @@ static int
 put_more_items(Buf *b, Py_ssize_t more)
 {
     char tail[48];
-    int n = snprintf(tail, sizeof(tail), ",\"\\u2026[+%zd items]\"", more);
+    int n = snprintf(tail, sizeof(tail), ",\"%s[+%zd items]\"", buf_ellipsis(b), more);
     return buf_put(b, tail, (size_t)n) < 0 ? RENDER_ERROR : RENDER_OK;
 }
 
@@ -183,7 +183,8 @@ put_dict(Buf *b, PyObject *v, int depth)
     while (PyDict_Next(v, &pos, &key, &value)) {
         if (i >= MAX_ITEMS) {
             char tail[64];
-            int n = snprintf(tail, sizeof(tail), ",\"\\u2026\":\"+%zd items\"", PyDict_GET_SIZE(v) - MAX_ITEMS);
+            int n = snprintf(tail, sizeof(tail), ",\"%s\":\"+%zd items\"", buf_ellipsis(b),
+                             PyDict_GET_SIZE(v) - MAX_ITEMS);
             if (buf_put(b, tail, (size_t)n) < 0) {
                 return RENDER_ERROR;
             }

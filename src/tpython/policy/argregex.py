@@ -200,6 +200,11 @@ class ArgRegex:
         if self._native is None:
             self._compile_re()  # also what reports a bad pattern
 
+    @property
+    def native_regex(self) -> Any:
+        """The ``tpython._native.Regex`` matching this pattern, or None (Python's re only)."""
+        return self._native
+
     def _compile_re(self) -> Any:
         import re
 
