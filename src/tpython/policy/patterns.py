@@ -112,10 +112,21 @@ if TYPE_CHECKING:
     GlobToken = tuple[Any, ...]
 
 
-def glob_tokens(pattern: str, *, path: bool) -> list[GlobToken]:
+_TOKENS: dict[tuple[str, bool], tuple[GlobToken, ...]] = {}
+
+
+def glob_tokens(pattern: str, *, path: bool) -> tuple[GlobToken, ...]:
     """GLOB as tokens: ("lit", text), ("any",), ("star",), ("dstar",) for ``**``,
     ("dstar/",) for ``**/`` (zero or more whole components), ("class", body).
-    In a name glob (PATH false) ``**`` is two stars."""
+    In a name glob (PATH false) ``**`` is two stars. Worked out once per process
+    (the loader validates each glob, then the engine compiles it)."""
+    found = _TOKENS.get((pattern, path))
+    if found is None:
+        found = _TOKENS[(pattern, path)] = tuple(_glob_tokens(pattern, path))
+    return found
+
+
+def _glob_tokens(pattern: str, path: bool) -> list[GlobToken]:
     tokens: list[GlobToken] = []
     i, n = 0, len(pattern)
     while i < n:
