@@ -225,3 +225,17 @@ def test_render_type_stand_ins_are_the_types_module_types():
     assert render._MODULE is types.ModuleType
     code = render.render((lambda: None).__code__)
     assert code["code"]["name"].endswith("<lambda>")  # co_qualname on 3.11+, co_name before
+
+
+@pytest.mark.parametrize("how", ["launcher", "exec"])
+def test_the_program_runs_with_the_collector_enabled(tp, how):
+    """tpython's own start-up runs with the cyclic collector off (the `tpython` command, the
+    exec'd bootstrap); the program gets it on, as under python."""
+    tp.script("import gc\nprint(gc.isenabled(), gc.get_freeze_count() > 0)\n", "show.py")
+    if how == "launcher":
+        r = tp("run", "--quiet", "show.py")
+    else:  # not started by the `tpython` script: the launcher execs a fresh interpreter
+        r = tp("run", "--quiet", "show.py", wrap=(sys.executable, "-X", "dev"))
+    assert r.rc == 0, r.err
+    assert r.events("tpython.start")[0]["args"]["boot"] == how
+    assert r.out.split() == ["True", "True"]

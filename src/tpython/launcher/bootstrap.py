@@ -96,6 +96,7 @@ def boot(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> NoReturn:
     # program's full collections or at exit (about 5 ms of every run here). Not a
     # defence: gc.unfreeze() hands it back (tests/test_native.py's tamperer does).
     gc.freeze()
+    gc.enable()  # the `tpython` command disables it for start-up (so does main())
     # 8. The target.
     code = _run_target(spec.target, engine, main_is_package)
     status_box[0] = code
