@@ -200,3 +200,30 @@ def test_arguments_are_rendered_bounded_and_json_safe(tp):
     assert bind[0] == {"socket": {"family": "AF_INET6", "type": "SOCK_DGRAM"}}
     assert bind[1][0] == "::1"
     assert all(len(line) < 20000 for line in tp.log.read_text().splitlines())
+
+
+def test_os_system_command_is_logged_as_text_and_arg_rules_see_it(tp):
+    """CPython hands os.system its command as bytes; the log shows the command, and an
+    `arg` rule can name it (it could not when the bytes were shown as a digest)."""
+    tp.policy("""
+        version = 1
+        extends = "default"
+        [[rules]]
+        id = "no-rm"
+        events = ["os.system"]
+        action = "deny"
+        when = { arg = ['"rm -rf '] }
+    """)
+    tp.script("""
+    import os
+    os.system("true --version")
+    try:
+        os.system("rm -rf /nonexistent-tpython-test")
+    except PermissionError:
+        print("denied")
+    """)
+    r = tp("run", "--quiet", "--policy", "policy.toml", "app.py")
+    assert r.rc == 0, r.err
+    assert r.out.strip() == "denied"
+    commands = [(x["args"][0], x["action"]) for x in r.events("os.system")]
+    assert commands == [("true --version", "log"), ("rm -rf /nonexistent-tpython-test", "deny")]

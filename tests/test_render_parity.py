@@ -16,7 +16,7 @@ POLICY = """
 version = 1
 [[rules]]
 id = "render"
-events = ["tpython.test.render", "compile", "exec"]
+events = ["tpython.test.render", "compile", "exec", "os.system"]
 action = "log"
 """
 
@@ -83,6 +83,13 @@ for name, value in SOURCES.items():
     sys.audit("compile", value, name)
     if native and native.stats()["logged_in_c"] > before:
         written_in_c.append(name)
+COMMANDS = {"command bytes": b"ls -l /tmp", "command bad bytes": b"echo \xff", "command str": "true",
+            "command long": b"x" * 600, "command memoryview": memoryview(b"id")}
+for name, value in COMMANDS.items():
+    before = native.stats()["logged_in_c"] if native else 0
+    sys.audit("os.system", value, name)
+    if native and native.stats()["logged_in_c"] > before:
+        written_in_c.append(name)
 print("C:" + ",".join(written_in_c))
 '''
 
@@ -94,9 +101,10 @@ C_RENDERS = {"builtin class", "heap class", "nested class", "metaclass", "instan
              "deep", "meta_path", "path_hooks", "type of type", "path class"}
 C_RENDERS |= {"source str", "source non-ASCII", "source surrogate", "source bytes", "source bad UTF-8",
               "source bytearray", "source str subclass", "source code", "source object", "source empty"}
+C_RENDERS |= {"command bytes", "command bad bytes", "command str", "command long"}
 # What only Python renders (C sends it there).
 PYTHON_RENDERS = {"odd module class", "odd module instance", "memoryview", "path", "socket", "list subclass",
-                  "dict subclass", "non-str keys", "source memoryview"}
+                  "dict subclass", "non-str keys", "source memoryview", "command memoryview"}
 
 
 def _rendered(tp, engine: str) -> tuple[dict[str, object], set[str]]:
@@ -108,7 +116,7 @@ def _rendered(tp, engine: str) -> tuple[dict[str, object], set[str]]:
     records = [json.loads(line) for line in log.read_text().splitlines()]
     args = {x["args"][0]: x["args"][1] for x in records if x["event"] == "tpython.test.render"}
     args.update({x["args"][1]: x["args"][0] for x in records
-                 if x["event"] == "compile" and str(x["args"][1]).startswith("source ")})
+                 if x["event"] in ("compile", "os.system") and str(x["args"][1]).startswith(("source ", "command "))})
     in_c = set(r.out.strip().removeprefix("C:").split(",")) - {""}
     return args, in_c
 
@@ -127,3 +135,5 @@ def test_c_renders_named_values_exactly_as_python(tp):
     assert python_args["builtin class"] == "<class builtins.int>" and python_args["set"] == "<set>"
     assert python_args["source str"]["length"] == 600 and len(python_args["source str"]["excerpt"]) == 200
     assert python_args["source code"]["code"]["name"] == "function"
+    assert python_args["command bytes"] == "ls -l /tmp"  # os.system's command, as text
+    assert python_args["command bad bytes"] == "echo \udcff"

@@ -63,5 +63,9 @@ WRITE_EVENTS = frozenset({
     "shutil.make_archive", "shutil.unpack_archive", "tempfile.mkstemp", "tempfile.mkdtemp",
 })
 
+# Arguments that are text the program handed over as bytes: shown decoded, as paths are
+# (os.system's command is an fsencoded bytes object; a digest of it would hide what ran).
+TEXT_ARGS: dict[str, tuple[int, ...]] = {"os.system": (0,)}
+
 # Arguments that are lists of paths (the program list of fork_exec).
 PATH_LIST_ARGS: dict[str, tuple[int, ...]] = {"_posixsubprocess.fork_exec": (0,)}

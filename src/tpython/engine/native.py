@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, WRITE_EVENTS
+from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, TEXT_ARGS, WRITE_EVENTS
 from tpython.engine.facts import WRITE_FLAGS
 from tpython.engine.hook import Engine
 from tpython.engine.native_recorder import NativeRecorder
@@ -87,8 +87,9 @@ class NativeEngine(Engine):
         """What C needs to render, attribute and write `log` records itself."""
         where = locations()
         shapes = {event: (tuple(p for p, _ in PATH_ARGS.get(event, ())), tuple(PATH_LIST_ARGS.get(event, ())),
-                          tuple(SOURCE_ARGS.get(event, ())), tuple(fd for _, fd in PATH_ARGS.get(event, ())))
-                  for event in {*PATH_ARGS, *PATH_LIST_ARGS, *SOURCE_ARGS}}
+                          tuple(SOURCE_ARGS.get(event, ())), tuple(fd for _, fd in PATH_ARGS.get(event, ())),
+                          tuple(TEXT_ARGS.get(event, ())))
+                  for event in {*PATH_ARGS, *PATH_LIST_ARGS, *SOURCE_ARGS, *TEXT_ARGS}}
         distribution = self.attributor.distribution
 
         def package_lookup(top: str) -> str:

@@ -12,7 +12,7 @@ import _socket
 import os
 import sys
 
-from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS
+from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, TEXT_ARGS
 from tpython.sha256 import sha256_hex
 
 TYPE_CHECKING = False
@@ -222,18 +222,30 @@ def _path(value: object) -> Any:
     return render(value) if text is None else bound(text)
 
 
+def _text(value: object) -> Any:
+    text = exact_str(value)
+    if text is None:
+        data = plain_bytes(value)
+        text = os.fsdecode(data) if data is not None else None
+    return render(value) if text is None else bound(text)
+
+
 def render_args(event: str, args: tuple[Any, ...]) -> list[Any]:
     """All of an event's arguments, rendered: paths as text (bytes and fds too),
-    source text as excerpt + digest, everything else by :func:`render`."""
+    source text as excerpt + digest, text handed over as bytes decoded, everything
+    else by :func:`render`."""
     sources = SOURCE_ARGS.get(event, ())
     paths = {pos for pos, _ in PATH_ARGS.get(event, ())}
     path_lists = PATH_LIST_ARGS.get(event, ())
+    texts = TEXT_ARGS.get(event, ())
     out: list[Any] = []
     for i, a in enumerate(args):
         if i in sources and not isa(a, _CODE):
             out.append(source(a))
         elif i in paths:
             out.append(_path(a))
+        elif i in texts:
+            out.append(_text(a))
         elif i in path_lists and isa(a, (list, tuple)):
             out.append([_path(x) for x in a[:MAX_ITEMS]])
         else:

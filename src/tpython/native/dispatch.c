@@ -781,12 +781,13 @@ build_shapes(PyObject *dict)
         return -1;
     }
     Py_ssize_t pos = 0, i = 0;
-    PyObject *key, *value, *paths, *lists, *sources, *dirfds;
+    PyObject *key, *value, *paths, *lists, *sources, *dirfds, *texts;
     while (PyDict_Next(dict, &pos, &key, &value)) {
         if ((shapes[i].name = copy_str(key, "event")) == NULL
-            || !PyArg_ParseTuple(value, "OOOO", &paths, &lists, &sources, &dirfds)
+            || !PyArg_ParseTuple(value, "OOOOO", &paths, &lists, &sources, &dirfds, &texts)
             || positions(paths, shapes[i].shape.paths) < 0 || positions(lists, shapes[i].shape.path_lists) < 0
-            || positions(sources, shapes[i].shape.sources) < 0 || dirfd_positions(dirfds, shapes[i].shape.dirfds) < 0) {
+            || positions(sources, shapes[i].shape.sources) < 0 || positions(texts, shapes[i].shape.texts) < 0
+            || dirfd_positions(dirfds, shapes[i].shape.dirfds) < 0) {
             return -1;
         }
         i++;

@@ -444,6 +444,21 @@ has_position(const signed char *positions, Py_ssize_t i)
     return 0;
 }
 
+/* Text handed over as bytes (render._text): a str as itself, bytes decoded as os.fsdecode does. */
+static int
+render_text(Buf *b, PyObject *v)
+{
+    if (PyUnicode_Check(v)) {
+        return buf_json_str(b, v, MAX_STR) < 0 ? RENDER_ERROR : RENDER_OK;
+    }
+    if (PyBytes_Check(v) || PyByteArray_Check(v)) {
+        const char *data = PyBytes_Check(v) ? PyBytes_AS_STRING(v) : PyByteArray_AS_STRING(v);
+        Py_ssize_t len = PyBytes_Check(v) ? PyBytes_GET_SIZE(v) : PyByteArray_GET_SIZE(v);
+        return put_fs_text(b, data, len);
+    }
+    return PyMemoryView_Check(v) ? RENDER_PYTHON : render_value(b, v, 0);
+}
+
 /* Source text as render.source gives it: {"excerpt", "length", "sha256"} of a str (its
  * UTF-8, lone surrogates passed) or of bytes (the excerpt decoded with replacement);
  * a code object, or anything else, as render_value renders it. */
@@ -506,6 +521,9 @@ render_args(Buf *b, PyObject *args, const Shape *shape)
         }
         else if (shape && has_position(shape->paths, i)) {
             rc = render_path(b, a);
+        }
+        else if (shape && has_position(shape->texts, i)) {
+            rc = render_text(b, a);
         }
         else if (shape && has_position(shape->path_lists, i) && (PyList_CheckExact(a) || PyTuple_CheckExact(a))) {
             Py_ssize_t n = PySequence_Fast_GET_SIZE(a);

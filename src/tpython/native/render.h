@@ -17,6 +17,7 @@ typedef struct {
     signed char dirfds[SHAPE_MAX];     /* each path's dir_fd position, or -1 */
     signed char path_lists[SHAPE_MAX];
     signed char sources[SHAPE_MAX];    /* source text: an excerpt and its SHA-256 (render.source) */
+    signed char texts[SHAPE_MAX];      /* text handed over as bytes: decoded (eventargs.TEXT_ARGS) */
 } Shape;
 
 int render_value(Buf *b, PyObject *v, int depth);
