@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import os
 import pickle
 import subprocess
 import sys
@@ -239,3 +240,49 @@ def test_the_program_runs_with_the_collector_enabled(tp, how):
     assert r.rc == 0, r.err
     assert r.events("tpython.start")[0]["args"]["boot"] == how
     assert r.out.split() == ["True", "True"]
+
+
+# -- tpython.startup_bundle: start-up modules from one file of compiled code ---------
+
+LOADERS = """
+import sys
+mods = {n: type(m.__spec__.loader).__name__ for n, m in sys.modules.items() if n.startswith("tpython.")}
+print(mods["tpython.cli"], mods["tpython.launcher.bootstrap"], sum(v == "BundleFinder" for v in mods.values()))
+print(any(type(f).__name__ == "BundleFinder" for f in sys.meta_path))
+"""
+
+
+def _loaders(tp) -> list[str]:
+    tp.script(LOADERS, "loaders.py")
+    r = tp("run", "--quiet", "loaders.py")
+    assert r.rc == 0, r.err
+    return r.out.split()
+
+
+def test_start_up_modules_come_from_the_bundle_which_the_program_never_meets(tp):
+    from tpython import startup_bundle
+
+    bundle = startup_bundle.BUNDLE
+    with open(bundle, "wb") as f:  # unusable: the usual imports, then written again
+        f.write(b"not marshal data")
+    first = _loaders(tp)
+    assert first[:2] == ["SourceFileLoader", "SourceFileLoader"] and first[3] == "False"
+    second = _loaders(tp)
+    assert second[:2] == ["BundleFinder", "BundleFinder"] and int(second[2]) >= 30
+    assert second[3] == "False"  # taken out of sys.meta_path before the program runs
+
+
+def test_a_bundle_entry_whose_source_changed_is_not_used():
+    import marshal
+
+    from tpython import startup_bundle
+
+    origin = startup_bundle.__file__
+    st = os.stat(origin)
+    code = marshal.dumps(compile("VALUE = 1", origin, "exec"))
+    fresh = startup_bundle.BundleFinder({"tpython.x": (False, origin, st.st_mtime_ns, st.st_size, code)})
+    assert fresh.find_spec("tpython.x") is not None and not fresh.missed
+    stale = startup_bundle.BundleFinder({"tpython.x": (False, origin, st.st_mtime_ns - 1, st.st_size, code)})
+    assert stale.find_spec("tpython.x") is None and stale.missed
+    assert stale.find_spec("tpython.not_bundled") is None
+    assert fresh.find_spec("json") is None  # only tpython's own modules

@@ -21,6 +21,7 @@ import os
 import sys
 
 import tpython
+from tpython import startup_bundle
 from tpython.engine.facts import trust_urllib_parse
 from tpython.engine.hook import Engine
 from tpython.engine.render import trust_pathlib
@@ -129,6 +130,7 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
         code_checks, guard = _prepare_integrity(policy, spec, engine)
     except Error as exc:
         _refuse_start(engine, exc)
+    startup_bundle.finish(write=in_launcher)  # out of sys.meta_path before the hooks and the program
     engine.install(guard)
     try:
         with engine.internal():  # tpython's own imports and reads, not the program's
