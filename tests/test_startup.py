@@ -270,6 +270,9 @@ def test_start_up_modules_come_from_the_bundle_which_the_program_never_meets(tp)
     second = _loaders(tp)
     assert second[:2] == ["BundleFinder", "BundleFinder"] and int(second[2]) >= 30
     assert second[3] == "False"  # taken out of sys.meta_path before the program runs
+    written = os.stat(bundle).st_mtime_ns
+    assert _loaders(tp) == second
+    assert os.stat(bundle).st_mtime_ns == written  # not written again when nothing was missing
 
 
 def test_a_bundle_entry_whose_source_changed_is_not_used():

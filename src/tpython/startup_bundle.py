@@ -3,10 +3,10 @@
 `tpython run` imports about 45 of its own modules before the program starts;
 finding, opening and reading each one's ``.pyc`` costs about 4 ms of every
 start. ``__pycache__/startup.TAG.bundle`` beside the package holds the same
-compiled code (the bytes of those ``.pyc`` files after their header) in one
-file, read once. It is trusted exactly as far as the ``.pyc`` files beside it
-are: it lives in the same directory tree and is written the same way (by the
-interpreter running tpython, atomically). Each entry records its source's
+compiled code (each module compiled from its source as the import system
+compiles it) in one file, read once. It is trusted exactly as far as the
+``.pyc`` files beside it are: it lives in the same directory tree and is
+written the same way (by the interpreter running tpython, atomically). Each entry records its source's
 mtime and size, as a ``.pyc`` does, and one whose source changed is not used:
 the module is imported the usual way and the bundle is written again.
 
@@ -22,7 +22,7 @@ import marshal
 import os
 import sys
 from _frozen_importlib import ModuleSpec
-from _frozen_importlib_external import MAGIC_NUMBER, cache_from_source
+from _frozen_importlib_external import cache_from_source
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,14 +40,14 @@ class BundleFinder:
 
     def __init__(self, entries: dict[str, tuple[Any, ...]]) -> None:
         self.entries = entries
-        self.missed = False  # a tpython module was not in the bundle, or its source changed
+        self.missed: set[str] = set()  # tpython modules not in the bundle, or whose source changed
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Optional[ModuleSpec]:
         if not name.startswith("tpython."):
             return None
         entry = self.entries.get(name)
         if entry is None or not _fresh(entry):
-            self.missed = True
+            self.missed.add(name)  # tpython._native among them: not Python source, never bundled
             return None
         is_package, origin = entry[0], entry[1]
         spec = ModuleSpec(name, self, origin=origin, is_package=is_package)  # type: ignore[arg-type]
@@ -97,46 +97,45 @@ def finish(write: bool) -> None:
     finder = _ACTIVE.pop()
     if finder in sys.meta_path:
         sys.meta_path.remove(finder)
-    if write and finder.missed:
-        _write({name: entry for name, entry in finder.entries.items() if _fresh(entry)})
+    if not write:
+        return
+    missing = {name for name in finder.missed if _source_of(sys.modules.get(name)) is not None}
+    if missing:
+        _write({name: entry for name, entry in finder.entries.items() if _fresh(entry)}, missing)
 
 
-def _write(entries: dict[str, tuple[Any, ...]]) -> None:
-    """ENTRIES plus every loaded tpython module whose ``.pyc`` matches its source, to BUNDLE."""
-    for name, module in list(sys.modules.items()):
-        if not name.startswith("tpython.") or name in entries:
-            continue
-        entry = _entry_of(module)
-        if entry is not None:
-            entries[name] = entry
+def _source_of(module: Any) -> Optional[str]:
+    """MODULE's source file when it is one of tpython's own Python modules."""
+    origin = getattr(getattr(module, "__spec__", None), "origin", None)
+    if isinstance(origin, str) and origin.endswith(".py") and origin.startswith(PACKAGE_DIR + os.sep):
+        return origin
+    return None
+
+
+def _write(entries: dict[str, tuple[Any, ...]], missing: set[str]) -> None:
+    """ENTRIES plus the MISSING modules, compiled from their sources as the import
+    system compiles them, to BUNDLE (nothing is compiled where it cannot be written)."""
     tmp = f"{BUNDLE}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(BUNDLE), exist_ok=True)
-        with open(tmp, "wb") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except OSError:  # a read-only installation: the usual imports, every time
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for name in sorted(missing):
+                module: Any = sys.modules[name]
+                origin = _source_of(module)
+                assert origin is not None
+                with open(origin, "rb") as source:
+                    st = os.fstat(source.fileno())
+                    code = compile(source.read(), origin, "exec", dont_inherit=True)
+                entries[name] = (module.__spec__.submodule_search_locations is not None, origin, st.st_mtime_ns,
+                                 st.st_size, marshal.dumps(code))
             marshal.dump({"format": FORMAT, "package": PACKAGE_DIR, "modules": entries}, f)
         os.replace(tmp, BUNDLE)  # readers see the old file or the new one, never half of one
-    except OSError:  # a read-only installation: the usual imports, every time
+    except (OSError, SyntaxError, ValueError):
         try:
             os.unlink(tmp)
         except OSError:
             pass
-
-
-def _entry_of(module: Any) -> Optional[tuple[Any, ...]]:
-    spec: Any = getattr(module, "__spec__", None)
-    origin = getattr(spec, "origin", None)
-    if not isinstance(origin, str) or not origin.endswith(".py") or \
-            os.path.dirname(origin) != PACKAGE_DIR and not origin.startswith(PACKAGE_DIR + os.sep):
-        return None
-    try:
-        st = os.stat(origin)
-        with open(cache_from_source(origin), "rb") as f:
-            pyc = f.read()
-    except OSError:
-        return None
-    # A timestamp-based .pyc of this interpreter for exactly this source (PEP 552).
-    if len(pyc) < 16 or pyc[:4] != MAGIC_NUMBER or pyc[4:8] != b"\0\0\0\0" \
-            or int.from_bytes(pyc[8:12], "little") != int(st.st_mtime) & 0xFFFFFFFF \
-            or int.from_bytes(pyc[12:16], "little") != st.st_size & 0xFFFFFFFF:
-        return None
-    return (spec.submodule_search_locations is not None, origin, st.st_mtime_ns, st.st_size, pyc[16:])
