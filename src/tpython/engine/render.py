@@ -134,18 +134,24 @@ def source(value: object) -> Any:
     return render(value)
 
 
+def text_of(value: object) -> Optional[str]:
+    """VALUE as text when it is a str, or bytes (decoded as os.fsdecode does)."""
+    text = exact_str(value)
+    if text is not None:
+        return text
+    data = plain_bytes(value)
+    return os.fsdecode(data) if data is not None else None
+
+
 def path_text(value: object) -> Optional[str]:
     """A path argument as text: str, bytes, an fd (resolved through /proc) or a pathlib path.
 
     Returns None for objects whose path could only be learnt by running
     their own code.
     """
-    text = exact_str(value)
+    text = text_of(value)
     if text is not None:
         return text
-    data = plain_bytes(value)
-    if data is not None:
-        return os.fsdecode(data)
     if type(value) is int:
         try:
             return os.readlink(f"/proc/self/fd/{value}")
@@ -222,14 +228,6 @@ def _path(value: object) -> Any:
     return render(value) if text is None else bound(text)
 
 
-def _text(value: object) -> Any:
-    text = exact_str(value)
-    if text is None:
-        data = plain_bytes(value)
-        text = os.fsdecode(data) if data is not None else None
-    return render(value) if text is None else bound(text)
-
-
 def render_args(event: str, args: tuple[Any, ...]) -> list[Any]:
     """All of an event's arguments, rendered: paths as text (bytes and fds too),
     source text as excerpt + digest, text handed over as bytes decoded, everything
@@ -245,7 +243,8 @@ def render_args(event: str, args: tuple[Any, ...]) -> list[Any]:
         elif i in paths:
             out.append(_path(a))
         elif i in texts:
-            out.append(_text(a))
+            text = text_of(a)
+            out.append(render(a) if text is None else bound(text))
         elif i in path_lists and isa(a, (list, tuple)):
             out.append([_path(x) for x in a[:MAX_ITEMS]])
         else:

@@ -223,20 +223,19 @@ def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optiona
     if not (rule.when or rule.unless) or not set(rule.when) | set(rule.unless) <= NATIVE_CONDITIONS:
         return None
     narrowing = lets_through(rule)
+    c_regexes: dict[str, Any] = {}
     if "arg" in rule.when or "arg" in rule.unless:
         from tpython.policy.argregex import compile_arg
 
-        patterns = [p for part in (rule.when, rule.unless) for p in part.get("arg", ())]
-        if any(compile_arg(p).native_regex is None for p in patterns):
+        c_regexes = {p: compile_arg(p).native_regex for part in (rule.when, rule.unless) for p in part.get("arg", ())}
+        if None in c_regexes.values():
             return None  # a pattern only Python's re takes
 
     def one(key: str, value: Any, strict_all: bool) -> tuple[Any, ...]:
         if key == "write":
             return ("write", bool(value))
         if key == "arg":
-            from tpython.policy.argregex import compile_arg
-
-            return ("arg", tuple(compile_arg(p).native_regex for p in value))
+            return ("arg", tuple(c_regexes[p] for p in value))
         globs = [g for p in value for g in expand_path_glob(p, placeholders)]
         return ("path", strict_all, tuple(native_glob_tokens(g) for g in globs),
                 tuple(filter(None, map(_fixed_dir, globs))))

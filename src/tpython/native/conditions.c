@@ -754,8 +754,8 @@ event_args_text(PathFacts *f, PyObject *args, const Shape *shape)
     buf_init(&b);
     b.raw = 1;
     int rc = render_args(&b, args, shape);
-    if (rc == RENDER_OK && !b.unencodable && buf_put(&b, "", 1) == 0 && memchr(b.data, '\n', b.len) == NULL
-        && strlen(b.data) == b.len - 1 && (f->args_text = malloc(b.len)) != NULL) {
+    if (rc == RENDER_OK && !b.unencodable && buf_put(&b, "", 1) == 0 && regex_subject_ok(b.data, b.len - 1)
+        && (f->args_text = malloc(b.len)) != NULL) {
         memcpy(f->args_text, b.data, b.len);
         f->args_state = 1;
     }

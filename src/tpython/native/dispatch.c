@@ -189,9 +189,8 @@ shape_of(const char *event)
 
 /* The C action taking ACTION for this event, or A_PYTHON. */
 static int
-c_action(int action, const Shape *shape)
+c_action(int action)
 {
-    (void)shape;
     if ((action == A_LOG || action == A_DENY) && log_in_c_enabled && chain_is_ready()) {
         return action == A_LOG ? A_LOG_C : A_DENY_C;
     }
@@ -255,7 +254,7 @@ resolve(const char *event, Entry *e)
             python = 1;
         }
     }
-    int final = python ? A_PYTHON : c_action(action < 0 ? deflt : action, e->shape);
+    int final = python ? A_PYTHON : c_action(action < 0 ? deflt : action);
     if (is_guarded(event)) {
         final = A_PYTHON;
     }
@@ -273,7 +272,7 @@ resolve(const char *event, Entry *e)
         return;
     }
     for (int k = 0; k < e->n_steps; k++) {
-        int a = c_action(e->steps[k]->action, e->shape);
+        int a = c_action(e->steps[k]->action);
         e->step_actions[k] = a == A_COUNT ? A_PYTHON : a;
     }
     e->final = final;
@@ -377,14 +376,15 @@ record_in_c(const char *event, PyObject *args, const Entry *entry, const char *a
         rc = attrib_current(&module, &package, in_main);
     }
     if (rc == RENDER_OK && buf_put(&module, "", 1) == 0 && buf_put(&package, "", 1) == 0) {
+        int feed = in_main && chain_has_listener(); /* Python sinks, reached from the main interpreter */
         char py_lost[1024] = "";
-        if (in_main) {
+        if (feed) {
             chain_py_lost(py_lost, sizeof(py_lost));
         }
         rc = chain_record(&line, event, rendered.data, rendered.len, action, enforced, rule && rule[0] ? rule : NULL,
                           module.data, package.data, extra, py_lost, delivered) < 0 ? -1 : 0;
-        if (rc == 0 && in_main) {
-            *delivered += chain_feed_python(line.data, line.len); /* the Python sinks, if any */
+        if (rc == 0 && feed) {
+            *delivered += chain_feed_python(line.data, line.len);
         }
     }
     else {

@@ -84,6 +84,12 @@ regex_dealloc(RegexObject *self)
 }
 
 int
+regex_subject_ok(const char *text, size_t len)
+{
+    return memchr(text, '\n', len) == NULL && strlen(text) == len;
+}
+
+int
 regex_search_utf8(PyObject *regex, const char *text)
 {
     RegexObject *self = (RegexObject *)regex;
@@ -111,7 +117,7 @@ regex_search(RegexObject *self, PyObject *text)
         PyErr_Clear();
         Py_RETURN_NONE;
     }
-    if (memchr(utf, '\n', (size_t)len) != NULL || (Py_ssize_t)strlen(utf) != len) {
+    if (!regex_subject_ok(utf, (size_t)len)) {
         Py_RETURN_NONE;
     }
     int rc = regex_search_utf8((PyObject *)self, utf);

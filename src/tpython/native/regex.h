@@ -5,7 +5,11 @@
 
 extern PyTypeObject RegexType;
 
-/* 1 match, 0 none, -1 the C library failed; TEXT is UTF-8 without line breaks. */
+/* Whether TEXT (LEN bytes of UTF-8) is one regexec reads as Python's re reads it:
+ * no line break (Python's `.` and `$` differ there), no NUL inside. */
+int regex_subject_ok(const char *text, size_t len);
+
+/* 1 match, 0 none, -1 the C library failed; TEXT passed regex_subject_ok. */
 int regex_search_utf8(PyObject *regex, const char *text);
 
 #endif

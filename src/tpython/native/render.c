@@ -398,12 +398,11 @@ put_fs_text(Buf *b, const char *data, Py_ssize_t len)
     return rc;
 }
 
-int
-render_path(Buf *b, PyObject *v)
+/* Text that may come as bytes (render.text_of): a str as itself, bytes decoded as
+ * os.fsdecode does; anything else as render_value renders it. */
+static int
+render_text(Buf *b, PyObject *v)
 {
-    if (v == Py_None) {
-        return buf_puts(b, "null") < 0 ? RENDER_ERROR : RENDER_OK;
-    }
     if (PyUnicode_Check(v)) {
         return buf_json_str(b, v, MAX_STR) < 0 ? RENDER_ERROR : RENDER_OK;
     }
@@ -411,6 +410,15 @@ render_path(Buf *b, PyObject *v)
         const char *data = PyBytes_Check(v) ? PyBytes_AS_STRING(v) : PyByteArray_AS_STRING(v);
         Py_ssize_t len = PyBytes_Check(v) ? PyBytes_GET_SIZE(v) : PyByteArray_GET_SIZE(v);
         return put_fs_text(b, data, len);
+    }
+    return render_value(b, v, 0); /* a memoryview among them: RENDER_PYTHON */
+}
+
+int
+render_path(Buf *b, PyObject *v)
+{
+    if (v == Py_None) {
+        return buf_puts(b, "null") < 0 ? RENDER_ERROR : RENDER_OK;
     }
     if (PyLong_CheckExact(v)) {
         int overflow = 0;
@@ -427,10 +435,10 @@ render_path(Buf *b, PyObject *v)
         }
         return put_fs_text(b, target, n);
     }
-    if (PyLong_Check(v) || PyUnicode_Check(v)) {
+    if (PyLong_Check(v)) {
         return RENDER_PYTHON;
     }
-    return render_value(b, v, 0);
+    return render_text(b, v);
 }
 
 static int
@@ -442,21 +450,6 @@ has_position(const signed char *positions, Py_ssize_t i)
         }
     }
     return 0;
-}
-
-/* Text handed over as bytes (render._text): a str as itself, bytes decoded as os.fsdecode does. */
-static int
-render_text(Buf *b, PyObject *v)
-{
-    if (PyUnicode_Check(v)) {
-        return buf_json_str(b, v, MAX_STR) < 0 ? RENDER_ERROR : RENDER_OK;
-    }
-    if (PyBytes_Check(v) || PyByteArray_Check(v)) {
-        const char *data = PyBytes_Check(v) ? PyBytes_AS_STRING(v) : PyByteArray_AS_STRING(v);
-        Py_ssize_t len = PyBytes_Check(v) ? PyBytes_GET_SIZE(v) : PyByteArray_GET_SIZE(v);
-        return put_fs_text(b, data, len);
-    }
-    return PyMemoryView_Check(v) ? RENDER_PYTHON : render_value(b, v, 0);
 }
 
 /* Source text as render.source gives it: {"excerpt", "length", "sha256"} of a str (its
@@ -485,7 +478,7 @@ render_source(Buf *b, PyObject *v)
         excerpt = PyUnicode_DecodeUTF8(data, len < EXCERPT ? len : EXCERPT, "replace");
     }
     else {
-        return PyMemoryView_Check(v) ? RENDER_PYTHON : render_value(b, v, 0);
+        return render_value(b, v, 0); /* a code object; a memoryview: RENDER_PYTHON */
     }
     int rc = RENDER_ERROR;
     if (excerpt != NULL && data != NULL) {
