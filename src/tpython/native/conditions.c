@@ -43,6 +43,9 @@ typedef struct {
 typedef struct {
     State *states;
     int n;
+    int prefix;   /* leading S_CHAR states: the text's first characters, exactly */
+    int suffix;   /* trailing S_CHAR states after those: its last characters */
+    int min_len;  /* states that consume exactly one character */
 } Glob;
 
 typedef struct {
@@ -248,6 +251,17 @@ build_glob(PyObject *tokens, Glob *glob)
             return rc;
         }
     }
+    glob->prefix = glob->suffix = glob->min_len = 0;
+    while (glob->prefix < glob->n && glob->states[glob->prefix].type == S_CHAR) {
+        glob->prefix++;
+    }
+    while (glob->prefix + glob->suffix < glob->n && glob->states[glob->n - 1 - glob->suffix].type == S_CHAR) {
+        glob->suffix++;
+    }
+    for (int i = 0; i < glob->n; i++) {
+        int t = glob->states[i].type;
+        glob->min_len += t == S_CHAR || t == S_ANY || t == S_CLASS;
+    }
     return 0;
 }
 
@@ -275,21 +289,50 @@ in_class(const State *s, Py_UCS4 c)
     return hit != s->negated;
 }
 
-/* Whether the whole of STR matches G (anchored at both ends). */
+/* Whether the literal states FROM..FROM+N-1 of G spell STR's characters AT..AT+N-1. */
+static int
+literal_at(const Glob *g, int from, int n, int kind, const void *data, Py_ssize_t at)
+{
+    for (int i = 0; i < n; i++) {
+        if (PyUnicode_READ(kind, data, at + i) != g->states[from + i].ch) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether the whole of STR matches G (anchored at both ends).
+ *
+ * Most globs a path meets begin or end with literal characters ("/etc/shadow",
+ * "**" "/" "*.pth"), and a path that does not have them there cannot match: only those
+ * states can consume the first and the last characters. So those are compared first,
+ * and the NFA runs only for the paths that pass. */
 static int
 glob_match(const Glob *g, PyObject *str)
 {
-    uint64_t cur[WORDS] = {0}, inside[WORDS] = {0};
-    int words = (g->n + 1 + 63) / 64;
-    BIT_SET(cur, 0);
-    closure(g, cur);
     int kind = PyUnicode_KIND(str);
     const void *data = PyUnicode_DATA(str);
     Py_ssize_t len = PyUnicode_GET_LENGTH(str);
+    if (len < g->min_len || !literal_at(g, 0, g->prefix, kind, data, 0)
+        || !literal_at(g, g->n - g->suffix, g->suffix, kind, data, len - g->suffix)) {
+        return 0;
+    }
+    if (g->prefix == g->n) {
+        return len == g->n;
+    }
+    uint64_t cur[WORDS], inside[WORDS], next[WORDS], next_inside[WORDS];
+    int words = (g->n + 1 + 63) / 64;
+    for (int w = 0; w < words; w++) {
+        cur[w] = inside[w] = 0;
+    }
+    BIT_SET(cur, 0);
+    closure(g, cur);
     for (Py_ssize_t k = 0; k < len; k++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, k);
-        uint64_t next[WORDS] = {0}, next_inside[WORDS] = {0};
         int alive = 0;
+        for (int w = 0; w < words; w++) {
+            next[w] = next_inside[w] = 0;
+        }
         for (int i = 0; i < g->n; i++) {
             const State *s = &g->states[i];
             if (BIT_GET(cur, i)) {
