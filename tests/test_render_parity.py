@@ -64,6 +64,7 @@ VALUES = {
     "socket": sock, "list subclass": ListSub([1, Plain]), "dict subclass": DictSub(a=1),
     "non-str keys": {1: Plain, (2,): function}, "deep": [[[[[Plain(), function, sys]]]]],
     "meta_path": sys.meta_path, "path_hooks": sys.path_hooks, "type of type": type,
+    "ints": [0, -1, 7, 2 ** 63 - 1, -2 ** 63, True, False], "big ints": [2 ** 63, -2 ** 63 - 1, 10 ** 30],
 }
 written_in_c = []
 for name, value in VALUES.items():
@@ -98,13 +99,13 @@ C_RENDERS = {"builtin class", "heap class", "nested class", "metaclass", "instan
              "set", "frozenset", "range", "slice", "ellipsis", "complex", "float subclass", "function",
              "nested function", "lambda", "builtin function", "method", "no module function",
              "empty module function", "str-subclass qualname", "module", "nameless module", "numbered module",
-             "deep", "meta_path", "path_hooks", "type of type", "path class"}
+             "deep", "meta_path", "path_hooks", "type of type", "path class", "ints"}
 C_RENDERS |= {"source str", "source non-ASCII", "source surrogate", "source bytes", "source bad UTF-8",
               "source bytearray", "source str subclass", "source code", "source object", "source empty"}
 C_RENDERS |= {"command bytes", "command bad bytes", "command str", "command long"}
 # What only Python renders (C sends it there).
 PYTHON_RENDERS = {"odd module class", "odd module instance", "memoryview", "path", "socket", "list subclass",
-                  "dict subclass", "non-str keys", "source memoryview", "command memoryview"}
+                  "dict subclass", "non-str keys", "source memoryview", "command memoryview", "big ints"}
 
 
 def _rendered(tp, engine: str) -> tuple[dict[str, object], set[str]]:
@@ -135,5 +136,7 @@ def test_c_renders_named_values_exactly_as_python(tp):
     assert python_args["builtin class"] == "<class builtins.int>" and python_args["set"] == "<set>"
     assert python_args["source str"]["length"] == 600 and len(python_args["source str"]["excerpt"]) == 200
     assert python_args["source code"]["code"]["name"] == "function"
+    assert python_args["ints"] == [0, -1, 7, 2 ** 63 - 1, -2 ** 63, True, False]
+    assert python_args["big ints"] == [2 ** 63, -2 ** 63 - 1, 10 ** 30]
     assert python_args["command bytes"] == "ls -l /tmp"  # os.system's command, as text
     assert python_args["command bad bytes"] == "echo \udcff"

@@ -547,7 +547,9 @@ chain_has_listener(void)
 void
 chain_py_lost(char *out, size_t size)
 {
-    snprintf(out, size, "%s", py_lost_text);
+    size_t n = strnlen(py_lost_text, size - 1); /* once per record: no snprintf */
+    memcpy(out, py_lost_text, n);
+    out[n] = '\0';
 }
 
 /* {sink name: count} (exact str keys, exact int values) as a JSON fragment, bounded. */

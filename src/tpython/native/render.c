@@ -98,9 +98,11 @@ put_long(Buf *b, PyObject *v)
         PyErr_Clear();
         return RENDER_PYTHON;
     }
-    char tmp[24];
-    int len = snprintf(tmp, sizeof(tmp), "%lld", n);
-    return buf_put(b, tmp, (size_t)len) < 0 ? RENDER_ERROR : RENDER_OK;
+    if (n < 0 && buf_puts(b, "-") < 0) {
+        return RENDER_ERROR;
+    }
+    uint64_t magnitude = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n; /* LLONG_MIN too */
+    return buf_u64(b, magnitude) < 0 ? RENDER_ERROR : RENDER_OK;
 }
 
 static int
