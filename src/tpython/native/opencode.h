@@ -4,5 +4,6 @@
 #include <Python.h>
 
 PyObject *tp_install_open_code(PyObject *module, PyObject *args);
+PyObject *tp_compile_source(PyObject *module, PyObject *args);
 
 #endif

@@ -17,6 +17,7 @@ from tpython.policy.patterns import (
     expand_path_glob,
     parse_host,
     parse_port,
+    path_placeholders,
 )
 
 TYPE_CHECKING = False
@@ -41,6 +42,7 @@ class _Source:
         self.label = label
         self.lines = text.splitlines()
         self._tables: list[int] | None = None
+        self._rule_headers: list[int] | None = None
 
     def _table_lines(self) -> list[int]:
         """Indices of the lines that begin a table (``[x]`` or ``[[x]]``), found once."""
@@ -48,11 +50,17 @@ class _Source:
             self._tables = [i for i, line in enumerate(self.lines) if line.lstrip().startswith("[")]
         return self._tables
 
+    def _rule_lines(self) -> list[int]:
+        """Indices of the ``[[rules]]`` headers, found once (every rule's origin needs them)."""
+        if self._rule_headers is None:
+            self._rule_headers = [i for i in self._table_lines() if _squashed(self.lines[i]).startswith("[[rules]]")]
+        return self._rule_headers
+
     def line_of(self, key: str, *, rule_index: int | None = None, table: str | None = None) -> int | None:
         start, end = 0, len(self.lines)
         if rule_index is not None:
             tables = self._table_lines()
-            headers = [i for i in tables if _squashed(self.lines[i]).startswith("[[rules]]")]
+            headers = self._rule_lines()
             if rule_index < len(headers):
                 start = headers[rule_index]
                 end = next((i for i in tables if i > start), len(self.lines))
@@ -249,7 +257,7 @@ def _validate_top(src: _Source, data: dict[str, Any]) -> None:
         raise _fail(src, "rules", "`rules` must be an array of tables ([[rules]])")
 
 
-def _rule(src: _Source, index: int, raw: Any) -> Rule:
+def _rule(src: _Source, index: int, raw: Any, places: dict[str, list[str]]) -> Rule:
     if not isinstance(raw, dict):
         raise PolicyError(f"{src.label}: rule #{index + 1} must be a table")
     rid = raw.get("id")
@@ -280,7 +288,7 @@ def _rule(src: _Source, index: int, raw: Any) -> Rule:
         value = raw.get(part, {})
         if not isinstance(value, dict):
             raise fail(part, f"`{part}` must be a table of conditions")
-        conditions[part] = {k: _condition(k, v, fail, part) for k, v in value.items()}
+        conditions[part] = {k: _condition(k, v, fail, part, places) for k, v in value.items()}
     message = raw.get("message", raw.get("description", ""))
     if not isinstance(message, str):
         raise fail("message", "`message` must be a string")
@@ -294,8 +302,9 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _condition(key: str, value: Any, fail: Any, part: str) -> Any:
-    """Validate one condition value and return it normalised (lists)."""
+def _condition(key: str, value: Any, fail: Any, part: str, places: dict[str, list[str]]) -> Any:
+    """Validate one condition value and return it normalised (lists). PLACES: the
+    placeholder values, worked out once per policy load."""
     if key not in CONDITION_KEYS:
         raise fail(key, f"unknown condition key {key!r} in `{part}` (known: {', '.join(CONDITION_KEYS)})")
     if key == "write":
@@ -316,7 +325,7 @@ def _condition(key: str, value: Any, fail: Any, part: str) -> Any:
         raise fail(key, f"condition `{key}` must be a string or a list of non-empty strings")
     try:
         if key == "path":
-            expanded = [g for p in items for g in expand_path_glob(p)]
+            expanded = [g for p in items for g in expand_path_glob(p, places)]
             compile_globs(expanded, path=True)
         elif key == "host":
             for item in items:
@@ -345,6 +354,7 @@ def _merge(chain: list[tuple[_Source, dict[str, Any], str]]) -> Policy:
     sinks: list[str] = []
     rules: list[Rule] = []
     ids: dict[str, str] = {}
+    places = path_placeholders()
     for src, data, _ in reversed(chain):
         mode = data.get("mode", mode)
         engine = data.get("engine", engine)
@@ -360,7 +370,7 @@ def _merge(chain: list[tuple[_Source, dict[str, Any], str]]) -> Policy:
         log_table = dict(data.get("log", {}))
         sinks = list(log_table.pop("sinks", sinks))
         log.update(log_table)
-        own = [_rule(src, i, r) for i, r in enumerate(data.get("rules", []))]
+        own = [_rule(src, i, r, places) for i, r in enumerate(data.get("rules", []))]
         for rule in own:
             if rule.id in ids and ids[rule.id] == src.label:
                 raise PolicyError(f"{rule.origin}: rule {rule.id!r}: duplicate rule id (also at {ids[rule.id]})")
