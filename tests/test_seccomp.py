@@ -62,6 +62,25 @@ def test_filter_program_shape():
         build_filter("sparc")
 
 
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_filter_instructions_read_back_as_struct_sock_filter(machine):
+    """The program is written without `struct` (not loaded into strict runs); read back
+    with it as the kernel reads struct sock_filter: every jump lands inside the program,
+    every refused call is compared, and each arch block ends in allow then EPERM."""
+    import struct
+
+    prog = build_filter(machine)
+    insns = list(struct.iter_unpack("HBBI", prog))
+    assert len(insns) * 8 == len(prog)
+    for at, (code, jt, jf, _k) in enumerate(insns):
+        if code in (0x15, 0x35):  # jeq, jge
+            assert at + 1 + max(jt, jf) < len(insns)
+    compared = {k for code, _, _, k in insns if code == 0x15}
+    assert {188, 189, 190, 197, 198, 199} <= compared if machine == "x86_64" else {5, 6, 7, 14, 15, 16} <= compared
+    returns = [k for code, _, _, k in insns if code == 0x06]
+    assert returns[-1] == 0x7FFF0000 and 0x00050000 | 1 in returns  # allow; EPERM (errno 1)
+
+
 LOADER_PROBE = """
 import errno, os, sys
 from tpython.integrity import seccomp

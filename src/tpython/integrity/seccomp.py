@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
-import struct
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,7 +58,10 @@ class SeccompStatus(NamedTuple):
 
 
 def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
-    return struct.pack("HBBI", code, jt, jf, k)
+    """One struct sock_filter (u16 code, u8 jt, u8 jf, u32 k; native order, no padding):
+    what struct.pack("HBBI", ...) gives, without loading _struct into every strict run."""
+    order = sys.byteorder
+    return code.to_bytes(2, order) + bytes((jt, jf)) + k.to_bytes(4, order)
 
 
 def build_filter(machine: str) -> bytes:
