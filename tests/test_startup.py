@@ -283,9 +283,11 @@ def test_a_bundle_entry_whose_source_changed_is_not_used():
     origin = startup_bundle.__file__
     st = os.stat(origin)
     code = marshal.dumps(compile("VALUE = 1", origin, "exec"))
-    fresh = startup_bundle.BundleFinder({"tpython.x": (False, origin, st.st_mtime_ns, st.st_size, code)})
-    assert fresh.find_spec("tpython.x") is not None and not fresh.missed
-    stale = startup_bundle.BundleFinder({"tpython.x": (False, origin, st.st_mtime_ns - 1, st.st_size, code)})
+    cached = "/nonexistent/__pycache__/x.pyc"
+    fresh = startup_bundle.BundleFinder({"tpython.x": (False, origin, st.st_mtime_ns, st.st_size, code, cached)})
+    spec = fresh.find_spec("tpython.x")
+    assert spec is not None and spec.cached == cached and not fresh.missed
+    stale = startup_bundle.BundleFinder({"tpython.x": (False, origin, st.st_mtime_ns - 1, st.st_size, code, cached)})
     assert stale.find_spec("tpython.x") is None and stale.missed
     assert stale.find_spec("tpython.not_bundled") is None
     assert fresh.find_spec("json") is None  # only tpython's own modules

@@ -191,7 +191,7 @@ def foreign_modules(modules: dict[str, Any]) -> list[str]:
             found.append(name)
             continue
         path = getattr(module, "__file__", None)
-        if path and not (path.startswith(stdlib) or os.path.abspath(path).startswith(own)):
+        if path and not (path.startswith((stdlib, own)) or os.path.abspath(path).startswith(own)):
             found.append(name)
     return found
 
