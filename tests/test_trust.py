@@ -164,6 +164,37 @@ def test_file_checks_noexec_not_regular_too_large(tp, noexec_dir):
     assert r.rc == 1 and f"FAIL {script}: on a noexec mount" in r.out
 
 
+def test_verdict_names_the_real_path_as_realpath_does(tp, monkeypatch):
+    """The checked file's real path comes from the kernel (/proc/self/fd), and equals
+    os.path.realpath's: symlinks to the file and to a directory on the way, `..` after a
+    symlink, relative paths, bytes that are not UTF-8; realpath itself where /proc
+    cannot tell. Manifests are keyed by that path."""
+    real_dir = tp.cwd / "real" / "deep"
+    real_dir.mkdir(parents=True)
+    target = real_dir / "mod\udcff.py"  # a non-UTF-8 byte in the name
+    target.write_text("x = 1\n")
+    (tp.cwd / "dirlink").symlink_to(tp.cwd / "real")
+    (tp.cwd / "filelink.py").symlink_to(target)
+    (tp.cwd / "chain.py").symlink_to(tp.cwd / "filelink.py")
+    monkeypatch.chdir(tp.cwd)
+    paths = [str(target), "filelink.py", str(tp.cwd / "chain.py"), "dirlink/deep/mod\udcff.py",
+             "dirlink/deep/../deep/mod\udcff.py", "./real/../dirlink/deep/mod\udcff.py"]
+    for path in paths:
+        verdict = checks.check_file(path, checks.Policy())
+        assert verdict.ok and verdict.path == os.path.realpath(path) == str(target), path
+
+    readlink = os.readlink
+
+    def no_proc(name: str) -> str:
+        if str(name).startswith("/proc/"):
+            raise FileNotFoundError(name)
+        return readlink(name)
+
+    monkeypatch.setattr(checks.os, "readlink", no_proc)
+    for path in paths:
+        assert checks.check_file(path, checks.Policy()).path == str(target), path
+
+
 def test_check_reads_once_and_returns_the_bytes_it_hashed(tp):
     path = tp.cwd / "m.py"
     path.write_text("print('x')\n")
