@@ -64,6 +64,13 @@ id = "by-re-arg"
 events = ["os.listdir"]
 action = "deny"
 when = { arg = ['\\d{3}'] }
+
+[[rules]]
+id = "swap"
+events = ["object.__setattr__"]
+action = "deny"
+when = { arg = [',"__code__",'] }
+unless = { caller = ["types"] }
 """
 
 DECIDE = r'''
@@ -138,6 +145,11 @@ for name in ["ctypes", "_ctypes", "ctypes.util", "ctypesx", "cffi", "_cffi_backe
              "_xxsubinterpreters", "concurrent.interpreters", "json", "é", "\udcff", S("ctypes"), ""]:
     cases.append(("import", (name, None, sys.path, sys.meta_path, sys.path_hooks)))
     cases.append(("import", (name, "/x/" + str(name), [], [], [])))
+def function(): pass
+class Plain: pass
+for target in (function, Plain, NativeEngine):  # a `caller` condition after an `arg` one (strict's code swap)
+    for attribute in ("__code__", "__name__", "x", "__code__x"):
+        cases.append(("object.__setattr__", (target, attribute, function.__code__)))
 
 out = []
 for event, args in cases:
@@ -195,6 +207,16 @@ def test_c_decides_conditions_as_the_python_engine_does(tp, policy):
         imports = [r for r in rows if r[0] == "import"]
         assert ("deny", "strict-native-import") in {(r[2], r[3]) for r in imports}
         assert sum(r[2] != "python" for r in imports) >= len(imports) - 2  # the lone surrogates
+    # A rule whose `when` C evaluates and whose `unless` only Python can (`caller`): C
+    # settles every attribute but __code__, and hands those over.
+    setattrs = [r for r in rows if r[0] == "object.__setattr__"]
+    assert len(setattrs) == 12
+    for r in setattrs:
+        assert (r[2] == "python") == (", '__code__', " in r[1]), r
+    if policy == "strict":
+        assert ("deny", "strict-tpython-tamper") in {(r[2], r[3]) for r in setattrs}
+    else:
+        assert {(r[4], r[5]) for r in setattrs if r[2] == "python"} == {("deny", "swap")}
 
 
 def _random_glob(rng: random.Random) -> str:

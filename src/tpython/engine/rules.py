@@ -217,10 +217,16 @@ def lets_through(rule: Rule) -> bool:
 
 def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optional[tuple[Any, ...]]:
     """RULE's conditions as tpython._native evaluates them: (when, unless), each a tuple of
-    ("write", want), ("path", strict_all, glob tokens, move roots) or ("arg", C regexes),
-    built exactly as :func:`compile_condition` builds its predicates. None when C cannot
-    evaluate them."""
-    if not (rule.when or rule.unless) or not set(rule.when) | set(rule.unless) <= NATIVE_CONDITIONS:
+    ("write", want), ("path", strict_all, glob tokens, move roots), ("arg", C regexes) or
+    ("python", key), built exactly as :func:`compile_condition` builds its predicates.
+
+    A condition only Python evaluates (`host`, `module`, `caller`, ..., an `arg` pattern
+    only `re` takes) comes after the others: C decides every event one of those others
+    settles (a `when` that fails: the rule does not apply; an `unless` that fails: it
+    does) and hands the rest to Python, which decides them in full. strict's code-swap
+    rule (`when` arg, `unless` caller) is thus decided in C for every attribute but
+    ``__code__``. None when C can evaluate none of them."""
+    if not (rule.when or rule.unless):
         return None
     narrowing = lets_through(rule)
     c_regexes: dict[str, Any] = {}
@@ -228,10 +234,13 @@ def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optiona
         from tpython.policy.argregex import compile_arg
 
         c_regexes = {p: compile_arg(p).native_regex for part in (rule.when, rule.unless) for p in part.get("arg", ())}
-        if None in c_regexes.values():
-            return None  # a pattern only Python's re takes
+
+    def in_c(key: str, value: Any) -> bool:
+        return key in NATIVE_CONDITIONS and (key != "arg" or None not in (c_regexes[p] for p in value))
 
     def one(key: str, value: Any, strict_all: bool) -> tuple[Any, ...]:
+        if not in_c(key, value):
+            return ("python", key)
         if key == "write":
             return ("write", bool(value))
         if key == "arg":
@@ -240,8 +249,13 @@ def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optiona
         return ("path", strict_all, tuple(native_glob_tokens(g) for g in globs),
                 tuple(filter(None, map(_fixed_dir, globs))))
 
-    return (tuple(one(k, v, narrowing) for k, v in rule.when.items()),
-            tuple(one(k, v, not narrowing) for k, v in rule.unless.items()))
+    def part(conditions: dict[str, Any], strict_all: bool) -> tuple[tuple[Any, ...], ...]:
+        ordered = sorted(conditions.items(), key=lambda kv: not in_c(*kv))  # Python's last (stable)
+        return tuple(one(k, v, strict_all) for k, v in ordered)
+
+    if not any(in_c(k, v) for conditions in (rule.when, rule.unless) for k, v in conditions.items()):
+        return None
+    return part(rule.when, narrowing), part(rule.unless, not narrowing)
 
 
 class CompiledRule:

@@ -53,7 +53,7 @@ typedef struct {
     Py_ssize_t len;
 } Text;
 
-enum { C_WRITE, C_PATH, C_ARG };
+enum { C_WRITE, C_PATH, C_ARG, C_PY }; /* C_PY: a condition only Python evaluates */
 
 typedef struct {
     int kind;
@@ -383,6 +383,10 @@ build_cond(PyObject *spec, Cond *c)
     if (strcmp(kind, "write") == 0) {
         c->kind = C_WRITE;
         c->want = PyObject_IsTrue(PyTuple_GET_ITEM(spec, 1)) == 1;
+        return 0;
+    }
+    if (strcmp(kind, "python") == 0) { /* ("python", key): C answers COND_PYTHON when it gets there */
+        c->kind = C_PY;
         return 0;
     }
     if (strcmp(kind, "arg") == 0) {
@@ -857,6 +861,9 @@ path_matches(const Cond *c, PyObject *path, int containment)
 static int
 cond_holds(const Cond *c, const char *event, PyObject *args, const Shape *shape, PathFacts *f)
 {
+    if (c->kind == C_PY) {
+        return COND_PYTHON;
+    }
     if (c->kind == C_WRITE) {
         int w = is_write(event, args);
         return w < 0 ? w : w == c->want;
