@@ -71,6 +71,12 @@ events = ["object.__setattr__"]
 action = "deny"
 when = { arg = [',"__code__",'] }
 unless = { caller = ["types"] }
+
+[[rules]]
+id = "by-caller"
+events = ["tpython.test.caller"]
+action = "deny"
+when = { caller = ["pkg.*", "a?c", "[xy]mod", "exact"] }
 """
 
 DECIDE = r'''
@@ -152,17 +158,39 @@ for target in (function, Plain, NativeEngine):  # a `caller` condition after an 
         cases.append(("object.__setattr__", (target, attribute, function.__code__)))
 
 out = []
-for event, args in cases:
-    c_action, c_rule = native.decide(event, args)
+
+def python_decides(event, args, caller):
     entry = table.lookup(event)
     if isinstance(entry, str):
-        py = (entry, None)
-    else:
-        try:
-            py = entry.decide(EventFacts(event, args, lambda: (None, None)))
-        except Exception as exc:
-            py = ("error", type(exc).__name__)
+        return (entry, None)
+    try:
+        return entry.decide(EventFacts(event, args, lambda: (None, None), caller))
+    except Exception as exc:
+        return ("error", type(exc).__name__)
+
+for event, args in cases:
+    c_action, c_rule = native.decide(event, args)
+    py = python_decides(event, args, "__main__")  # C sees this module's frame: the caller
     out.append([event, repr(args), c_action, c_rule, py[0], py[1]])
+
+# `caller` conditions: C asked from code whose module is CALLER (exec'd with that
+# __name__), the Python engine told the same caller. A dict subclass as globals (its
+# get() may be its own) is the slow path's question.
+class Globals(dict):
+    pass
+
+callers = ["types", "typesx", "x.types", "pkg.sub", "pkg", "pkgx.y", "pkg.a/b", "abc", "a/c", "a.c", "ac",
+           "xmod", "zmod", "exact", "exact.x", "", "é", "\udcff"]
+caller_cases = [c for c in cases if c[0] == "object.__setattr__"] + [("tpython.test.caller", ())]
+for caller in callers:
+    for event, args in caller_cases:
+        for mapping in (dict, Globals):
+            namespace = mapping(__name__=caller, native=native, event=event, args=args)
+            exec("answer = native.decide(event, args)", namespace)
+            c_action, c_rule = namespace["answer"]
+            py = python_decides(event, args, caller)
+            out.append([event, repr(args) + " caller=" + repr(caller) + " in " + mapping.__name__,
+                        c_action, c_rule, py[0], py[1]])
 print(json.dumps(out))
 '''
 
@@ -207,16 +235,24 @@ def test_c_decides_conditions_as_the_python_engine_does(tp, policy):
         imports = [r for r in rows if r[0] == "import"]
         assert ("deny", "strict-native-import") in {(r[2], r[3]) for r in imports}
         assert sum(r[2] != "python" for r in imports) >= len(imports) - 2  # the lone surrogates
-    # A rule whose `when` C evaluates and whose `unless` only Python can (`caller`): C
-    # settles every attribute but __code__, and hands those over.
-    setattrs = [r for r in rows if r[0] == "object.__setattr__"]
-    assert len(setattrs) == 12
-    for r in setattrs:
-        assert (r[2] == "python") == (", '__code__', " in r[1]), r
+    # `caller` conditions in C (strict's code-swap rule: `when` arg, `unless` caller), with
+    # name globs (`*` and `?` cross `/` and `.`); only a dict subclass as the frame's
+    # globals goes on to Python.
+    callers = [r for r in rows if " caller=" in r[1]]
+    assert {r[1].endswith(" in Globals") for r in callers if r[2] == "python"} == {True}
+    assert all(r[2] != "python" for r in callers if r[1].endswith(" in dict"))
+    swaps = {(r[1].split(" caller=")[1], r[2], r[3]) for r in callers
+             if r[0] == "object.__setattr__" and ", '__code__', " in r[1] and "Plain" in r[1]}
+    swap_rule = "strict-code-swap" if policy == "strict" else "swap"
+    assert ("'types' in dict", "log", None) in swaps and ("'typesx' in dict", "deny", swap_rule) in swaps
+    if policy == "custom":
+        denied = {r[1].split("caller=")[1].split(" in ")[0] for r in callers
+                  if r[0] == "tpython.test.caller" and r[2] == "deny" and r[1].endswith(" in dict")}
+        assert denied == {"'pkg.sub'", "'pkg.a/b'", "'abc'", "'a/c'", "'a.c'", "'xmod'", "'exact'"}, denied
+    setattrs = [r for r in rows if r[0] == "object.__setattr__" and " caller=" not in r[1]]
+    assert len(setattrs) == 12 and all(r[2] != "python" for r in setattrs)
     if policy == "strict":
         assert ("deny", "strict-tpython-tamper") in {(r[2], r[3]) for r in setattrs}
-    else:
-        assert {(r[4], r[5]) for r in setattrs if r[2] == "python"} == {("deny", "swap")}
 
 
 def _random_glob(rng: random.Random) -> str:

@@ -205,7 +205,7 @@ def _fixed_dir(glob: str) -> Optional[str]:
 
 # The conditions tpython._native evaluates itself (native/conditions.c); `arg` only
 # when every pattern was translated to C's matcher (policy.argregex).
-NATIVE_CONDITIONS = frozenset({"path", "write", "arg"})
+NATIVE_CONDITIONS = frozenset({"path", "write", "arg", "caller"})
 
 
 def lets_through(rule: Rule) -> bool:
@@ -217,15 +217,15 @@ def lets_through(rule: Rule) -> bool:
 
 def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optional[tuple[Any, ...]]:
     """RULE's conditions as tpython._native evaluates them: (when, unless), each a tuple of
-    ("write", want), ("path", strict_all, glob tokens, move roots), ("arg", C regexes) or
-    ("python", key), built exactly as :func:`compile_condition` builds its predicates.
+    ("write", want), ("path", strict_all, glob tokens, move roots), ("arg", C regexes),
+    ("caller", name glob tokens) or ("python", key), built exactly as
+    :func:`compile_condition` builds its predicates.
 
-    A condition only Python evaluates (`host`, `module`, `caller`, ..., an `arg` pattern
-    only `re` takes) comes after the others: C decides every event one of those others
-    settles (a `when` that fails: the rule does not apply; an `unless` that fails: it
-    does) and hands the rest to Python, which decides them in full. strict's code-swap
-    rule (`when` arg, `unless` caller) is thus decided in C for every attribute but
-    ``__code__``. None when C can evaluate none of them."""
+    A condition only Python evaluates (`host`, `module`, ..., an `arg` pattern only `re`
+    takes) comes after the others: C decides every event one of those others settles
+    (a `when` that fails: the rule does not apply; an `unless` that fails: it does) and
+    hands the rest to Python, which decides them in full. None when C can evaluate none
+    of them."""
     if not (rule.when or rule.unless):
         return None
     narrowing = lets_through(rule)
@@ -245,6 +245,8 @@ def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optiona
             return ("write", bool(value))
         if key == "arg":
             return ("arg", tuple(c_regexes[p] for p in value))
+        if key == "caller":
+            return ("caller", tuple(native_glob_tokens(g, path=False) for g in value))
         globs = [g for p in value for g in expand_path_glob(p, placeholders)]
         return ("path", strict_all, tuple(native_glob_tokens(g) for g in globs),
                 tuple(filter(None, map(_fixed_dir, globs))))

@@ -102,8 +102,8 @@ skipped(const char *filename)
     return starts_with_any(filename, stdlib_dirs, n_stdlib);
 }
 
-static PyObject *
-frame_globals(PyFrameObject *frame)
+PyObject *
+attrib_frame_globals(PyFrameObject *frame)
 {
 #if PY_VERSION_HEX >= 0x030B0000
     return PyFrame_GetGlobals(frame);
@@ -184,7 +184,7 @@ attrib_current(Buf *module, Buf *package, int in_main)
         }
         if (filename != NULL && !skipped(filename)) {
             found = 1;
-            PyObject *globals = frame_globals(frame);
+            PyObject *globals = attrib_frame_globals(frame);
             PyObject *name = globals && PyDict_Check(globals) ? PyDict_GetItemString(globals, "__name__") : NULL;
             if (name != NULL && PyUnicode_CheckExact(name)) {
                 const char *text = PyUnicode_AsUTF8(name);

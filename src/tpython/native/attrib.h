@@ -9,5 +9,7 @@ int attrib_configure(PyObject *stdlib, PyObject *site, PyObject *tpython_dir, Py
 /* Append the JSON of the responsible module (or null) to MODULE and of its
  * distribution (or null) to PACKAGE. Returns 0, or -1 when out of memory. */
 int attrib_current(Buf *module, Buf *package, int in_main);
+/* FRAME's globals (a new reference), on every supported CPython. */
+PyObject *attrib_frame_globals(PyFrameObject *frame);
 
 #endif

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "attrib.h"
 #include "conditions.h"
 #include "regex.h"
 
@@ -53,7 +54,7 @@ typedef struct {
     Py_ssize_t len;
 } Text;
 
-enum { C_WRITE, C_PATH, C_ARG, C_PY }; /* C_PY: a condition only Python evaluates */
+enum { C_WRITE, C_PATH, C_ARG, C_CALLER, C_PY }; /* C_PY: a condition only Python evaluates */
 
 typedef struct {
     int kind;
@@ -387,6 +388,27 @@ build_cond(PyObject *spec, Cond *c)
     }
     if (strcmp(kind, "python") == 0) { /* ("python", key): C answers COND_PYTHON when it gets there */
         c->kind = C_PY;
+        return 0;
+    }
+    if (strcmp(kind, "caller") == 0) { /* ("caller", (name glob tokens, ...)) */
+        PyObject *globs = PyTuple_GET_ITEM(spec, 1);
+        if (!PyTuple_Check(globs) || PyTuple_GET_SIZE(globs) == 0) {
+            PyErr_SetString(PyExc_TypeError, "a caller condition is (\"caller\", (tokens, ...))");
+            return -1;
+        }
+        c->kind = C_CALLER;
+        c->n_globs = PyTuple_GET_SIZE(globs);
+        c->globs = calloc((size_t)c->n_globs, sizeof(Glob));
+        if (c->globs == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t g = 0; g < c->n_globs; g++) {
+            int rc = build_glob(PyTuple_GET_ITEM(globs, g), &c->globs[g]);
+            if (rc != 0) {
+                return rc;
+            }
+        }
         return 0;
     }
     if (strcmp(kind, "arg") == 0) {
@@ -858,11 +880,43 @@ path_matches(const Cond *c, PyObject *path, int containment)
     return 0;
 }
 
+/* A `caller` condition: whether the module whose code raised the event (the innermost
+ * Python frame's __name__, as the slow path's sys._getframe(1).f_globals.get("__name__"))
+ * matches one of C's globs. No frame, or a __name__ that is not an exact str: no
+ * caller, no match. Globals of a dict subclass (exec's own mapping, whose get() may be
+ * its own): the slow path's question. */
+static int
+caller_matches(const Cond *c)
+{
+    PyFrameObject *frame = PyEval_GetFrame(); /* borrowed */
+    if (frame == NULL) {
+        return 0;
+    }
+    PyObject *globals = attrib_frame_globals(frame);
+    if (globals == NULL || !PyDict_CheckExact(globals)) {
+        PyErr_Clear();
+        Py_XDECREF(globals);
+        return COND_PYTHON;
+    }
+    PyObject *name = PyDict_GetItemString(globals, "__name__"); /* borrowed */
+    int found = 0;
+    if (name != NULL && PyUnicode_CheckExact(name)) {
+        for (Py_ssize_t g = 0; g < c->n_globs && !found; g++) {
+            found = glob_match(&c->globs[g], name);
+        }
+    }
+    Py_DECREF(globals);
+    return found;
+}
+
 static int
 cond_holds(const Cond *c, const char *event, PyObject *args, const Shape *shape, PathFacts *f)
 {
     if (c->kind == C_PY) {
         return COND_PYTHON;
+    }
+    if (c->kind == C_CALLER) {
+        return caller_matches(c);
     }
     if (c->kind == C_WRITE) {
         int w = is_write(event, args);

@@ -189,13 +189,18 @@ def glob_to_regex(pattern: str, *, path: bool) -> str:
 _SIMPLE_CLASS = r"(?:[^\\\[\]\-^](?:-[^\\\[\]\-^])?)+"
 
 
-def native_glob_tokens(pattern: str) -> tuple[GlobToken, ...]:
-    """A path glob's tokens for tpython._native's matcher: a class becomes
+def native_glob_tokens(pattern: str, *, path: bool = True) -> tuple[GlobToken, ...]:
+    """A glob's tokens for tpython._native's matcher: a class becomes
     ("class", negated, "lohi..." code point pairs) as the regex reads it, or
     ("class", False, None) when it is not a plain set of characters and ranges
-    (C then leaves the rule to the Python engine)."""
+    (C then leaves the rule to the Python engine). The matcher reads path globs; a
+    name glob (PATH false: ``*`` and ``?`` cross ``/`` too) is given as the path glob
+    that means the same: ``*`` as ``**``, ``?`` as a class of every character."""
     out: list[GlobToken] = []
-    for token in glob_tokens(pattern, path=True):
+    for token in glob_tokens(pattern, path=path):
+        if not path and token[0] in ("star", "any"):
+            out.append(("dstar",) if token[0] == "star" else ("class", True, ""))
+            continue
         if token[0] != "class":
             out.append(token)
             continue
