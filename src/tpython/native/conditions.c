@@ -369,6 +369,23 @@ glob_match(const Glob *g, PyObject *str)
 
 /* ---- conditions ---------------------------------------------------------- */
 
+/* Zeroed room for the items of the non-empty tuple ITEMS (their count in *N), or NULL
+ * with TypeError(SHAPE) or MemoryError set. */
+static void *
+items_of(PyObject *items, const char *shape, Py_ssize_t *n, size_t size)
+{
+    if (!PyTuple_Check(items) || PyTuple_GET_SIZE(items) == 0) {
+        PyErr_SetString(PyExc_TypeError, shape);
+        return NULL;
+    }
+    *n = PyTuple_GET_SIZE(items);
+    void *room = calloc((size_t)*n, size);
+    if (room == NULL) {
+        PyErr_NoMemory();
+    }
+    return room;
+}
+
 /* 0 built, 1 not for C, -1 error */
 static int
 build_cond(PyObject *spec, Cond *c)
@@ -392,15 +409,9 @@ build_cond(PyObject *spec, Cond *c)
     }
     if (strcmp(kind, "caller") == 0) { /* ("caller", (name glob tokens, ...)) */
         PyObject *globs = PyTuple_GET_ITEM(spec, 1);
-        if (!PyTuple_Check(globs) || PyTuple_GET_SIZE(globs) == 0) {
-            PyErr_SetString(PyExc_TypeError, "a caller condition is (\"caller\", (tokens, ...))");
-            return -1;
-        }
         c->kind = C_CALLER;
-        c->n_globs = PyTuple_GET_SIZE(globs);
-        c->globs = calloc((size_t)c->n_globs, sizeof(Glob));
-        if (c->globs == NULL) {
-            PyErr_NoMemory();
+        if ((c->globs = items_of(globs, "a caller condition is (\"caller\", (tokens, ...))", &c->n_globs,
+                                 sizeof(Glob))) == NULL) {
             return -1;
         }
         for (Py_ssize_t g = 0; g < c->n_globs; g++) {
@@ -413,15 +424,9 @@ build_cond(PyObject *spec, Cond *c)
     }
     if (strcmp(kind, "arg") == 0) {
         PyObject *regexes = PyTuple_GET_ITEM(spec, 1);
-        if (!PyTuple_Check(regexes) || PyTuple_GET_SIZE(regexes) == 0) {
-            PyErr_SetString(PyExc_TypeError, "an arg condition is (\"arg\", (Regex, ...))");
-            return -1;
-        }
         c->kind = C_ARG;
-        c->n_regexes = PyTuple_GET_SIZE(regexes);
-        c->regexes = calloc((size_t)c->n_regexes, sizeof(PyObject *));
-        if (c->regexes == NULL) {
-            PyErr_NoMemory();
+        if ((c->regexes = items_of(regexes, "an arg condition is (\"arg\", (Regex, ...))", &c->n_regexes,
+                                   sizeof(PyObject *))) == NULL) {
             return -1;
         }
         for (Py_ssize_t i = 0; i < c->n_regexes; i++) {
