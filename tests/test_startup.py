@@ -291,3 +291,45 @@ def test_a_bundle_entry_whose_source_changed_is_not_used():
     assert stale.find_spec("tpython.x") is None and stale.missed
     assert stale.find_spec("tpython.not_bundled") is None
     assert fresh.find_spec("json") is None  # only tpython's own modules
+
+
+def test_bundled_code_drops_docstrings_and_parameter_annotations_but_keeps_lines_and_fields():
+    from tpython.startup_bundle import lean_tree
+
+    source = b'''"""Module doc."""
+from __future__ import annotations
+
+
+class Point:
+    """Class doc."""
+    x: int
+    y: "str" = "b"
+
+
+def f(a: int, *rest: str, key: bytes = b"", **kw: float) -> list:
+    """Function doc."""
+    return [a, rest, key, kw]
+
+
+async def g() -> None:
+    "Only a docstring."
+
+
+def where():
+    raise ValueError("line 21")
+'''
+    namespace: dict = {"__name__": "lean"}
+    exec(compile(lean_tree(source, "lean.py"), "lean.py", "exec", dont_inherit=True), namespace)
+    assert namespace.get("__doc__") is None
+    assert namespace["Point"].__doc__ is None and namespace["f"].__doc__ is None and namespace["g"].__doc__ is None
+    assert namespace["Point"].__annotations__ == {"x": "int", "y": "'str'"}  # lean_typing reads these
+    assert namespace["f"].__annotations__ == {} and namespace["g"].__annotations__ == {}
+    assert namespace["f"](1, "r", key=b"k", z=2.0) == [1, ("r",), b"k", {"z": 2.0}]
+    try:
+        namespace["where"]()
+    except ValueError as exc:
+        assert exc.__traceback__.tb_next.tb_lineno == 21
+    # Exactly as compiled from the source apart from those: the same code for every function.
+    plain: dict = {"__name__": "lean"}
+    exec(compile(source, "lean.py", "exec", dont_inherit=True), plain)
+    assert namespace["where"].__code__.co_code == plain["where"].__code__.co_code
