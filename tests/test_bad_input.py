@@ -155,9 +155,56 @@ def test_profile_cache_is_used_only_for_the_exact_text_and_never_trusted_when_br
     assert [p.name for p in cache.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
-def test_builtin_profiles_load_the_same_with_and_without_their_cache(tmp_path, monkeypatch):
+@pytest.mark.parametrize("profile", ["default", "strict"])
+def test_builtin_profiles_load_the_same_with_and_without_their_caches(profile, monkeypatch):
     from tpython.policy import loader, profile_cache
 
-    first = loader.load_policy("strict")
-    monkeypatch.setattr(profile_cache, "load", lambda path, text: None)  # force the TOML parse
-    assert loader.load_policy("strict") == first
+    first = loader.load_policy(profile)  # from the merged cache, or made and then kept there
+    assert profile_cache.cached_policy(profile) == first
+    monkeypatch.setattr(profile_cache, "load_merged", lambda *args: None)  # validate and merge again
+    assert loader.load_policy(profile) == first
+    monkeypatch.setattr(profile_cache, "load", lambda path, text: None)  # and parse the TOML again
+    assert loader.load_policy(profile) == first
+    assert first.to_json() == loader.load_policy(profile).to_json()
+
+
+def test_merged_profile_cache_holds_only_while_texts_placeholders_and_loader_code_are_unchanged(tmp_path):
+    """The merged policy of a built-in profile is kept beside it; it is believed only for
+    the very texts of its `extends` chain, the placeholder values it expanded and the
+    loader code that made it, and ignored when unreadable or not what it should be."""
+    from tpython.policy import profile_cache
+
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    top, base, code = folder / "top.toml", folder / "base.toml", tmp_path / "loader.py"
+    top.write_text('version = 1\nextends = "base"\n')
+    base.write_text('version = 1\n[defaults]\n"*" = "log"\n')
+    code.write_text("# the loader\n")
+    chain = [(str(top), top.read_text()), (str(base), base.read_text())]
+    data = {"name": "top", "rules": (("r", ("open",), "deny", {"path": ["{home}/x"]}, {}, "", "<top>:3"),)}
+
+    def load(places: dict[str, list[str]] | None = None) -> object:
+        return profile_cache.load_merged(str(top), [str(code)], places or {"home": ["/home/a"]})
+
+    assert load() is None  # nothing kept yet
+    profile_cache.store_merged(str(top), [str(code)], chain, {"home": ["/home/a"]}, data)
+    assert load() == data
+    assert load({"home": ["/home/b"]}) is None  # a placeholder has another value here
+    base.write_text(chain[1][1] + "# edited\n")
+    assert load() is None  # a file of the chain changed
+    base.write_text(chain[1][1])
+    assert load() == data
+    cache = profile_cache.merged_path(str(top))
+    with open(cache, "rb") as f:
+        good = f.read()
+    for broken in (b"\x00garbage", b"", good[: len(good) // 2]):
+        with open(cache, "wb") as f:
+            f.write(broken)
+        assert load() is None
+    with open(cache, "wb") as f:
+        f.write(good)
+    assert load() == data
+    code.write_text("# the loader, changed\n")
+    assert load() is None  # made by other code
+    code.unlink()
+    assert load() is None and profile_cache.store_merged(str(top), [str(code)], chain, {}, data) is None

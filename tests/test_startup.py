@@ -333,3 +333,24 @@ def where():
     plain: dict = {"__name__": "lean"}
     exec(compile(source, "lean.py", "exec", dont_inherit=True), plain)
     assert namespace["where"].__code__.co_code == plain["where"].__code__.co_code
+
+
+def test_a_builtin_profile_comes_from_its_merged_cache_without_the_loader_and_unchanged(tp):
+    """`tpython run --policy strict` takes strict's validated, merged policy from the cache
+    the first run kept: the policy loader is never loaded, and the policy (its digest
+    in `tpython.start`) and what it denies are exactly what the loader makes."""
+    from tpython.policy import profile_cache
+
+    merged = profile_cache.merged_path(profile_cache.profile_path("strict"))
+    if os.path.exists(merged):
+        os.unlink(merged)
+    tp.script("import sys\nprint('tpython.policy.loader' in sys.modules)\nimport ctypes\n", "app.py")
+    runs, digests = [], []
+    for _ in range(2):
+        r = tp("run", "--policy", "strict", "--quiet", "app.py")
+        assert r.rc != 0 and "strict-native-import" in r.err, r.err
+        runs.append(r.out.split())
+        digests.append(r.events("tpython.start")[-1]["args"]["policy"]["digest"])  # this run's: the log grows
+        assert os.path.exists(merged)
+    assert runs == [["True"], ["False"]]
+    assert digests[0] == digests[1]

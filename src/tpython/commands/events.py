@@ -8,7 +8,8 @@ from typing import Optional, TextIO
 from tpython.engine.rules import Decision, DispatchTable
 from tpython.errors import UsageError
 from tpython.policy.catalog import CATEGORIES, EVENTS
-from tpython.policy.loader import PROFILES, load_policy
+from tpython.policy.loader import load_policy
+from tpython.policy.profile_cache import PROFILES
 
 
 def _describe(entry: object) -> str:

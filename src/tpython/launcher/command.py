@@ -12,8 +12,8 @@ import sys
 from tpython.engine.selection import engine_choice
 from tpython.errors import Error, SinkError, UsageError
 from tpython.launcher.spec import ENV_VAR, FAULT_VARIABLE, LaunchSpec, Target, interpreter_argv
-from tpython.policy.loader import load_policy
 from tpython.policy.model import ENGINES, MODES, Policy
+from tpython.policy.profile_cache import cached_policy
 from tpython.sinks.spec import DEFAULT_SPEC, parse_sink_spec
 
 TYPE_CHECKING = False
@@ -118,6 +118,17 @@ def check_sink_writable(spec_text: str) -> None:
     os.close(fd)
 
 
+def _load_policy(ref: str) -> Policy:
+    """REF's policy: a built-in profile from its merged cache when that holds (the
+    loader, about a sixth of start-up's code, is then not loaded), else the loader's."""
+    policy = cached_policy(ref)
+    if policy is None:
+        from tpython.policy.loader import load_policy
+
+        policy = load_policy(ref)
+    return policy
+
+
 def _verify_manifest(policy: Policy) -> Optional[str]:
     """Check the manifest's signature once, here (a bad or missing one stops the launch
     with one line and a `tpython.integrity` record); the started interpreter gets the
@@ -208,7 +219,7 @@ def run_command(argv: list[str], executable: Optional[str] = None,
     except _HelpRequested:
         sys.stdout.write(_HELP)
         return 0
-    policy = load_policy(str(opts["policy"] or "default"))
+    policy = _load_policy(str(opts["policy"] or "default"))
     policy = policy.with_overrides(mode=opts["mode"], sinks=tuple(opts["log"]),  # type: ignore[arg-type]
                                    engine=opts["engine"])  # type: ignore[arg-type]
     if os.environ.get(FAULT_VARIABLE) == "launch":  # tests: tpython failing before the boot

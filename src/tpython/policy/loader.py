@@ -19,14 +19,13 @@ from tpython.policy.patterns import (
     parse_port,
     path_placeholders,
 )
+from tpython.policy.profile_cache import PROFILES, profile_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 
-PROFILES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
-PROFILES = ("default", "strict")
 
 _TOP_KEYS = {"version", "extends", "mode", "engine", "description", "launch", "integrity", "log", "defaults", "rules"}
 _LAUNCH_KEYS = {"allow", "refuse_ld_preload"}
@@ -38,8 +37,10 @@ _RULE_KEYS = {"id", "events", "action", "when", "unless", "message", "descriptio
 class _Source:
     """One policy file's text, for locating keys (in error messages and each rule's origin)."""
 
-    def __init__(self, label: str, text: str) -> None:
+    def __init__(self, label: str, text: str, path: str = "") -> None:
         self.label = label
+        self.path = path
+        self.text = text
         self.lines = text.splitlines()
         self._tables: list[int] | None = None
         self._rule_headers: list[int] | None = None
@@ -105,7 +106,7 @@ def _fail(src: _Source, key: str, message: str, **kw: Any) -> PolicyError:
 def _read(ref: str, base_dir: str | None) -> tuple[_Source, dict[str, Any], str]:
     """Read a profile name or a file; return its source, data and a name."""
     if ref in PROFILES:
-        path = os.path.join(PROFILES_DIR, f"{ref}.toml")
+        path = profile_path(ref)
         label, name = f"<profile {ref}>", ref
     else:
         path = os.path.expanduser(ref)
@@ -121,7 +122,7 @@ def _read(ref: str, base_dir: str | None) -> tuple[_Source, dict[str, Any], str]
         raise PolicyError(f"policy {ref!r} not found: no such file{hint}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"policy {label}: cannot read: {exc}") from None
-    src = _Source(label, text)
+    src = _Source(label, text, path)
     data = profile_cache.load(path, text) if ref in PROFILES else None
     if data is None:
         data = _parse_toml(label, text)
@@ -144,6 +145,10 @@ def _parse_toml(label: str, text: str) -> dict[str, Any]:
 
 def load_policy(ref: str) -> Policy:
     """Load the policy named by REF (a profile name or a path), `extends` resolved."""
+    cached = profile_cache.cached_policy(ref)
+    if cached is not None:
+        return cached
+    places = path_placeholders()
     chain: list[tuple[_Source, dict[str, Any], str]] = []
     seen: set[str] = set()
     base_dir: str | None = None
@@ -161,13 +166,17 @@ def load_policy(ref: str) -> Policy:
         if name not in PROFILES:
             base_dir = os.path.dirname(name)
         current = nxt
-    policy = _merge(chain)
+    policy = _merge(chain, places)
     integrity = policy.integrity
     if integrity.get("require") and not (integrity.get("manifest") or integrity.get("xattr")):
         raise PolicyError(f"{chain[0][0].label}: [integrity] require = true needs a manifest or xattr = true "
                           "(otherwise no code could run)")
     if integrity.get("pubkey") and not integrity.get("manifest"):
         raise PolicyError(f"{chain[0][0].label}: [integrity] pubkey is set but there is no manifest")
+    if all(name in PROFILES for _, _, name in chain):
+        texts = [(src.path, src.text) for src, _, _ in chain]
+        data = {**policy._asdict(), "rules": tuple(tuple(rule) for rule in policy.rules)}
+        profile_cache.store_merged(profile_path(ref), profile_cache.CODE_FILES, texts, places, data)
     return policy
 
 
@@ -342,8 +351,9 @@ def _condition(key: str, value: Any, fail: Any, part: str, places: dict[str, lis
     return items
 
 
-def _merge(chain: list[tuple[_Source, dict[str, Any], str]]) -> Policy:
-    """Merge base-first; the extending file's rules come first."""
+def _merge(chain: list[tuple[_Source, dict[str, Any], str]], places: dict[str, list[str]]) -> Policy:
+    """Merge base-first; the extending file's rules come first. PLACES: the placeholder
+    values, each worked out when a path glob first names it."""
     mode = "enforce"
     engine = "auto"
     launch_allow: list[str] = ["file", "module"]
@@ -354,7 +364,6 @@ def _merge(chain: list[tuple[_Source, dict[str, Any], str]]) -> Policy:
     sinks: list[str] = []
     rules: list[Rule] = []
     ids: dict[str, str] = {}
-    places = path_placeholders()
     for src, data, _ in reversed(chain):
         mode = data.get("mode", mode)
         engine = data.get("engine", engine)

@@ -8,6 +8,13 @@ exact text it was parsed from: the cache is used only when that text equals
 the profile's current text, so an edited profile is never read stale. It is
 trusted exactly as far as tpython's own ``.pyc`` files beside it are. A
 cache that cannot be read or written is ignored; the profile is then parsed.
+
+The policy a built-in profile makes, validated and merged over its `extends`
+chain, is kept too (``NAME.TAG.merged``): validating `strict` (its globs,
+its `arg` regexes, every key) costs about a millisecond of each start. It is
+used only when every file of the chain still has the text it was made from,
+the path placeholders it expanded still have the same values, and the
+loader's own code (``CODE_FILES``: size and modification time) is unchanged.
 """
 from __future__ import annotations
 
@@ -17,10 +24,43 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional
+    from typing import Any, Mapping, Optional, Sequence
+
+    from tpython.policy.model import Policy
 
 
 _FORMAT = 1
+_MERGED_FORMAT = 1
+
+PROFILES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
+PROFILES = ("default", "strict")
+# The code a merged profile is made by (the loader, the policy model and the patterns it
+# validates with), named without importing it: a start that finds the merged profile
+# cached need not load the loader.
+CODE_FILES = tuple(os.path.join(os.path.dirname(PROFILES_DIR), name)
+                   for name in ("loader.py", "model.py", "patterns.py"))
+
+
+def profile_path(ref: str) -> str:
+    """The TOML file of the built-in profile REF."""
+    return os.path.join(PROFILES_DIR, f"{ref}.toml")
+
+
+def cached_policy(ref: str) -> Optional[Policy]:
+    """The built-in profile REF as the loader would make it, when the merged cache holds
+    it (:func:`load_merged`); None for anything else."""
+    if ref not in PROFILES:
+        return None
+    from tpython.policy.model import Policy, Rule
+    from tpython.policy.patterns import path_placeholders
+
+    data = load_merged(profile_path(ref), CODE_FILES, path_placeholders())
+    if data is None:
+        return None
+    try:
+        return Policy(**{**data, "rules": tuple(Rule(*rule) for rule in data["rules"])})
+    except (TypeError, KeyError):  # made by another version of the model: made again
+        return None
 
 
 def _cache_path(profile: str) -> str:
@@ -44,10 +84,73 @@ def load(profile: str, text: str) -> Optional[dict[str, Any]]:
 
 def store(profile: str, text: str, data: dict[str, Any]) -> None:
     """Keep DATA for TEXT; silently nothing when the directory is not writable."""
-    path = _cache_path(profile)
+    _write(_cache_path(profile), (_FORMAT, text, data))
+
+
+def merged_path(profile: str) -> str:
+    """Where the merged policy of the built-in PROFILE (its path) is kept."""
+    return os.path.splitext(_cache_path(profile))[0] + ".merged"
+
+
+def _code_stamp(code_files: Sequence[str]) -> Optional[tuple[Any, ...]]:
+    """What identifies the loader's code: each file's size and modification time."""
+    stamp = []
+    for path in code_files:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        stamp.append((path, st.st_size, st.st_mtime_ns))
+    return tuple(stamp)
+
+
+def _read_text(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def load_merged(profile: str, code_files: Sequence[str], places: Mapping[str, list[str]]) -> Optional[dict[str, Any]]:
+    """The merged policy data kept for the built-in PROFILE (its path), when it still holds:
+    the same chain texts, placeholder values (PLACES, worked out as they are asked
+    for) and loader code. None otherwise."""
+    try:
+        with open(merged_path(profile), "rb") as f:
+            cached = marshal.load(f)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if type(cached) is not tuple or len(cached) != 5 or cached[0] != _MERGED_FORMAT:
+        return None
+    _, stamp, chain, used_places, data = cached
+    if type(chain) is not tuple or type(used_places) is not tuple or type(data) is not dict \
+            or stamp != _code_stamp(code_files):
+        return None
+    for path, text in chain:
+        if _read_text(path) != text:
+            return None
+    for name, values in used_places:
+        if list(places[name]) != list(values):
+            return None
+    return data
+
+
+def store_merged(profile: str, code_files: Sequence[str], chain: Sequence[tuple[str, str]],
+                 places: Mapping[str, list[str]], data: dict[str, Any]) -> None:
+    """Keep DATA, the merged policy of PROFILE made from CHAIN ((path, text) of each file)
+    with the placeholder values PLACES; silently nothing when the directory is not writable."""
+    stamp = _code_stamp(code_files)
+    if stamp is None:
+        return
+    used = tuple((name, tuple(values)) for name, values in places.items())
+    _write(merged_path(profile), (_MERGED_FORMAT, stamp, tuple(chain), used, data))
+
+
+def _write(path: str, value: Any) -> None:
     temp = f"{path}.{os.getpid()}.tmp"
     try:
-        blob = marshal.dumps((_FORMAT, text, data))
+        blob = marshal.dumps(value)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(temp, "wb") as f:
             f.write(blob)
