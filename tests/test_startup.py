@@ -52,6 +52,27 @@ def test_default_run_loads_no_heavy_module_the_program_did_not(tp):
     assert sorted(extra & HEAVY) == []
 
 
+SHOW_PYTHON_MODULES = """
+import sys
+print(' '.join(sorted(n for n, m in sys.modules.items() if str(getattr(m, '__file__', '')).endswith('.py'))))
+"""
+
+
+@pytest.mark.parametrize("profile", ["default", "strict"])
+def test_the_program_inherits_no_python_module_of_the_standard_library_plain_python_lacks(tp, profile):
+    """Beyond tpython's own, the modules a program starts with under `tpython run` that
+    plain python does not load are C modules only (such as _socket, _json): no `.py`
+    module (not `__future__`, which every `from __future__ import annotations` imports
+    at run time, nor `encodings.ascii`)."""
+    tp.script(SHOW_PYTHON_MODULES, "show_py.py")
+    plain = subprocess.run([sys.executable, "show_py.py"], cwd=tp.cwd, capture_output=True, text=True, check=True)
+    tp("run", "--quiet", "--policy", profile, "show_py.py")  # (re)writes a missing or stale start-up bundle:
+    r = tp("run", "--quiet", "--policy", profile, "show_py.py")  # that run imported tpython the usual way
+    assert r.rc == 0, r.err
+    extra = {n for n in _modules(r.out) - _modules(plain.stdout) if n != "tpython" and not n.startswith("tpython.")}
+    assert sorted(extra) == []
+
+
 def test_strict_loads_no_heavy_module_with_the_native_engine(tp):
     """strict's `arg` regexes are matched by tpython._native's POSIX matcher (policy.argregex),
     its event and caller globs with string methods, its path globs in C: no `re` at start."""
@@ -293,8 +314,8 @@ def test_a_bundle_entry_whose_source_changed_is_not_used():
     assert fresh.find_spec("json") is None  # only tpython's own modules
 
 
-def test_bundled_code_drops_docstrings_and_parameter_annotations_but_keeps_lines_and_fields():
-    from tpython.startup_bundle import lean_tree
+def test_bundled_code_drops_docstrings_annotations_and_future_imports_but_keeps_lines_fields_and_features():
+    from tpython.startup_bundle import lean_code
 
     source = b'''"""Module doc."""
 from __future__ import annotations
@@ -319,8 +340,8 @@ def where():
     raise ValueError("line 21")
 '''
     namespace: dict = {"__name__": "lean"}
-    exec(compile(lean_tree(source, "lean.py"), "lean.py", "exec", dont_inherit=True), namespace)
-    assert namespace.get("__doc__") is None
+    exec(lean_code(source, "lean.py"), namespace)
+    assert namespace.get("__doc__") is None and "annotations" not in namespace  # no `__future__` import ran
     assert namespace["Point"].__doc__ is None and namespace["f"].__doc__ is None and namespace["g"].__doc__ is None
     assert namespace["Point"].__annotations__ == {"x": "int", "y": "'str'"}  # lean_typing reads these
     assert namespace["f"].__annotations__ == {} and namespace["g"].__annotations__ == {}

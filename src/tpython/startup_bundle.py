@@ -16,8 +16,6 @@ the hooks are installed and the program starts (:func:`finish`), writing the
 bundle when a start-up module was missing from it. Any failure here only
 means the usual imports.
 """
-from __future__ import annotations
-
 import marshal
 import os
 import sys
@@ -30,8 +28,8 @@ if TYPE_CHECKING:
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 BUNDLE = os.path.join(PACKAGE_DIR, "__pycache__", f"startup.{sys.implementation.cache_tag}.bundle")
-FORMAT = 3  # 2: each entry holds its cached (.pyc) path; 3: compiled from lean_tree()
-_ACTIVE: list[BundleFinder] = []
+FORMAT = 4  # 2: each entry holds its cached (.pyc) path; 3, 4: compiled by lean_code()
+_ACTIVE: "list[BundleFinder]" = []
 
 
 class BundleFinder:
@@ -40,11 +38,11 @@ class BundleFinder:
     cached path: what cache_from_source gave when the bundle was written, about 10 µs
     of importlib's path code for each of some 45 modules otherwise)."""
 
-    def __init__(self, entries: dict[str, tuple[Any, ...]]) -> None:
+    def __init__(self, entries: "dict[str, tuple[Any, ...]]") -> None:
         self.entries = entries
         self.missed: set[str] = set()  # tpython modules not in the bundle, or whose source changed
 
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Optional[ModuleSpec]:
+    def find_spec(self, name: str, path: "Any" = None, target: "Any" = None) -> "Optional[ModuleSpec]":
         if not name.startswith("tpython."):
             return None
         entry = self.entries.get(name)
@@ -62,11 +60,11 @@ class BundleFinder:
     def create_module(self, spec: ModuleSpec) -> None:
         return None  # the default module
 
-    def exec_module(self, module: Any) -> None:
+    def exec_module(self, module: "Any") -> None:
         exec(marshal.loads(self.entries[module.__spec__.name][4]), module.__dict__)
 
 
-def _fresh(entry: tuple[Any, ...]) -> bool:
+def _fresh(entry: "tuple[Any, ...]") -> bool:
     try:
         st = os.stat(entry[1])
     except OSError:
@@ -106,7 +104,7 @@ def finish(write: bool) -> None:
         _write({name: entry for name, entry in finder.entries.items() if _fresh(entry)}, missing)
 
 
-def _source_of(module: Any) -> Optional[str]:
+def _source_of(module: "Any") -> "Optional[str]":
     """MODULE's source file when it is one of tpython's own Python modules."""
     origin = getattr(getattr(module, "__spec__", None), "origin", None)
     if isinstance(origin, str) and origin.endswith(".py") and origin.startswith(PACKAGE_DIR + os.sep):
@@ -114,12 +112,15 @@ def _source_of(module: Any) -> Optional[str]:
     return None
 
 
-def lean_tree(source: bytes, filename: str) -> Any:
-    """SOURCE's syntax tree without what a running `tpython run` never reads: docstrings
-    (``__doc__`` is None) and the annotations of function parameters and returns (each
-    ``def`` built a tuple of them). Class-level annotations stay: `lean_typing.NamedTuple`
-    reads its fields from them. About a tenth of the bundle's bytes and of the time
-    spent unmarshalling them; line numbers, and so tracebacks, are unchanged.
+def lean_code(source: bytes, filename: str) -> "Any":
+    """SOURCE compiled without what a running `tpython run` never reads: docstrings
+    (``__doc__`` is None), the annotations of function parameters and returns (each
+    ``def`` built a tuple of them), and the run-time import of `__future__` that each
+    ``from __future__ import ...`` makes (its features become compiler flags, as the
+    statement itself would have made them). Class-level annotations stay:
+    `lean_typing.NamedTuple` reads its fields from them. About a tenth of the bundle's
+    bytes and of the time spent unmarshalling them; line numbers, and so tracebacks,
+    are unchanged.
 
     Built on `_ast`, the compiler's own node types: the `ast` module would load
     `contextlib`, `collections` and `functools` into the launcher, which the program
@@ -127,7 +128,16 @@ def lean_tree(source: bytes, filename: str) -> Any:
     import _ast
 
     functions = (_ast.FunctionDef, _ast.AsyncFunctionDef)
-    tree = compile(source, filename, "exec", _ast.PyCF_ONLY_AST, dont_inherit=True)
+    tree: Any = compile(source, filename, "exec", _ast.PyCF_ONLY_AST, dont_inherit=True)
+    features = 0
+    for index, statement in enumerate(tree.body):
+        if isinstance(statement, _ast.ImportFrom) and statement.module == "__future__":
+            import __future__
+
+            for alias in statement.names:
+                features |= getattr(__future__, alias.name).compiler_flag
+            tree.body[index] = _ast.Pass(lineno=statement.lineno, col_offset=statement.col_offset,
+                                         end_lineno=statement.end_lineno, end_col_offset=statement.end_col_offset)
     todo = [tree]
     while todo:
         node = todo.pop()
@@ -151,10 +161,10 @@ def lean_tree(source: bytes, filename: str) -> Any:
                 todo.extend(item for item in value if isinstance(item, _ast.AST))
             elif isinstance(value, _ast.AST):
                 todo.append(value)
-    return tree
+    return compile(tree, filename, "exec", features, dont_inherit=True)
 
 
-def _write(entries: dict[str, tuple[Any, ...]], missing: set[str]) -> None:
+def _write(entries: "dict[str, tuple[Any, ...]]", missing: "set[str]") -> None:
     """ENTRIES plus the MISSING modules, compiled from their sources as the import
     system compiles them, to BUNDLE (nothing is compiled where it cannot be written)."""
     tmp = f"{BUNDLE}.{os.getpid()}.tmp"
@@ -171,7 +181,7 @@ def _write(entries: dict[str, tuple[Any, ...]], missing: set[str]) -> None:
                 assert origin is not None
                 with open(origin, "rb") as source:
                     st = os.fstat(source.fileno())
-                    code = compile(lean_tree(source.read(), origin), origin, "exec", dont_inherit=True)
+                    code = lean_code(source.read(), origin)
                 entries[name] = (module.__spec__.submodule_search_locations is not None, origin, st.st_mtime_ns,
                                  st.st_size, marshal.dumps(code), cache_from_source(origin))
             marshal.dump({"format": FORMAT, "package": PACKAGE_DIR, "modules": entries}, f)

@@ -238,11 +238,15 @@ def _integrity_state(policy: Policy) -> dict[str, Any]:
     interpreter never loads ctypes; filters and no_new_privs survive execve.
     """
     state: dict[str, Any] = {"seccomp_requested": bool(policy.integrity.get("seccomp"))}
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
-            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    try:  # bytes, decoded by the built-in ASCII decoder: open(encoding="ascii") imports encodings.ascii
+        fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            text = os.read(fd, 1 << 16).decode("ascii", "replace")
+        finally:
+            os.close(fd)
     except OSError:
         return {**state, "seccomp": "unknown (no /proc/self/status)"}
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
     mode = fields.get("Seccomp", "").strip()
     state["seccomp"] = {"0": "off", "1": "strict", "2": "filter"}.get(mode, mode or "unknown")
     if "Seccomp_filters" in fields:
