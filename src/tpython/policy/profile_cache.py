@@ -73,7 +73,7 @@ def load(profile: str, text: str) -> Optional[dict[str, Any]]:
     """The parsed data of PROFILE when the cache holds it for exactly TEXT, else None."""
     try:
         with open(_cache_path(profile), "rb") as f:
-            cached = marshal.load(f)
+            cached = marshal.loads(f.read())  # one read: marshal.load(f) reads object by object
     except (OSError, EOFError, ValueError, TypeError):
         return None
     if type(cached) is not tuple or len(cached) != 3 or cached[0] != _FORMAT or cached[1] != text:
@@ -118,7 +118,7 @@ def load_merged(profile: str, code_files: Sequence[str], places: Mapping[str, li
     for) and loader code. None otherwise."""
     try:
         with open(merged_path(profile), "rb") as f:
-            cached = marshal.load(f)
+            cached = marshal.loads(f.read())  # one read: marshal.load(f) reads object by object
     except (OSError, EOFError, ValueError, TypeError):
         return None
     if type(cached) is not tuple or len(cached) != 5 or cached[0] != _MERGED_FORMAT:
