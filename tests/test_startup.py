@@ -212,6 +212,20 @@ def test_lean_named_tuple_fields_are_read_only_and_checked():
         Lean("a")._replace(colour=1)
 
 
+@pytest.mark.parametrize("count", [1, 2, 11, 20, 21, 30])
+def test_tuple_classes_of_every_field_count_take_their_fields_by_name_and_position(count):
+    """Up to 20 fields the ``__new__`` is a written-out one; beyond, one compiled once."""
+    fields = [f"f{i}" for i in range(count)]
+    ours, ref = tuple_class("T", fields, defaults=[-1]), collections.namedtuple("T", fields, defaults=[-1])
+    values = list(range(count))
+    assert ours(*values) == ref(*values) == tuple(values)
+    assert ours(**{f: i for i, f in enumerate(fields)}) == tuple(values)
+    assert ours(*values[:-1]) == (*values[:-1], -1)  # the last field's default
+    with pytest.raises(TypeError, match=f"takes from {count} to {count + 1} positional arguments"):
+        ours(*values, 0)
+    assert ours.__new__.__code__.co_varnames == ("_cls", *fields)
+
+
 # -- facts.is_address: the socket guards' literal check, without ipaddress -----------
 
 ADDRESS_LIKE = st.text(alphabet="0123456789abcdefxX.:%[]-/gz", max_size=24)
