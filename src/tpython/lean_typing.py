@@ -20,7 +20,7 @@ from _operator import itemgetter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Sequence
+    from typing import Any, Optional, Sequence
 
 _NOT_ATTRIBUTES = frozenset({"__annotations__", "__module__", "__qualname__", "__dict__", "__weakref__",
                              "__orig_bases__", "__annotate__", "__annotate_func__",
@@ -132,10 +132,14 @@ def _new_code(count: int) -> Any:
     return code
 
 
-def tuple_class(name: str, fields: Sequence[str], defaults: Sequence[Any] = (), module: str = __name__) -> type:
+def tuple_class(name: str, fields: Sequence[str], defaults: Sequence[Any] = (), module: str = __name__,
+                body: Optional[dict[str, Any]] = None) -> type:
     """A tuple subclass with named fields, as `collections.namedtuple` makes one: the
     fields as read-only attributes, trailing DEFAULTS, `_fields`, `_field_defaults`,
-    `_make`, `_replace`, `_asdict`, a readable repr, equality and hashing as tuples."""
+    `_make`, `_replace`, `_asdict`, a readable repr, equality and hashing as tuples.
+    BODY: more of the class's namespace (methods, ``__qualname__``, ``__doc__``), over
+    what is made here, given to the one ``type()`` call (each attribute set on a class
+    afterwards costs a lookup of every slot)."""
     fields = tuple(fields)
     count = len(fields)
     defaults = tuple(defaults)
@@ -179,6 +183,8 @@ def tuple_class(name: str, fields: Sequence[str], defaults: Sequence[Any] = (), 
     }
     for index, field in enumerate(fields):
         namespace[field] = property(itemgetter(index), doc=f"Alias for field number {index}")
+    if body:
+        namespace.update(body)
     return type(name, (tuple,), namespace)
 
 
@@ -190,14 +196,12 @@ class _NamedTupleMeta(type):
     def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
         fields = list(namespace.get("__annotations__", {}))
         defaults = [namespace[field] for field in fields if field in namespace]
-        cls = tuple_class(name, fields, defaults, module=str(namespace["__module__"]))
-        cls.__qualname__ = str(namespace.get("__qualname__", name))
+        body = {key: value for key, value in namespace.items()
+                if key not in fields and key not in _NOT_ATTRIBUTES and key != "__doc__"}
+        body["__qualname__"] = str(namespace.get("__qualname__", name))
         if namespace.get("__doc__"):
-            cls.__doc__ = namespace["__doc__"]
-        for key, value in namespace.items():
-            if key not in fields and key not in _NOT_ATTRIBUTES and key != "__doc__":
-                setattr(cls, key, value)
-        return cls
+            body["__doc__"] = namespace["__doc__"]
+        return tuple_class(name, fields, defaults, module=str(namespace["__module__"]), body=body)
 
 
 NamedTuple = type.__new__(_NamedTupleMeta, "NamedTuple", (), {})
