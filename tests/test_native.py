@@ -163,6 +163,44 @@ def test_counts_and_records_are_the_same_under_both_engines(tp):
     assert exits["native"]["actions"] == exits["python"]["actions"]
 
 
+DYNAMIC_NAMES = """
+import sys
+denied = 0
+for i in range(3000):
+    name = "tpython.test.dyn" + str(i % 3)  # a new str each time: its bytes' address is reused
+    try:
+        sys.audit(name, i)
+    except PermissionError:
+        denied += 1
+print("denied", denied)
+"""
+
+
+@pytest.mark.parametrize("engine", ["native", "python"])
+def test_event_names_made_at_run_time_are_decided_by_their_text_every_time(tp, engine):
+    """The native hook keeps entries by address only for CPython's own literal names
+    (native/literals.c); a name in a str the program made, whose memory the next name may
+    reuse, is looked up by its text each time: each of three names gets its own action."""
+    tp.policy(textwrap.dedent("""
+        version = 1
+        extends = "default"
+        [[rules]]
+        id = "dyn0"
+        events = ["tpython.test.dyn0"]
+        action = "count"
+        [[rules]]
+        id = "dyn1"
+        events = ["tpython.test.dyn1"]
+        action = "deny"
+    """))
+    tp.script(DYNAMIC_NAMES)
+    r = tp("run", "--policy", "policy.toml", "--engine", engine, "app.py")
+    assert r.rc == 0 and "denied 1000" in r.out, (r.out, r.err)
+    assert r.events("tpython.exit")[-1]["args"]["counted"]["tpython.test.dyn0"] == 1000
+    assert len(r.events("tpython.test.dyn2")) == 1000 and r.events("tpython.test.dyn0") == []
+    assert len([e for e in r.events("tpython.test.dyn1") if e["action"] == "deny"]) == 1000
+
+
 SUBINTERPRETER = """
 import _xxsubinterpreters as interpreters
 interp = interpreters.create()

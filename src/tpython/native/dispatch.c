@@ -9,7 +9,8 @@
  * when no condition is involved (category default, or the first matching rule
  * when that rule has no conditions), or "python" when conditions must be
  * evaluated. `allow` and `count` entries are decided here: no call into
- * Python, no allocation, one hash of the name and one probe of a fixed table.
+ * Python, no allocation, one hash of the name and one probe of a fixed table
+ * (for CPython's own literal event names, one probe of a cache by address).
  * Everything else goes to the slow path, a Python callable that returns
  * (action, rule, then); the probe fires, then `then()` (if any) enforces.
  */
@@ -24,6 +25,7 @@
 #include "attrib.h"
 #include "conditions.h"
 #include "dispatch.h"
+#include "literals.h"
 #include "probes.h"
 #include "record.h"
 #include "render.h"
@@ -105,6 +107,22 @@ static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t unrecorded; /* slow events in subinterpreters the Python slow path cannot take */
 
 static int sealed; /* see tp_seal */
+
+/* Entries by the address of a literal event name (literals.c): a slot is set once,
+ * under table_lock (entry first, then the address), and never changed, so a reader
+ * that sees its address sees its entry. */
+#define LITERAL_SLOTS 512
+typedef struct {
+    const char *volatile name;
+    Entry *entry;
+} LiteralSlot;
+static LiteralSlot literal_slots[LITERAL_SLOTS];
+
+static inline LiteralSlot *
+literal_slot(const char *event)
+{
+    return &literal_slots[((uintptr_t)event >> 3) & (LITERAL_SLOTS - 1)];
+}
 
 /* tpython's own work on this thread (the slow path, start, exit): not the program's. */
 static _Thread_local int busy __attribute__((tls_model("initial-exec")));
@@ -323,6 +341,32 @@ insert(const char *event, uint64_t hash, size_t len)
     }
     pthread_mutex_unlock(&table_lock);
     return found;
+}
+
+/* The entry of EVENT: by its address when it is a literal seen before, else by its
+ * text (and a literal's address is then kept, if its slot is free). */
+static Entry *
+entry_of(const char *event)
+{
+    LiteralSlot *slot = literal_slot(event);
+    if (__atomic_load_n(&slot->name, __ATOMIC_ACQUIRE) == event) {
+        return slot->entry;
+    }
+    size_t len;
+    uint64_t hash = fnv1a(event, &len);
+    Entry *e = lookup(event, hash, len);
+    if (e == NULL) {
+        e = insert(event, hash, len);
+    }
+    if (e != NULL && is_literal(event)) {
+        pthread_mutex_lock(&table_lock);
+        if (slot->name == NULL) {
+            slot->entry = e;
+            __atomic_store_n(&slot->name, event, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&table_lock);
+    }
+    return e;
 }
 
 static void
@@ -570,12 +614,7 @@ hook(const char *event, PyObject *args, void *user_data)
     if (busy || !installed) {
         return 0;
     }
-    size_t len;
-    uint64_t hash = fnv1a(event, &len);
-    Entry *e = lookup(event, hash, len);
-    if (e == NULL) {
-        e = insert(event, hash, len);
-    }
+    Entry *e = entry_of(event);
     if (e != NULL && e->action == A_COUNT) {
         __atomic_fetch_add(&e->count, 1, __ATOMIC_RELAXED);
         probe(event, "count", e->rule);
@@ -885,6 +924,7 @@ tp_install_audit(PyObject *module, PyObject *args)
     Py_INCREF(callable);
     slow_path = callable;
     main_interp = PyInterpreterState_Get();
+    (void)literals_init(); /* when it fails, every name is looked up by its text */
     if (PySys_AddAuditHook(hook, NULL) < 0) {
         Py_CLEAR(slow_path);
         return NULL;
