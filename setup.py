@@ -14,10 +14,10 @@ from setuptools import Extension, setup
 NATIVE = "src/tpython/native/"
 NATIVE_SOURCES = [NATIVE + name for name in ("module.c", "dispatch.c", "record.c", "render.c", "attrib.c",
                                              "opencode.c", "kernel.c", "conditions.c", "spawn.c", "regex.c",
-                                             "literals.c")]
+                                             "literals.c", "net.c")]
 NATIVE_HEADERS = [NATIVE + name for name in ("dispatch.h", "record.h", "render.h", "attrib.h", "opencode.h",
                                              "kernel.h", "conditions.h", "probes.h", "spawn.h", "regex.h",
-                                             "literals.h")]
+                                             "literals.h", "net.h")]
 
 setup(ext_modules=[Extension("tpython._native", NATIVE_SOURCES, depends=NATIVE_HEADERS,
                              libraries=["nettle"],  # SHA-256 (GNU Nettle)

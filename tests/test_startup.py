@@ -50,6 +50,7 @@ def test_default_run_loads_no_heavy_module_the_program_did_not(tp):
     loaded, extra = _loaded_beyond_plain(tp)
     assert "tpython.engine.hook" in loaded  # the list is the watched program's own sys.modules
     assert sorted(extra & HEAVY) == []
+    assert "_socket" not in extra  # sockets and addresses through tpython._native (render.socket_class)
 
 
 SHOW_PYTHON_MODULES = """
@@ -247,6 +248,74 @@ def test_is_address_literals(host: str):
                                   "1::2::3"])
 def test_is_address_names(host: str):
     assert not is_address(host) and parse_address(host) is None
+
+
+# -- render.socket_class, inet_aton, is_ipv6: sockets and addresses without _socket ---
+
+SOCKETISH = st.text(alphabet="0123456789abcdefxX.:%[]-/gz \x00\udc80", max_size=24)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(SOCKETISH)
+def test_the_c_librarys_address_readers_agree_with_socket(text: str):
+    """tpython._native's inet_aton and is_ipv6 are the C library's, as _socket's are;
+    a NUL or a lone surrogate makes no address (where _socket raises ValueError)."""
+    import _socket
+
+    from tpython import _native
+
+    try:
+        packed = _socket.inet_aton(text)
+    except (OSError, ValueError, UnicodeEncodeError):
+        packed = None
+    try:
+        _socket.inet_pton(_socket.AF_INET6, text)
+        six = True
+    except (OSError, ValueError, UnicodeEncodeError):
+        six = False
+    assert (_native.inet_aton(text), _native.is_ipv6(text)) == (packed, six)
+
+
+def test_socket_class_is_the_genuine_one_along_a_values_own_type():
+    import socket
+
+    from tpython import _native
+    from tpython.engine.render import render
+
+    class Named:  # a class the program wrote, named after the socket class
+        pass
+
+    Named.__name__ = Named.__qualname__ = "_socket.socket"
+    Named.__module__ = "_socket"
+
+    class Sub(socket.socket):
+        pass
+
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as plain, Sub(socket.AF_UNIX, socket.SOCK_STREAM) as sub:
+        assert _native.socket_class(plain) is _native.socket_class(sub) is socket.socket.__mro__[1]
+        assert render(plain) == {"socket": {"family": "AF_INET6", "type": "SOCK_DGRAM"}}
+        assert render(sub) == {"socket": {"family": "AF_UNIX", "type": "SOCK_STREAM"}}
+    assert _native.socket_class(Named()) is None and _native.socket_class(socket) is None
+    assert render(Named()) == "<_socket._socket.socket>"
+
+
+FALLBACK = """
+import sys
+sys.modules["tpython._native"] = None  # as where the C module was not built
+import socket
+from tpython.engine import render
+from tpython.engine.facts import is_address
+with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+    print(render.render(s), render.socket_class(1), render.inet_aton("127.1"), render.inet_aton("a\\x00"),
+          render.is_ipv6("::1"), render.is_ipv6("1.2.3.4"), is_address("0x7f.1"), is_address("example.com"))
+"""
+
+
+def test_without_the_c_module_sockets_and_addresses_come_from_socket():
+    r = subprocess.run([sys.executable, "-c", FALLBACK], capture_output=True, text=True, check=True)
+    assert r.stdout.split("}}", 1)[0] + "}}" == "{'socket': {'family': 'AF_INET6', 'type': 'SOCK_DGRAM'}}"
+    assert r.stdout.split("}}", 1)[1].split() == ["None", "b'\\x7f\\x00\\x00\\x01'", "None", "True", "False",
+                                                   "True", "False"]
 
 
 # -- engine.render: the types `types` names, taken without importing it ---------------

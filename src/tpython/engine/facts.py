@@ -6,11 +6,10 @@ facts are ``None``; conditions then decide conservatively.
 """
 from __future__ import annotations
 
-import _socket
 import os
 
 from tpython.engine.eventargs import PATH_ARGS, WRITE_EVENTS
-from tpython.engine.render import exact_str, isa, path_text, plain_bytes, plain_seq
+from tpython.engine.render import exact_str, inet_aton, is_ipv6, isa, path_text, plain_bytes, plain_seq
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -161,10 +160,7 @@ def _ipv4_packed(text: str) -> Optional[bytes]:
     """TEXT as the C library reads an IPv4 address, legacy forms included (127.1, 0x7f.1)."""
     if not text or not set(text) <= _LEGACY_IPV4_CHARS or not any(c.isdigit() for c in text):
         return None
-    try:
-        return _socket.inet_aton(text)
-    except OSError:
-        return None
+    return inet_aton(text)
 
 
 def is_address(host: str) -> bool:
@@ -172,11 +168,7 @@ def is_address(host: str) -> bool:
     decides, without the `ipaddress` module (for the socket guards, which run in
     every program that opens a socket)."""
     text = host.split("%", 1)[0].strip("[]")
-    try:
-        _socket.inet_pton(_socket.AF_INET6, text)
-        return True
-    except OSError:
-        return _ipv4_packed(text) is not None
+    return is_ipv6(text) or _ipv4_packed(text) is not None
 
 
 def parse_address(host: str) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6Address]:

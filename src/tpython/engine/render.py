@@ -8,7 +8,6 @@ built-in types are looked into; anything else is named by its type.
 """
 from __future__ import annotations
 
-import _socket
 import os
 import sys
 
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
     from types import FunctionType
     from types import FunctionType as _FUNCTION
     from types import ModuleType as _MODULE
-    from typing import Any, Optional, Sequence, TypeGuard
+    from typing import Any, Callable, Optional, Sequence, TypeGuard
 else:  # the types `types` names, taken as it takes them (it is not loaded at start)
     _FUNCTION = type(lambda: None)
     _CODE = type((lambda: None).__code__)
@@ -52,8 +51,36 @@ def _is_trusted_path_type(cls: type) -> bool:
         if cls is trusted:
             return True
     return False
-_sock_family = _socket.socket.family.__get__
-_sock_type = _socket.socket.type.__get__
+# Sockets and address literals without loading _socket at start (a fifth of a
+# millisecond), and without trusting a module the program may later put in
+# sys.modules under that name: tpython._native finds the genuine socket class along a
+# value's own type and calls the C library's inet_aton/inet_pton (native/net.c).
+socket_class: Callable[[object], Any]  # a type, or None
+inet_aton: Callable[[str], Optional[bytes]]
+is_ipv6: Callable[[str], bool]
+try:
+    from tpython._native import inet_aton, is_ipv6, socket_class
+except ImportError:  # the Python engine's platforms: _socket, loaded before the hooks
+    import _socket
+
+    def socket_class(value: object) -> Any:
+        """The _socket.socket VALUE's type derives from, or None."""
+        return _socket.socket if issubclass(type(value), _socket.socket) else None
+
+    def inet_aton(text: str) -> Optional[bytes]:
+        """The C library's inet_aton of TEXT (4 bytes), or None."""
+        try:
+            return _socket.inet_aton(text)
+        except (OSError, ValueError):
+            return None
+
+    def is_ipv6(text: str) -> bool:
+        """Whether the C library's inet_pton takes TEXT as an IPv6 address."""
+        try:
+            _socket.inet_pton(_socket.AF_INET6, text)
+        except (OSError, ValueError):
+            return False
+        return True
 _FAMILIES = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK",
              17: "AF_PACKET", 40: "AF_VSOCK"}
 _SOCK_TYPES = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"}
@@ -179,8 +206,9 @@ def render(value: object, depth: int = 0) -> Any:
     if type(value) is _CODE:
         return {"code": {"file": value.co_filename, "name": getattr(value, "co_qualname", value.co_name),
                          "line": value.co_firstlineno}}
-    if isa(value, _socket.socket):
-        fam, typ = _sock_family(value), _sock_type(value)
+    sock = socket_class(value)
+    if sock is not None:
+        fam, typ = sock.family.__get__(value), sock.type.__get__(value)
         return {"socket": {"family": _FAMILIES.get(int(fam), str(int(fam))),
                            "type": _SOCK_TYPES.get(int(typ) & 0xF, str(int(typ)))}}
     if depth >= MAX_DEPTH:

@@ -12,6 +12,7 @@
 #include "conditions.h"
 #include "dispatch.h"
 #include "kernel.h"
+#include "net.h"
 #include "opencode.h"
 #include "probes.h"
 #include "record.h"
@@ -55,6 +56,10 @@ static PyMethodDef methods[] = {
      "compile_source(source, filename) -> compile(source, filename, \"exec\", dont_inherit=True) for bytes "
      "without NUL, the same audit event, without creating the ast module's classes."},
     {"sha256_hex", tp_sha256_hex, METH_O, "sha256_hex(data) -> hashlib.sha256(data).hexdigest()"},
+    {"socket_class", tp_socket_class, METH_O,
+     "socket_class(value) -> the genuine _socket.socket VALUE's type derives from, or None."},
+    {"inet_aton", tp_inet_aton, METH_O, "inet_aton(text) -> 4 packed bytes, or None: the C library's inet_aton."},
+    {"is_ipv6", tp_is_ipv6, METH_O, "is_ipv6(text) -> whether inet_pton(AF_INET6, text) takes it."},
     {"securebits", tp_securebits, METH_NOARGS, "securebits() -> this process's securebits."},
     {"execve_check", tp_execve_check, METH_VARARGS,
      "execve_check(fd, name) -> 0 or the errno of execveat(fd, \"\", AT_EMPTY_PATH | AT_EXECVE_CHECK)."},

@@ -287,6 +287,39 @@ renders_apart(PyTypeObject *t)
     return pathlib;
 }
 
+/* socket_class(value) -> the genuine _socket.socket that VALUE's type derives from, or
+ * None. Along tp_base, the types whose memory layout VALUE has: a class the program
+ * writes cannot derive from one it only names after _socket.socket. The genuine one is
+ * a static type (before 3.12) or a heap type made by a module whose definition is
+ * _socket's; a Python class has no such module. Its member descriptors (family, type)
+ * then read VALUE as a socket, as render.py does without importing _socket. */
+PyObject *
+tp_socket_class(PyObject *module, PyObject *value)
+{
+    (void)module;
+    for (PyTypeObject *t = Py_TYPE(value); t != NULL; t = t->tp_base) {
+        if (strcmp(t->tp_name, "_socket.socket") != 0) {
+            continue;
+        }
+        if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+            Py_INCREF(t);
+            return (PyObject *)t;
+        }
+        PyObject *owner = PyType_GetModule(t);
+        if (owner == NULL) {
+            PyErr_Clear(); /* a heap type without a module: the program's */
+            continue;
+        }
+        PyModuleDef *def = PyModule_GetDef(owner);
+        if (def != NULL && def->m_name != NULL && strcmp(def->m_name, "_socket") == 0) {
+            Py_INCREF(t);
+            return (PyObject *)t;
+        }
+        PyErr_Clear();
+    }
+    Py_RETURN_NONE;
+}
+
 /* "<module.QualName>" of T, or "<QualName>" for builtins (render.type_name). */
 static PyObject *
 type_label(PyTypeObject *t, const char *prefix)

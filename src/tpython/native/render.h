@@ -25,5 +25,6 @@ int render_path(Buf *b, PyObject *v);
 int render_args(Buf *b, PyObject *args, const Shape *shape);
 int render_args_bare(Buf *b, PyObject *args);
 PyObject *tp_sha256_hex(PyObject *module, PyObject *arg);
+PyObject *tp_socket_class(PyObject *module, PyObject *value);
 
 #endif

@@ -5,7 +5,6 @@ such a failure, does not import the sink machinery to do it.
 """
 from __future__ import annotations
 
-import _socket
 import os
 import time
 
@@ -31,12 +30,14 @@ def critical_failure(message: str, options: Optional[dict[str, Any]] = None) -> 
     packet = (f"<{pri}>1 {stamp} {header_token(os.uname().nodename, 255)} {app} {os.getpid()} "
               f"tpython.critical - {text}").encode("utf-8", "replace")
     try:
+        import _socket  # only now: a start that does not fail need not load it
+
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
         try:
             sock.sendto(packet, str(options.get("syslog_socket", DEFAULT_SOCKET)))
         finally:
             sock.close()
-    except OSError:
+    except (OSError, ImportError):
         pass  # no syslog here: stderr still says it
     try:
         os.write(2, f"tpython: critical failure: {message}\n".encode("utf-8", "replace"))
