@@ -127,8 +127,14 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
     guards.wrap_fork_exec(sys.audit)
     start_loader_env = children.loader_environment()
     site_flags = _flags_with_site()
+    # The codec `site` reads .pth files with, loaded before the checks (under the hooks,
+    # an exec-restricted process could not import it from the standard library).
     if sys.version_info >= (3, 13):
-        import encodings.utf_8_sig  # noqa: F401  (site reads .pth files with it; loaded before the checks)
+        import encodings.utf_8_sig  # noqa: F401
+    else:  # the locale's encoding (ASCII in a C locale without UTF-8 mode), as a text file gets it
+        import io
+
+        io.TextIOWrapper(io.BytesIO(), encoding="locale" if sys.version_info >= (3, 10) else None)
     integrity = _integrity_state(policy)
     # 4. The hooks (audit, then open_code), then the first record.
     try:
