@@ -12,21 +12,25 @@
 
 #include "net.h"
 
-/* TEXT as UTF-8 when it holds no NUL, else NULL (no Python error set). */
-static const char *
-c_text(PyObject *arg)
+/* ARG's text as UTF-8 in *TEXT, or NULL there when it can be no address (a NUL, a lone
+ * surrogate). -1 with a Python error when ARG is not a str. */
+static int
+c_text(PyObject *arg, const char **text)
 {
+    *text = NULL;
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "expected a str");
-        return NULL;
+        return -1;
     }
     Py_ssize_t size;
-    const char *text = PyUnicode_AsUTF8AndSize(arg, &size);
-    if (text == NULL) {
-        PyErr_Clear(); /* a lone surrogate: no address */
-        return NULL;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(arg, &size);
+    if (utf8 == NULL) {
+        PyErr_Clear();
     }
-    return strlen(text) == (size_t)size ? text : NULL;
+    else if (strlen(utf8) == (size_t)size) {
+        *text = utf8;
+    }
+    return 0;
 }
 
 /* inet_aton(text) -> the 4 packed bytes, or None when the C library refuses it. */
@@ -34,15 +38,12 @@ PyObject *
 tp_inet_aton(PyObject *module, PyObject *arg)
 {
     (void)module;
-    const char *text = c_text(arg);
-    if (text == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
+    const char *text;
     struct in_addr address;
-    if (inet_aton(text, &address) == 0) {
+    if (c_text(arg, &text) < 0) {
+        return NULL;
+    }
+    if (text == NULL || inet_aton(text, &address) == 0) {
         Py_RETURN_NONE;
     }
     return PyBytes_FromStringAndSize((const char *)&address, sizeof address);
@@ -53,13 +54,10 @@ PyObject *
 tp_is_ipv6(PyObject *module, PyObject *arg)
 {
     (void)module;
-    const char *text = c_text(arg);
-    if (text == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        Py_RETURN_FALSE;
-    }
+    const char *text;
     struct in6_addr address;
-    return PyBool_FromLong(inet_pton(AF_INET6, text, &address) == 1);
+    if (c_text(arg, &text) < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(text != NULL && inet_pton(AF_INET6, text, &address) == 1);
 }

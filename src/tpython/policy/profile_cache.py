@@ -71,11 +71,7 @@ def _cache_path(profile: str) -> str:
 
 def load(profile: str, text: str) -> Optional[dict[str, Any]]:
     """The parsed data of PROFILE when the cache holds it for exactly TEXT, else None."""
-    try:
-        with open(_cache_path(profile), "rb") as f:
-            cached = marshal.loads(f.read())  # one read: marshal.load(f) reads object by object
-    except (OSError, EOFError, ValueError, TypeError):
-        return None
+    cached = _read(_cache_path(profile))
     if type(cached) is not tuple or len(cached) != 3 or cached[0] != _FORMAT or cached[1] != text:
         return None
     data = cached[2]
@@ -116,11 +112,7 @@ def load_merged(profile: str, code_files: Sequence[str], places: Mapping[str, li
     """The merged policy data kept for the built-in PROFILE (its path), when it still holds:
     the same chain texts, placeholder values (PLACES, worked out as they are asked
     for) and loader code. None otherwise."""
-    try:
-        with open(merged_path(profile), "rb") as f:
-            cached = marshal.loads(f.read())  # one read: marshal.load(f) reads object by object
-    except (OSError, EOFError, ValueError, TypeError):
-        return None
+    cached = _read(merged_path(profile))
     if type(cached) is not tuple or len(cached) != 5 or cached[0] != _MERGED_FORMAT:
         return None
     _, stamp, chain, used_places, data = cached
@@ -145,6 +137,15 @@ def store_merged(profile: str, code_files: Sequence[str], chain: Sequence[tuple[
         return
     used = tuple((name, tuple(values)) for name, values in places.items())
     _write(merged_path(profile), (_MERGED_FORMAT, stamp, tuple(chain), used, data))
+
+
+def _read(path: str) -> Any:
+    """The value kept at PATH, or None when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return marshal.loads(f.read())  # one read: marshal.load(f) reads object by object
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
 
 
 def _write(path: str, value: Any) -> None:
