@@ -9,7 +9,16 @@ require either. The USDT probe is compiled in when <sys/sdt.h> is present
 from GNU Nettle (Debian: nettle-dev to build, libnettle8 to run), which loads
 in a fraction of the time OpenSSL's libcrypto takes at every start.
 """
+import os  # noqa: I001  (distutils comes after setuptools, which provides it)
+import shutil
+import sys
+import sysconfig
+import tempfile
+
 from setuptools import Extension, setup
+
+# setuptools' own copy of distutils (Python 3.12 has none), found once setuptools is imported
+from distutils.command.build_scripts import build_scripts
 
 NATIVE = "src/tpython/native/"
 NATIVE_SOURCES = [NATIVE + name for name in ("module.c", "dispatch.c", "record.c", "render.c", "attrib.c",
@@ -19,7 +28,58 @@ NATIVE_HEADERS = [NATIVE + name for name in ("dispatch.h", "record.h", "render.h
                                              "kernel.h", "conditions.h", "probes.h", "spawn.h", "regex.h",
                                              "literals.h", "net.h")]
 
-setup(ext_modules=[Extension("tpython._native", NATIVE_SOURCES, depends=NATIVE_HEADERS,
+
+def _c_string(data: bytes) -> str:
+    """DATA as a C string literal, one source line per line (octal escapes throughout)."""
+    lines = data.decode("ascii").splitlines(keepends=True)
+    return "\n".join('"' + "".join(f"\\{byte:03o}" for byte in line.encode()) + '"' for line in lines)
+
+
+def build_launcher(target: str) -> None:
+    """Compile scripts/tpython.c, with scripts/tpython inside it, to TARGET: the `tpython`
+    command as a program that embeds this interpreter (one execve instead of the shell
+    line's two). Raises where it cannot be built: a static interpreter (no libpython to
+    link), no compiler or headers."""
+    if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        raise RuntimeError("this interpreter is not a shared-library build (Py_ENABLE_SHARED)")
+    from distutils.ccompiler import new_compiler  # setuptools' copy, where the standard library has none
+    from distutils.sysconfig import customize_compiler
+
+    with open("scripts/tpython", "rb") as f:
+        script = f.read()
+    libdir = sysconfig.get_config_var("LIBDIR")
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "tpython_script.h"), "w") as header:
+            header.write(f"#define TPYTHON_BUILD_EXECUTABLE {_c_string(os.fsencode(sys.executable))}\n"
+                         f"static const char TPYTHON_SCRIPT[] =\n{_c_string(script)};\n")
+        compiler = new_compiler()
+        customize_compiler(compiler)
+        objects = compiler.compile(["scripts/tpython.c"], output_dir=tmp,
+                                   include_dirs=[tmp, sysconfig.get_paths()["include"]],
+                                   extra_postargs=["-O2", "-Wall", "-Wextra"])
+        compiler.link_executable(objects, "tpython", output_dir=tmp, library_dirs=[libdir],
+                                 libraries=["python" + sysconfig.get_config_var("LDVERSION")],
+                                 runtime_library_dirs=[libdir])
+        shutil.copyfile(os.path.join(tmp, "tpython"), target)
+    os.chmod(target, 0o755)
+
+
+class BuildScripts(build_scripts):
+    """The `tpython` command: the native launcher (scripts/tpython.c) where it builds,
+    else the shell script (scripts/tpython), which does the same with a second execve."""
+
+    def run(self) -> None:
+        super().run()
+        target = os.path.join(self.build_dir, "tpython")
+        try:
+            build_launcher(target + ".native")
+            os.replace(target + ".native", target)
+        except Exception as exc:  # CompileError, LinkError, OSError, ...: the script stays
+            self.warn(f"tpython: the native launcher was not built ({exc}); installing the shell script")
+
+
+setup(cmdclass={"build_scripts": BuildScripts},
+      ext_modules=[Extension("tpython._native", NATIVE_SOURCES, depends=NATIVE_HEADERS,
                              libraries=["nettle"],  # SHA-256 (GNU Nettle)
                              extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
                              optional=True)])

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 import pytest
+from conftest import Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -339,8 +340,10 @@ def test_the_program_runs_with_the_collector_enabled(tp, how):
     tp.script("import gc\nprint(gc.isenabled(), gc.get_freeze_count() > 0)\n", "show.py")
     if how == "launcher":
         r = tp("run", "--quiet", "show.py")
-    else:  # not started by the `tpython` script: the launcher execs a fresh interpreter
-        r = tp("run", "--quiet", "show.py", wrap=(sys.executable, "-X", "dev"))
+    else:  # not started as the `tpython` command: the launcher execs a fresh interpreter
+        proc = subprocess.run([sys.executable, "-X", "dev", "-m", "tpython", "run", "--quiet", "--log",
+                               f"jsonl:{tp.log}", "show.py"], cwd=tp.cwd, capture_output=True, text=True)
+        r = Result(proc.returncode, proc.stdout, proc.stderr, tp.log)
     assert r.rc == 0, r.err
     assert r.events("tpython.start")[0]["args"]["boot"] == how
     assert r.out.split() == ["True", "True"]

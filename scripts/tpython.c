@@ -1,0 +1,119 @@
+/* The `tpython` command as a native program: the interpreter embedded and started as
+ * `python -I -S` starts it, running scripts/tpython (compiled into this program at
+ * build time: TPYTHON_SCRIPT in the header setup.py generates).
+ *
+ * Why: the script's shell line execs the interpreter, and that second execve cost
+ * about 0.7 ms of every `tpython run` on the machines measured (README, Performance).
+ * Here the interpreter starts in this process. setup.py builds this program where
+ * the interpreter is a shared-library build (Py_ENABLE_SHARED) and installs it in
+ * place of the script; elsewhere the script is installed, and behaves the same.
+ *
+ * What `-I -S` sets is set before anything is decoded: the first PyConfig_SetBytes*
+ * call pre-initialises Python from this configuration, and with use_environment off
+ * no PYTHON* variable (PYTHONMALLOC, PYTHONUTF8, PYTHONDEVMODE, ...) is read.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tpython_script.h" /* TPYTHON_SCRIPT, TPYTHON_BUILD_EXECUTABLE */
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static int
+fail(const char *message, const char *detail)
+{
+    fprintf(stderr, "tpython: %s%s\n", message, detail);
+    return 127;
+}
+
+/* The interpreter this program stands for: the one beside it (a virtual environment's
+ * bin/, as the script's shell line looks), of the version it was built for first,
+ * else the one it was built with. Its path makes sys.executable, and from it Python
+ * finds its prefix (and a virtual environment's pyvenv.cfg). */
+static int
+find_interpreter(const char *dir, char *out, size_t size)
+{
+    static const char *names[] = {"python" STR(PY_MAJOR_VERSION) "." STR(PY_MINOR_VERSION), "python3", "python"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        int n = snprintf(out, size, "%s/%s", dir, names[i]);
+        if (n > 0 && (size_t)n < size && access(out, X_OK) == 0) {
+            return 0;
+        }
+    }
+    int n = snprintf(out, size, "%s", TPYTHON_BUILD_EXECUTABLE);
+    return n > 0 && (size_t)n < size && access(out, X_OK) == 0 ? 0 : -1;
+}
+
+static int
+check(PyStatus status, PyConfig *config)
+{
+    if (!PyStatus_Exception(status)) {
+        return 0;
+    }
+    PyConfig_Clear(config);
+    if (PyStatus_IsExit(status)) {
+        exit(status.exitcode);
+    }
+    Py_ExitStatusException(status); /* prints the error, exits 1 */
+    return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+    /* This program's own path (symbolic links resolved): sys.argv[0], from which the
+     * script finds its installation, as it does from its own path. */
+    static char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0 || (size_t)n >= sizeof(self) - 1) {
+        return fail("cannot find this program's path in /proc/self/exe", "");
+    }
+    self[n] = '\0';
+    char dir[PATH_MAX];
+    memcpy(dir, self, (size_t)n + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        return fail("not an absolute path: ", self);
+    }
+    *slash = '\0';
+    char interpreter[PATH_MAX];
+    if (find_interpreter(dir, interpreter, sizeof(interpreter)) < 0) {
+        return fail("no python3 beside this program, nor the one it was built with: ", TPYTHON_BUILD_EXECUTABLE);
+    }
+    char **args = malloc(sizeof(char *) * ((size_t)argc + 1));
+    if (args == NULL) {
+        return fail("out of memory", "");
+    }
+    args[0] = self;
+    for (int i = 1; i < argc; i++) {
+        args[i] = argv[i];
+    }
+    args[argc] = NULL;
+
+    PyConfig config;
+    PyConfig_InitPythonConfig(&config); /* as `python` (signal handlers, C stdio), then -I -S */
+    config.isolated = 1;
+    config.use_environment = 0;
+    config.user_site_directory = 0;
+#if PY_VERSION_HEX >= 0x030B0000
+    config.safe_path = 1;
+#endif
+    config.site_import = 0;
+    config.parse_argv = 0; /* sys.argv is exactly ARGS */
+    if (check(PyConfig_SetBytesString(&config, &config.program_name, interpreter), &config) < 0
+        || check(PyConfig_SetBytesString(&config, &config.executable, interpreter), &config) < 0
+        || check(PyConfig_SetBytesArgv(&config, argc, args), &config) < 0
+        || check(PyConfig_SetBytesString(&config, &config.run_command, TPYTHON_SCRIPT), &config) < 0
+        || check(Py_InitializeFromConfig(&config), &config) < 0) {
+        return 1;
+    }
+    PyConfig_Clear(&config);
+    free(args);
+    return Py_RunMain();
+}

@@ -1,0 +1,157 @@
+"""The installed `tpython` command: the native launcher (scripts/tpython.c), and the
+shell script (scripts/tpython) installed where the launcher cannot be built. Both must
+start the interpreter exactly as `python -I -S` does, whatever the environment says."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from conftest import TPYTHON
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "tpython"
+INSTALLED = Path(sys.executable).parent / "tpython"
+
+# What the program sees of how its interpreter was started.
+PROBE = """
+import json, locale, signal, sys
+print(json.dumps({
+    "flags": list(sys.flags), "warnoptions": sys.warnoptions, "xoptions": sys._xoptions,
+    "fs": [sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()],
+    "stdout": [sys.stdout.encoding, sys.stdout.errors, sys.stdout.line_buffering],
+    "preferred": locale.getpreferredencoding(False),
+    "signals": [repr(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ)],
+    "prefix": [sys.prefix, sys.base_prefix, sys.exec_prefix], "path": sys.path, "argv": sys.argv,
+    "dev_mode": sys.flags.dev_mode, "utf8_mode": sys.flags.utf8_mode,
+}))
+"""
+# Each would change the interpreter if it were read before tpython decides.
+HOSTILE_ENVIRONMENT = {
+    "PYTHONDEVMODE": "1", "PYTHONHASHSEED": "0", "PYTHONUTF8": "1", "PYTHONMALLOC": "debug",
+    "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": "error", "PYTHONIOENCODING": "latin-1",
+    "PYTHONINSPECT": "1", "PYTHONSTARTUP": "/nonexistent", "PYTHONPATH": "/nonexistent",
+}
+SHARED = bool(sysconfig.get_config_var("Py_ENABLE_SHARED"))
+
+needs_installed = pytest.mark.skipif(TPYTHON != [str(INSTALLED)], reason="no installed tpython command")
+
+
+def _is_elf(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"\x7fELF"
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TPYTHON", "PYTHON"))}
+    return subprocess.run(command, cwd=cwd, env={**base, **env}, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+
+
+def _probe(command: list[str], tmp_path: Path, env: dict[str, str]) -> dict[str, object]:
+    (tmp_path / "probe.py").write_text(PROBE)
+    log = tmp_path / "audit.jsonl"
+    if log.exists():
+        log.unlink()
+    proc = _run([*command, "run", "--quiet", "--log", f"jsonl:{log}", "probe.py"], tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    start = json.loads(log.read_text().splitlines()[0])
+    assert start["event"] == "tpython.start" and start["args"]["boot"] == "launcher", start
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def shell_command():
+    """The shell script installed beside the interpreter under another name, as pip
+    installs it where the launcher cannot be built."""
+    target = INSTALLED.with_name(f"tpython-shell-test-{os.getpid()}")
+    try:
+        shutil.copyfile(SCRIPT, target)
+    except OSError as exc:
+        pytest.skip(f"cannot write beside the interpreter: {exc}")
+    target.chmod(0o755)
+    yield [str(target)]
+    target.unlink()
+
+
+@needs_installed
+def test_installed_command_is_the_native_launcher_on_a_shared_interpreter():
+    """setup.py builds the launcher wherever libpython is a shared library; elsewhere
+    the shell script is installed."""
+    if SHARED:
+        assert _is_elf(INSTALLED), "the launcher was not built: pip's output has the reason"
+    else:
+        assert INSTALLED.read_bytes().startswith(b"#!/bin/sh\n")
+
+
+@needs_installed
+@pytest.mark.parametrize("env", [{}, HOSTILE_ENVIRONMENT, {"LC_ALL": "C", "LANG": "C"},
+                                 {"LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}],
+                         ids=["plain", "hostile", "c-locale", "c-locale-no-coercion"])
+def test_launcher_and_shell_script_start_the_same_interpreter(tmp_path, shell_command, env):
+    """The program sees the same flags, encodings, signal handlers, prefixes and path
+    under both, and no PYTHON* variable changed either (the launcher sets what `-I -S`
+    sets before Python reads anything)."""
+    native = _probe(TPYTHON, tmp_path, env)
+    shell = _probe(shell_command, tmp_path, env)
+    assert native == shell
+    assert native["warnoptions"] == [] and native["xoptions"] == {}
+    assert native["dev_mode"] is False and native["stdout"][0] != "latin-1"  # type: ignore[index]
+    assert "/nonexistent" not in native["path"]  # type: ignore[operator]
+    plain = _probe_plain(tmp_path, env)
+    assert native["flags"] == plain["flags"] and native["fs"] == plain["fs"]
+    assert native["signals"] == plain["signals"] and native["prefix"] == plain["prefix"]
+
+
+def _probe_plain(tmp_path: Path, env: dict[str, str]) -> dict[str, object]:
+    """PROBE under `python -I`: the flags tpython's program must see (site runs)."""
+    proc = _run([sys.executable, "-I", "probe.py"], tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@needs_installed
+def test_launcher_through_a_symbolic_link_finds_its_installation(tmp_path):
+    """A link to the command elsewhere (say /usr/local/bin/tpython) still runs the
+    installation it points to: the launcher reads its own path from /proc/self/exe."""
+    if not _is_elf(INSTALLED):
+        pytest.skip("the shell script is installed here (it finds its interpreter from the link's directory)")
+    link = tmp_path / "bin" / "tpython"
+    link.parent.mkdir()
+    link.symlink_to(INSTALLED)
+    got = _probe([str(link)], tmp_path, {})
+    assert got["prefix"][0] == sys.prefix  # type: ignore[index]
+
+
+@needs_installed
+def test_launcher_copied_away_from_its_installation_says_so_in_one_line(tmp_path):
+    """Copied where no tpython is installed, it still starts the interpreter it was
+    built for, and says in one line that tpython cannot be imported."""
+    if not _is_elf(INSTALLED):
+        pytest.skip("the shell script is installed here")
+    stray = tmp_path / "bin" / "tpython"
+    stray.parent.mkdir()
+    shutil.copyfile(INSTALLED, stray)
+    stray.chmod(0o755)
+    proc = _run([str(stray), "--version"], tmp_path, {})
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"tpython: cannot import tpython beside {stray}"), proc.stderr
+
+
+@needs_installed
+def test_launcher_passes_every_argument_through_unchanged(tmp_path):
+    """Arguments reach tpython as given: spaces, an empty one, bytes that are not UTF-8."""
+    if not _is_elf(INSTALLED):
+        pytest.skip("the shell script is installed here")
+    (tmp_path / "args.py").write_text("import sys; print(repr(sys.argv[1:]))")
+    args = ["a b", "", "--", "-I", "\udcff"]
+    proc = subprocess.run([str(INSTALLED), "run", "--quiet", "--log", f"jsonl:{tmp_path / 'a.jsonl'}", "args.py",
+                           *[os.fsencode(a) for a in args]], cwd=tmp_path, capture_output=True, text=True,
+                          errors="surrogateescape", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == repr(args)
