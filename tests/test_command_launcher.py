@@ -155,3 +155,40 @@ def test_launcher_passes_every_argument_through_unchanged(tmp_path):
                           errors="surrogateescape", timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == repr(args)
+
+
+APP = """
+import json, os
+with open("out.txt", "w") as f:
+    f.write("x")
+os.listdir(".")
+exec("y = 1")
+"""
+
+
+@needs_installed
+@pytest.mark.parametrize("engine", ["native", "python"])
+def test_launcher_and_shell_script_write_the_same_records(tmp_path, shell_command, engine):
+    """The same events, actions and responsible modules under both commands. Start-up's
+    own events (`site`, opening and compiling the main script) reach the launcher's frame
+    through tpython and the standard library alone, and are no module's (null), as when
+    the bootstrap is exec'd; the program's are its module's."""
+    (tmp_path / "app.py").write_text(APP)
+
+    def records(command: list[str]) -> list[tuple[object, ...]]:
+        log = tmp_path / "audit.jsonl"
+        if log.exists():
+            log.unlink()
+        proc = _run([*command, "run", "--quiet", "--engine", engine, "--log", f"jsonl:{log}", "app.py"], tmp_path, {})
+        assert proc.returncode == 0, proc.stderr
+        return [(r["event"], r["action"], r["module"], r["package"])
+                for r in map(json.loads, log.read_text().splitlines()) if not r["event"].startswith("tpython.")]
+
+    native, shell = records(TPYTHON), records(shell_command)
+    assert native == shell
+    by_event = {}
+    for event, _, module, _ in native:
+        by_event.setdefault(event, set()).add(module)
+    assert by_event["cpython.run_file"] == {None}
+    assert by_event["os.listdir"] >= {"__main__"} and by_event["exec"] >= {"__main__"}
+    assert ("open", "log", "__main__", None) in native  # out.txt, by the program

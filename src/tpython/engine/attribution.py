@@ -18,11 +18,24 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
 
+def launcher_file() -> str:
+    """The file of the outermost frame while tpython starts: the launcher's own code
+    (the `tpython` script, or ``<string>`` for the native launcher and the ``-c``
+    bootstrap line), never the program's. Events that reach it through tpython and
+    the standard library alone (`site`, opening and compiling the main script) are
+    no module's."""
+    frame = sys._getframe()
+    while frame.f_back is not None:
+        frame = frame.f_back
+    return frame.f_code.co_filename
+
+
 class Attributor:
     """Finds the responsible module for the current event, with caches."""
 
     def __init__(self) -> None:
         where = locations()
+        self.launcher_file = launcher_file()
         self._stdlib = tuple(d + os.sep for d in where.stdlib)
         self._site = tuple(d + os.sep for d in where.site)
         self._tpython = where.tpython + os.sep
@@ -48,8 +61,8 @@ class Attributor:
         """(module name, file) of the innermost frame outside the stdlib and tpython."""
         while frame is not None:
             code = frame.f_code
-            if frame.f_back is None and code.co_filename == "<string>":
-                break  # the launcher's own `-c` bootstrap line
+            if frame.f_back is None and code.co_filename == self.launcher_file:
+                break  # the launcher's own frame: the `tpython` command, or the `-c` bootstrap line
             if not self._skipped(code.co_filename):
                 name = frame.f_globals.get("__name__")
                 return (name if type(name) is str else None), code.co_filename

@@ -101,6 +101,7 @@ class NativeEngine(Engine):
             # (NativeRecorder.feed): with syslog or journald too, C decides.
             "log_in_c": True,
             "stdlib": list(where.stdlib), "site": list(where.site), "tpython": where.tpython,
+            "launcher_file": self.attributor.launcher_file,
             "package_lookup": package_lookup,
             "enforce": self.enforce, "policy": self.policy.name, "violation": PolicyViolation,
             "move_events": tuple(sorted(MOVE_EVENTS)), "write_events": tuple(sorted(WRITE_EVENTS)),

@@ -22,6 +22,7 @@ static int n_stdlib;
 static char *site_dirs[MAX_PREFIXES];
 static int n_site;
 static char *tpython_dir;
+static char *launcher_file; /* the outermost frame's file while tpython started (engine.attribution) */
 static PyObject *package_lookup; /* callable(top) -> JSON text; main interpreter only */
 
 typedef struct {
@@ -56,7 +57,7 @@ copy_prefixes(PyObject *list, char **out, int *n)
 }
 
 int
-attrib_configure(PyObject *stdlib, PyObject *site, PyObject *tpython, PyObject *lookup)
+attrib_configure(PyObject *stdlib, PyObject *site, PyObject *tpython, PyObject *launcher, PyObject *lookup)
 {
     if (copy_prefixes(stdlib, stdlib_dirs, &n_stdlib) < 0 || copy_prefixes(site, site_dirs, &n_site) < 0) {
         return -1;
@@ -70,6 +71,13 @@ attrib_configure(PyObject *stdlib, PyObject *site, PyObject *tpython, PyObject *
     }
     strcpy(tpython_dir, text);
     strcat(tpython_dir, "/");
+    const char *launcher_text = PyUnicode_Check(launcher) ? PyUnicode_AsUTF8(launcher) : NULL;
+    if (launcher_text == NULL || (launcher_file = strdup(launcher_text)) == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "the launcher's file must be a str");
+        }
+        return -1;
+    }
     if (!PyCallable_Check(lookup)) {
         PyErr_SetString(PyExc_TypeError, "the package lookup must be callable");
         return -1;
@@ -178,9 +186,9 @@ attrib_current(Buf *module, Buf *package, int in_main)
         if (filename == NULL) {
             PyErr_Clear();
         }
-        if (filename != NULL && back == NULL && strcmp(filename, "<string>") == 0) {
+        if (filename != NULL && back == NULL && strcmp(filename, launcher_file) == 0) {
             Py_DECREF(code);
-            break; /* the launcher's own -c bootstrap line */
+            break; /* the launcher's own frame: the tpython command, or the -c bootstrap line */
         }
         if (filename != NULL && !skipped(filename)) {
             found = 1;

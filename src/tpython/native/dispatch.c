@@ -848,6 +848,7 @@ build_options(PyObject *options)
     PyObject *site = PyDict_GetItemString(options, "site");
     PyObject *tpython_dir = PyDict_GetItemString(options, "tpython");
     PyObject *lookup = PyDict_GetItemString(options, "package_lookup");
+    PyObject *launcher_file = PyDict_GetItemString(options, "launcher_file");
     PyObject *enforce_obj = PyDict_GetItemString(options, "enforce");
     PyObject *policy_obj = PyDict_GetItemString(options, "policy");
     PyObject *violation_obj = PyDict_GetItemString(options, "violation");
@@ -855,10 +856,11 @@ build_options(PyObject *options)
     PyObject *writes = PyDict_GetItemString(options, "write_events");
     PyObject *flags = PyDict_GetItemString(options, "write_flags");
     PyObject *fail_closed_obj = PyDict_GetItemString(options, "fail_closed");
-    if (!shapes_obj || !log_in_c_obj || !stdlib || !site || !tpython_dir || !lookup || !enforce_obj || !policy_obj
-        || !violation_obj || !moves || !writes || !flags || !fail_closed_obj) {
+    if (!shapes_obj || !log_in_c_obj || !stdlib || !site || !tpython_dir || !lookup || !launcher_file || !enforce_obj
+        || !policy_obj || !violation_obj || !moves || !writes || !flags || !fail_closed_obj) {
         PyErr_SetString(PyExc_KeyError, "options need shapes, log_in_c, stdlib, site, tpython, package_lookup, "
-                                        "enforce, policy, violation, move_events, write_events, write_flags, fail_closed");
+                                        "launcher_file, enforce, policy, violation, move_events, write_events, "
+                                        "write_flags, fail_closed");
         return -1;
     }
     long long write_flags = PyLong_AsLongLong(flags);
@@ -872,7 +874,7 @@ build_options(PyObject *options)
     fail_closed = PyObject_IsTrue(fail_closed_obj) == 1;
     Py_INCREF(violation_obj);
     violation = violation_obj;
-    if (build_shapes(shapes_obj) < 0 || attrib_configure(stdlib, site, tpython_dir, lookup) < 0) {
+    if (build_shapes(shapes_obj) < 0 || attrib_configure(stdlib, site, tpython_dir, launcher_file, lookup) < 0) {
         return -1;
     }
     log_in_c_enabled = PyObject_IsTrue(log_in_c_obj) == 1;
