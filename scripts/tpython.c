@@ -109,11 +109,20 @@ main(int argc, char **argv)
     if (check(PyConfig_SetBytesString(&config, &config.program_name, interpreter), &config) < 0
         || check(PyConfig_SetBytesString(&config, &config.executable, interpreter), &config) < 0
         || check(PyConfig_SetBytesArgv(&config, argc, args), &config) < 0
-        || check(PyConfig_SetBytesString(&config, &config.run_command, TPYTHON_SCRIPT), &config) < 0
         || check(Py_InitializeFromConfig(&config), &config) < 0) {
         return 1;
     }
     PyConfig_Clear(&config);
     free(args);
-    return Py_RunMain();
+    /* The script runs in __main__ as `python -c` runs its command, without what Py_RunMain
+     * adds to -c (3.13 imports linecache to show the command's lines in tracebacks: a
+     * module the program would inherit, loaded before the hooks) and without a
+     * sys.path[0] (as -I). It ends in sys.exit, which finalises and exits; an exception
+     * that escapes it is printed, as python prints it. */
+    PyCompilerFlags flags = {PyCF_IGNORE_COOKIE, PY_MINOR_VERSION};
+    int status = PyRun_SimpleStringFlags(TPYTHON_SCRIPT, &flags) == 0 ? 0 : 1;
+    if (Py_FinalizeEx() < 0) {
+        status = 120;
+    }
+    return status;
 }
