@@ -3,7 +3,7 @@
  * build time: TPYTHON_SCRIPT in the header setup.py generates).
  *
  * Why: the script's shell line execs the interpreter, and that second execve cost
- * about 0.7 ms of every `tpython run` on the machines measured (README, Performance).
+ * 0.7-1.3 ms of every `tpython run` on the machines measured (README, Performance).
  * Here the interpreter starts in this process. setup.py builds this program where
  * the interpreter is a shared-library build (Py_ENABLE_SHARED) and installs it in
  * place of the script; elsewhere the script is installed, and behaves the same.
