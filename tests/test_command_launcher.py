@@ -192,3 +192,41 @@ def test_launcher_and_shell_script_write_the_same_records(tmp_path, shell_comman
     assert by_event["cpython.run_file"] == {None}
     assert by_event["os.listdir"] >= {"__main__"} and by_event["exec"] >= {"__main__"}
     assert ("open", "log", "__main__", None) in native  # out.txt, by the program
+
+
+def _build_launcher(tmp_path: Path, build_executable: str) -> Path:
+    """scripts/tpython.c compiled as setup.py compiles it, with BUILD_EXECUTABLE as the
+    interpreter it was built with, into a bin/ of its own (no python beside it)."""
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if not SHARED or compiler is None:
+        pytest.skip("needs a C compiler and a shared-library interpreter")
+    (tmp_path / "tpython_script.h").write_text(
+        f'#define TPYTHON_BUILD_EXECUTABLE "{build_executable}"\n'
+        'static const char TPYTHON_SCRIPT[] = "raise SystemExit(\'unreachable\')\\n";\n')
+    libdir = sysconfig.get_config_var("LIBDIR")
+    program = tmp_path / "bin" / "tpython"
+    program.parent.mkdir()
+    subprocess.run([compiler, "-O0", "-I", str(tmp_path), "-I", sysconfig.get_paths()["include"],
+                    str(SCRIPT.with_suffix(".c")), "-L", libdir, "-lpython" + sysconfig.get_config_var("LDVERSION"),
+                    f"-Wl,-rpath,{libdir}", "-o", str(program)], check=True)
+    return program
+
+
+def test_launcher_without_an_interpreter_says_so_in_one_line(tmp_path):
+    """No python beside it and the one it was built with gone: exit 127, one line."""
+    program = _build_launcher(tmp_path, "/nonexistent/python3")
+    proc = _run([str(program), "--version"], tmp_path, {})
+    assert proc.returncode == 127
+    assert proc.stderr == ("tpython: no python3 beside this program, nor the one it was built with: "
+                           "/nonexistent/python3\n")
+
+
+def test_launcher_without_proc_says_so_in_one_line(tmp_path):
+    """/proc not mounted (it reads its own path from /proc/self/exe): exit 127, one line."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) for a mount namespace without /proc")
+    program = _build_launcher(tmp_path, sys.executable)
+    proc = _run(["unshare", "--mount", "--fork", "sh", "-c", 'umount -l /proc && exec "$0" --version', str(program)],
+                tmp_path, {})
+    assert proc.returncode == 127, proc.stderr
+    assert proc.stderr == "tpython: cannot find this program's path in /proc/self/exe\n"
