@@ -30,9 +30,9 @@ NATIVE_HEADERS = [NATIVE + name for name in ("dispatch.h", "record.h", "render.h
 
 
 def _c_string(data: bytes) -> str:
-    """DATA as a C string literal, one source line per line (octal escapes throughout)."""
-    lines = data.decode("ascii").splitlines(keepends=True)
-    return "\n".join('"' + "".join(f"\\{byte:03o}" for byte in line.encode()) + '"' for line in lines)
+    """DATA, any bytes, as a C string literal, one source line per line (octal escapes)."""
+    lines = data.splitlines(keepends=True) or [b""]
+    return "\n".join('"' + "".join(f"\\{byte:03o}" for byte in line) + '"' for line in lines)
 
 
 def build_launcher(target: str) -> None:
