@@ -14,12 +14,14 @@ import shutil
 import sys
 import sysconfig
 import tempfile
+from typing import Optional
 
 from setuptools import Extension, setup
 
 # setuptools' own copy of distutils (Python 3.12 has none), found once setuptools is imported
 from distutils.command.build_scripts import build_scripts
 
+ROOT = os.path.dirname(os.path.abspath(__file__))
 NATIVE = "src/tpython/native/"
 NATIVE_SOURCES = [NATIVE + name for name in ("module.c", "dispatch.c", "record.c", "render.c", "attrib.c",
                                              "opencode.c", "kernel.c", "conditions.c", "spawn.c", "regex.c",
@@ -35,26 +37,31 @@ def _c_string(data: bytes) -> str:
     return "\n".join('"' + "".join(f"\\{byte:03o}" for byte in line) + '"' for line in lines)
 
 
-def build_launcher(target: str) -> None:
-    """Compile scripts/tpython.c, with scripts/tpython inside it, to TARGET: the `tpython`
-    command as a program that embeds this interpreter (one execve instead of the shell
-    line's two). Raises where it cannot be built: a static interpreter (no libpython to
-    link), no compiler or headers."""
+def build_launcher(target: str, script: Optional[bytes] = None, build_executable: Optional[bytes] = None) -> None:
+    """Compile scripts/tpython.c, with SCRIPT inside it (scripts/tpython), to TARGET: the
+    `tpython` command as a program that embeds this interpreter (one execve instead of
+    the shell line's two), falling back to BUILD_EXECUTABLE (this interpreter) when no
+    python is beside it. Raises where it cannot be built: a static interpreter (no
+    libpython to link), no compiler or headers. tests/test_command_launcher.py builds
+    launchers with it too."""
     if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
         raise RuntimeError("this interpreter is not a shared-library build (Py_ENABLE_SHARED)")
     from distutils.ccompiler import new_compiler  # setuptools' copy, where the standard library has none
     from distutils.sysconfig import customize_compiler
 
-    with open("scripts/tpython", "rb") as f:
-        script = f.read()
+    if script is None:
+        with open(os.path.join(ROOT, "scripts", "tpython"), "rb") as f:
+            script = f.read()
+    if build_executable is None:
+        build_executable = os.fsencode(sys.executable)
     libdir = sysconfig.get_config_var("LIBDIR")
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, "tpython_script.h"), "w") as header:
-            header.write(f"#define TPYTHON_BUILD_EXECUTABLE {_c_string(os.fsencode(sys.executable))}\n"
+            header.write(f"#define TPYTHON_BUILD_EXECUTABLE {_c_string(build_executable)}\n"
                          f"static const char TPYTHON_SCRIPT[] =\n{_c_string(script)};\n")
         compiler = new_compiler()
         customize_compiler(compiler)
-        objects = compiler.compile(["scripts/tpython.c"], output_dir=tmp,
+        objects = compiler.compile([os.path.join(ROOT, "scripts", "tpython.c")], output_dir=tmp,
                                    include_dirs=[tmp, sysconfig.get_paths()["include"]],
                                    extra_postargs=["-O2", "-Wall", "-Wextra"])
         compiler.link_executable(objects, "tpython", output_dir=tmp, library_dirs=[libdir],
@@ -78,8 +85,9 @@ class BuildScripts(build_scripts):
             self.warn(f"tpython: the native launcher was not built ({exc}); installing the shell script")
 
 
-setup(cmdclass={"build_scripts": BuildScripts},
-      ext_modules=[Extension("tpython._native", NATIVE_SOURCES, depends=NATIVE_HEADERS,
-                             libraries=["nettle"],  # SHA-256 (GNU Nettle)
-                             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-                             optional=True)])
+if __name__ == "__main__":  # as pip's build backend and `python setup.py` run it; not when a test imports it
+    setup(cmdclass={"build_scripts": BuildScripts},
+          ext_modules=[Extension("tpython._native", NATIVE_SOURCES, depends=NATIVE_HEADERS,
+                                 libraries=["nettle"],  # SHA-256 (GNU Nettle)
+                                 extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+                                 optional=True)])

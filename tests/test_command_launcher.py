@@ -10,6 +10,7 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import TPYTHON
@@ -52,16 +53,23 @@ def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Compl
                           stdin=subprocess.DEVNULL)
 
 
-def _probe(command: list[str], tmp_path: Path, env: dict[str, str]) -> dict[str, object]:
-    (tmp_path / "probe.py").write_text(PROBE)
+def _run_logged(command: list[str], run_args: list[str], tmp_path: Path,
+                env: dict[str, str]) -> tuple[str, list[dict[str, Any]]]:
+    """`COMMAND run --quiet RUN_ARGS` into a fresh log: (stdout, its records)."""
     log = tmp_path / "audit.jsonl"
     if log.exists():
         log.unlink()
-    proc = _run([*command, "run", "--quiet", "--log", f"jsonl:{log}", "probe.py"], tmp_path, env)
+    proc = _run([*command, "run", "--quiet", "--log", f"jsonl:{log}", *run_args], tmp_path, env)
     assert proc.returncode == 0, proc.stderr
-    start = json.loads(log.read_text().splitlines()[0])
+    return proc.stdout, [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def _probe(command: list[str], tmp_path: Path, env: dict[str, str]) -> dict[str, object]:
+    (tmp_path / "probe.py").write_text(PROBE)
+    out, records = _run_logged(command, ["probe.py"], tmp_path, env)
+    start = records[0]
     assert start["event"] == "tpython.start" and start["args"]["boot"] == "launcher", start
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -176,13 +184,9 @@ def test_launcher_and_shell_script_write_the_same_records(tmp_path, shell_comman
     (tmp_path / "app.py").write_text(APP)
 
     def records(command: list[str]) -> list[tuple[object, ...]]:
-        log = tmp_path / "audit.jsonl"
-        if log.exists():
-            log.unlink()
-        proc = _run([*command, "run", "--quiet", "--engine", engine, "--log", f"jsonl:{log}", "app.py"], tmp_path, {})
-        assert proc.returncode == 0, proc.stderr
+        _, logged = _run_logged(command, ["--engine", engine, "app.py"], tmp_path, {})
         return [(r["event"], r["action"], r["module"], r["package"])
-                for r in map(json.loads, log.read_text().splitlines()) if not r["event"].startswith("tpython.")]
+                for r in logged if not r["event"].startswith("tpython.")]
 
     native, shell = records(TPYTHON), records(shell_command)
     assert native == shell
@@ -195,20 +199,24 @@ def test_launcher_and_shell_script_write_the_same_records(tmp_path, shell_comman
 
 
 def _build_launcher(tmp_path: Path, build_executable: str) -> Path:
-    """scripts/tpython.c compiled as setup.py compiles it, with BUILD_EXECUTABLE as the
-    interpreter it was built with, into a bin/ of its own (no python beside it)."""
-    compiler = shutil.which("gcc") or shutil.which("cc")
-    if not SHARED or compiler is None:
+    """A launcher built by setup.py's own build_launcher, around a script that must never
+    run, with BUILD_EXECUTABLE as the interpreter it was built with, into a bin/ of its
+    own (no python beside it)."""
+    if not SHARED or (shutil.which("gcc") or shutil.which("cc")) is None:
         pytest.skip("needs a C compiler and a shared-library interpreter")
-    (tmp_path / "tpython_script.h").write_text(
-        f'#define TPYTHON_BUILD_EXECUTABLE "{build_executable}"\n'
-        'static const char TPYTHON_SCRIPT[] = "raise SystemExit(\'unreachable\')\\n";\n')
-    libdir = sysconfig.get_config_var("LIBDIR")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tpython_setup", SCRIPT.parents[1] / "setup.py")
+    assert spec is not None and spec.loader is not None
+    setup_py = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(setup_py)  # defines build_launcher; setup() runs only as __main__
+    except ImportError as exc:
+        pytest.skip(f"setup.py needs setuptools here: {exc}")
     program = tmp_path / "bin" / "tpython"
     program.parent.mkdir()
-    subprocess.run([compiler, "-O0", "-I", str(tmp_path), "-I", sysconfig.get_paths()["include"],
-                    str(SCRIPT.with_suffix(".c")), "-L", libdir, "-lpython" + sysconfig.get_config_var("LDVERSION"),
-                    f"-Wl,-rpath,{libdir}", "-o", str(program)], check=True)
+    setup_py.build_launcher(str(program), script=b"raise SystemExit('unreachable')\n",
+                            build_executable=os.fsencode(build_executable))
     return program
 
 

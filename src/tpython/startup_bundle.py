@@ -136,8 +136,7 @@ def lean_code(source: bytes, filename: str) -> "Any":
 
             for alias in statement.names:
                 features |= getattr(__future__, alias.name).compiler_flag
-            tree.body[index] = _ast.Pass(lineno=statement.lineno, col_offset=statement.col_offset,
-                                         end_lineno=statement.end_lineno, end_col_offset=statement.end_col_offset)
+            tree.body[index] = _pass_at(statement)
     todo = [tree]
     while todo:
         node = todo.pop()
@@ -145,9 +144,7 @@ def lean_code(source: bytes, filename: str) -> "Any":
             body = node.body
             if body and isinstance(body[0], _ast.Expr) and isinstance(body[0].value, _ast.Constant) \
                     and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [_ast.Pass(lineno=body[0].lineno, col_offset=body[0].col_offset,
-                                                   end_lineno=body[0].end_lineno,
-                                                   end_col_offset=body[0].end_col_offset)]
+                node.body = body[1:] or [_pass_at(body[0])]
         if isinstance(node, functions):
             node.returns = None
             arguments = node.args
@@ -162,6 +159,14 @@ def lean_code(source: bytes, filename: str) -> "Any":
             elif isinstance(value, _ast.AST):
                 todo.append(value)
     return compile(tree, filename, "exec", features, dont_inherit=True)
+
+
+def _pass_at(node: "Any") -> "Any":
+    """A `pass` statement where NODE stood (a statement taken out keeps its lines)."""
+    import _ast
+
+    return _ast.Pass(lineno=node.lineno, col_offset=node.col_offset, end_lineno=node.end_lineno,
+                     end_col_offset=node.end_col_offset)
 
 
 def _write(entries: "dict[str, tuple[Any, ...]]", missing: "set[str]") -> None:

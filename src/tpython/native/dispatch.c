@@ -358,7 +358,8 @@ entry_of(const char *event)
     if (e == NULL) {
         e = insert(event, hash, len);
     }
-    if (e != NULL && is_literal(event)) {
+    /* A slot another literal holds stays its own: no lock for names that collide. */
+    if (e != NULL && __atomic_load_n(&slot->name, __ATOMIC_ACQUIRE) == NULL && is_literal(event)) {
         pthread_mutex_lock(&table_lock);
         if (slot->name == NULL) {
             slot->entry = e;
