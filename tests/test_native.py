@@ -201,6 +201,51 @@ def test_event_names_made_at_run_time_are_decided_by_their_text_every_time(tp, e
     assert len([e for e in r.events("tpython.test.dyn1") if e["action"] == "deny"]) == 1000
 
 
+MANY_NAMES = """
+import sys
+from tpython import _native
+capacity = _native.stats()["capacity"]
+for i in range(capacity + 500):  # more names than C keeps: the table fills up
+    sys.audit(f"tpython.test.many.{i}")
+    sys.audit("tpython.test.counted")
+full = _native.stats()["events"]
+denied = 0
+for i in range(3):  # names first seen once the table is full
+    try:
+        sys.audit("tpython.test.late.denied", i)
+    except PermissionError:
+        denied += 1
+    sys.audit("tpython.test.late.counted")
+print("capacity", capacity, "full", full, "denied", denied)
+"""
+
+
+def test_names_past_the_tables_capacity_are_still_decided_and_counted(tp):
+    """C keeps up to `capacity` event names; the names it cannot keep go to the slow
+    path every time, which decides them as C would have: counted, denied, logged."""
+    tp.policy(textwrap.dedent("""
+        version = 1
+        extends = "default"
+        [defaults]
+        other = "count"
+        [[rules]]
+        id = "late"
+        events = ["tpython.test.late.denied"]
+        action = "deny"
+    """))
+    tp.script(MANY_NAMES)
+    r = tp("run", "--policy", "policy.toml", "--engine", "native", "app.py")
+    assert r.rc == 0, r.err
+    words = r.out.split()
+    capacity, full = int(words[1]), int(words[3])
+    assert full == capacity >= 1000 and words[5] == "3", r.out
+    counted = r.events("tpython.exit")[-1]["args"]["counted"]
+    assert counted["tpython.test.counted"] == capacity + 500
+    assert counted["tpython.test.late.counted"] == 3
+    assert counted["tpython.test.many.0"] == 1 and counted[f"tpython.test.many.{capacity + 499}"] == 1
+    assert [e["rule"] for e in r.events("tpython.test.late.denied")] == ["late"] * 3
+
+
 SUBINTERPRETER = """
 import _xxsubinterpreters as interpreters
 interp = interpreters.create()

@@ -382,6 +382,21 @@ def test_start_up_modules_come_from_the_bundle_which_the_program_never_meets(tp)
     assert os.stat(bundle).st_mtime_ns == written  # not written again when nothing was missing
 
 
+def test_a_bundle_cut_short_is_used_up_to_its_end_and_written_again(tp):
+    from tpython import startup_bundle
+
+    bundle = startup_bundle.BUNDLE
+    whole = _loaders(tp)  # the bundle as the last run left it (or written now)
+    whole = _loaders(tp)
+    with open(bundle, "rb") as f:
+        data = f.read()
+    with open(bundle, "wb") as f:  # the last module's code loses its end: a torn or short file
+        f.write(data[:-200])
+    cut = _loaders(tp)
+    assert cut[:2] == ["BundleFinder", "BundleFinder"] and int(cut[2]) == int(whole[2]) - 1
+    assert _loaders(tp) == whole  # the missing module was bundled again
+
+
 def test_a_bundle_entry_whose_source_changed_is_not_used():
     import marshal
 

@@ -4,7 +4,8 @@
 finding, opening and reading each one's ``.pyc`` costs about 4 ms of every
 start. ``__pycache__/startup.TAG.bundle`` beside the package holds the same
 compiled code (each module compiled from its source as the import system
-compiles it) in one file, read once. It is trusted exactly as far as the
+compiles it) in one file, read once: an index, then each module's code, which is
+unmarshalled where it lies in that one buffer. It is trusted exactly as far as the
 ``.pyc`` files beside it are: it lives in the same directory tree and is
 written the same way (by the interpreter running tpython, atomically). Each entry records its source's
 mtime and size, as a ``.pyc`` does, and one whose source changed is not used:
@@ -28,15 +29,17 @@ if TYPE_CHECKING:
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 BUNDLE = os.path.join(PACKAGE_DIR, "__pycache__", f"startup.{sys.implementation.cache_tag}.bundle")
-FORMAT = 4  # 2: each entry holds its cached (.pyc) path; 3, 4: compiled by lean_code()
+FORMAT = 5  # 2: each entry holds its cached (.pyc) path; 3, 4: compiled by lean_code(); 5: index, then code
+_LENGTH_BYTES = 8  # the file begins with the index's length, little-endian
 _ACTIVE: "list[BundleFinder]" = []
 
 
 class BundleFinder:
     """A meta path finder and loader for ``tpython.*`` modules held in the bundle.
-    ENTRIES: name -> (is_package, source path, source mtime_ns, source size, code bytes,
-    cached path: what cache_from_source gave when the bundle was written, about 10 µs
-    of importlib's path code for each of some 45 modules otherwise)."""
+    ENTRIES: name -> (is_package, source path, source mtime_ns, source size, marshalled
+    code (bytes, or a view of the bundle as read), cached path: what cache_from_source
+    gave when the bundle was written, about 10 µs of importlib's path code for each of
+    some 45 modules otherwise)."""
 
     def __init__(self, entries: "dict[str, tuple[Any, ...]]") -> None:
         self.entries = entries
@@ -78,12 +81,17 @@ def use_bundle() -> None:
     entries: dict[str, tuple[Any, ...]] = {}
     try:
         with open(BUNDLE, "rb") as f:
-            data = marshal.loads(f.read())  # one read: marshal.load(f) reads object by object, ~0.1 ms more
-        if isinstance(data, dict) and data.get("format") == FORMAT and data.get("package") == PACKAGE_DIR \
-                and isinstance(data.get("modules"), dict):
-            entries = data["modules"]
+            data = memoryview(f.read())  # one read, no copy of each module's code (about 90 pages)
+        code_at = _LENGTH_BYTES + int.from_bytes(data[:_LENGTH_BYTES], "little")
+        index = marshal.loads(data[_LENGTH_BYTES:code_at])
+        if isinstance(index, dict) and index.get("format") == FORMAT and index.get("package") == PACKAGE_DIR \
+                and isinstance(index.get("modules"), dict):
+            for name, (is_package, origin, mtime_ns, size, offset, length, cached) in index["modules"].items():
+                start = code_at + offset
+                if 0 <= offset and 0 <= length and start + length <= len(data):
+                    entries[name] = (is_package, origin, mtime_ns, size, data[start:start + length], cached)
     except (OSError, ValueError, EOFError, TypeError):
-        pass
+        entries = {}
     finder = BundleFinder(entries)
     sys.meta_path.insert(0, finder)
     _ACTIVE.append(finder)
@@ -189,7 +197,16 @@ def _write(entries: "dict[str, tuple[Any, ...]]", missing: "set[str]") -> None:
                     code = lean_code(source.read(), origin)
                 entries[name] = (module.__spec__.submodule_search_locations is not None, origin, st.st_mtime_ns,
                                  st.st_size, marshal.dumps(code), cache_from_source(origin))
-            marshal.dump({"format": FORMAT, "package": PACKAGE_DIR, "modules": entries}, f)
+            index: dict[str, tuple[Any, ...]] = {}
+            offset = 0
+            for name, (is_package, origin, mtime_ns, size, code, cached) in sorted(entries.items()):
+                index[name] = (is_package, origin, mtime_ns, size, offset, len(code), cached)
+                offset += len(code)
+            header = marshal.dumps({"format": FORMAT, "package": PACKAGE_DIR, "modules": index})
+            f.write(len(header).to_bytes(_LENGTH_BYTES, "little"))
+            f.write(header)
+            for _, entry in sorted(entries.items()):
+                f.write(entry[4])
         os.replace(tmp, BUNDLE)  # readers see the old file or the new one, never half of one
     except (OSError, SyntaxError, ValueError):
         try:

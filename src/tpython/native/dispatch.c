@@ -41,7 +41,7 @@ static const char *const ACTION_NAMES[N_ACTIONS] = {"allow", "count", "log", "as
 typedef struct Rule Rule;
 
 typedef struct {
-    const char *volatile name; /* NULL: free slot; stored last, so a reader sees a whole entry */
+    const char *name;
     uint64_t hash;
     size_t len;
     int action;                /* A_ALLOW, A_COUNT, A_LOG_C, A_DENY_C, A_COND: decided here; or A_PYTHON */
@@ -61,6 +61,7 @@ typedef struct {
 #define TABLE_BITS 13
 #define TABLE_SIZE (1u << TABLE_BITS)
 #define TABLE_LIMIT (TABLE_SIZE * 3 / 4)
+_Static_assert(TABLE_LIMIT < UINT16_MAX, "table_index holds positions in 16 bits");
 
 struct Rule {
     char **globs;
@@ -101,8 +102,15 @@ static PyObject *violation;  /* tpython.PolicyViolation */
 static uint64_t logged_in_c;
 static PyInterpreterState *main_interp;
 
-static Entry table[TABLE_SIZE];
-static unsigned table_used;
+/* The entries, densely, in the order their names were first seen; found through an
+ * open-addressing index of their positions. An entry is whole before its position is
+ * stored in the index (release), so a reader that finds it sees all of it. Only the
+ * entries in use are touched: a run meets some hundred event names, and a table of
+ * whole entries by hash (768 KB) put each on a page of its own (about 190 page faults,
+ * 0.2 ms of every start). */
+static Entry entries[TABLE_LIMIT];
+static uint16_t table_index[TABLE_SIZE]; /* 1 + position in entries, or 0: free */
+static unsigned table_used;              /* entries[0..table_used) are whole */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t unrecorded; /* slow events in subinterpreters the Python slow path cannot take */
 
@@ -302,12 +310,13 @@ lookup(const char *event, uint64_t hash, size_t len)
 {
     unsigned i = (unsigned)hash & (TABLE_SIZE - 1);
     for (;;) {
-        const char *name = __atomic_load_n(&table[i].name, __ATOMIC_ACQUIRE);
-        if (name == NULL) {
+        unsigned position = __atomic_load_n(&table_index[i], __ATOMIC_ACQUIRE);
+        if (position == 0) {
             return NULL;
         }
-        if (table[i].hash == hash && table[i].len == len && memcmp(name, event, len) == 0) {
-            return &table[i];
+        Entry *e = &entries[position - 1];
+        if (e->hash == hash && e->len == len && memcmp(e->name, event, len) == 0) {
+            return e;
         }
         i = (i + 1) & (TABLE_SIZE - 1);
     }
@@ -326,16 +335,18 @@ insert(const char *event, uint64_t hash, size_t len)
         if (copy != NULL) {
             memcpy(copy, event, len + 1);
             unsigned i = (unsigned)hash & (TABLE_SIZE - 1);
-            while (table[i].name != NULL) {
+            while (table_index[i] != 0) {
                 i = (i + 1) & (TABLE_SIZE - 1);
             }
-            Entry *e = &table[i];
+            unsigned position = table_used;
+            Entry *e = &entries[position];
+            e->name = copy;
             e->hash = hash;
             e->len = len;
             resolve(copy, e);
             e->count = 0;
-            table_used++;
-            __atomic_store_n(&e->name, copy, __ATOMIC_RELEASE);
+            __atomic_store_n(&table_used, position + 1, __ATOMIC_RELEASE);
+            __atomic_store_n(&table_index[i], (uint16_t)(position + 1), __ATOMIC_RELEASE);
             found = e;
         }
     }
@@ -944,10 +955,11 @@ tp_counts(PyObject *module, PyObject *unused)
     if (out == NULL) {
         return NULL;
     }
-    for (unsigned i = 0; i < TABLE_SIZE; i++) {
-        const char *name = __atomic_load_n(&table[i].name, __ATOMIC_ACQUIRE);
-        uint64_t n = __atomic_load_n(&table[i].count, __ATOMIC_RELAXED);
-        if (name == NULL || n == 0 || table[i].action != A_COUNT) {
+    unsigned used = __atomic_load_n(&table_used, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < used; i++) {
+        const char *name = entries[i].name;
+        uint64_t n = __atomic_load_n(&entries[i].count, __ATOMIC_RELAXED);
+        if (n == 0 || entries[i].action != A_COUNT) {
             continue;
         }
         PyObject *value = PyLong_FromUnsignedLongLong(n);
@@ -979,13 +991,11 @@ tp_denials(PyObject *module, PyObject *unused)
 {
     (void)module; (void)unused;
     PyObject *out = PyList_New(0);
-    for (unsigned i = 0; out != NULL && i < TABLE_SIZE; i++) {
-        const char *name = __atomic_load_n(&table[i].name, __ATOMIC_ACQUIRE);
-        const Entry *e = &table[i];
+    unsigned used = __atomic_load_n(&table_used, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; out != NULL && i < used; i++) {
+        const Entry *e = &entries[i];
+        const char *name = e->name;
         int rc = 0;
-        if (name == NULL) {
-            continue;
-        }
         if (e->action == A_DENY_C || (e->action == A_COND && e->final == A_DENY_C)) {
             rc = append_denial(out, name, e->rule, __atomic_load_n(&e->count, __ATOMIC_RELAXED));
         }
@@ -1009,10 +1019,11 @@ tp_reset_counts(PyObject *module, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "tpython: counters are reset only in a forked child");
         return NULL;
     }
-    for (unsigned i = 0; i < TABLE_SIZE; i++) {
-        __atomic_store_n(&table[i].count, 0, __ATOMIC_RELAXED);
-        for (int k = 0; table[i].name != NULL && table[i].action == A_COND && k < table[i].n_steps; k++) {
-            __atomic_store_n(&table[i].step_counts[k], 0, __ATOMIC_RELAXED);
+    unsigned used = __atomic_load_n(&table_used, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < used; i++) {
+        __atomic_store_n(&entries[i].count, 0, __ATOMIC_RELAXED);
+        for (int k = 0; entries[i].action == A_COND && k < entries[i].n_steps; k++) {
+            __atomic_store_n(&entries[i].step_counts[k], 0, __ATOMIC_RELAXED);
         }
     }
     __atomic_store_n(&unrecorded, 0, __ATOMIC_RELAXED);
