@@ -24,11 +24,11 @@ from distutils.command.build_scripts import build_scripts
 ROOT = os.path.dirname(os.path.abspath(__file__))
 NATIVE = "src/tpython/native/"
 NATIVE_SOURCES = [NATIVE + name for name in ("module.c", "dispatch.c", "record.c", "render.c", "attrib.c",
-                                             "opencode.c", "kernel.c", "conditions.c", "spawn.c", "regex.c",
-                                             "literals.c", "net.c")]
+                                             "opencode.c", "codecheck.c", "kernel.c", "conditions.c", "spawn.c",
+                                             "regex.c", "literals.c", "net.c")]
 NATIVE_HEADERS = [NATIVE + name for name in ("dispatch.h", "record.h", "render.h", "attrib.h", "opencode.h",
-                                             "kernel.h", "conditions.h", "probes.h", "spawn.h", "regex.h",
-                                             "literals.h", "net.h")]
+                                             "codecheck.h", "kernel.h", "conditions.h", "probes.h", "spawn.h",
+                                             "regex.h", "literals.h", "net.h")]
 
 
 def _c_string(data: bytes) -> str:

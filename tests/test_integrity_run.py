@@ -122,17 +122,26 @@ def test_unusable_manifest_stops_the_launch_and_is_recorded(signed, name):
     assert tp.cli("log", "verify", str(tp.log)).rc == 0
 
 
-def test_special_and_oversized_files_are_refused_as_code(tp):
+# Which checks run: C's where no trust source is configured, Python's where one is (the
+# xattr source, not required here: files it does not vouch for are still read).
+CHECKS = {"c": {}, "python": {"xattr": True}}
+
+
+@pytest.mark.parametrize("checks", sorted(CHECKS))
+def test_special_and_oversized_files_are_refused_as_code(tp, checks):
     """A main script that is a FIFO (the import system only lists regular files, so the
-    main script is the route), and a module over `max_size`: refused and logged."""
-    _policy(tp, max_size=1_000_000)  # above every file of the stdlib
+    main script is the route), and a module over `max_size`: refused and logged, with
+    the same reasons by either checks."""
+    _policy(tp, max_size=1_000_000, **CHECKS[checks])  # above every file of the stdlib
     os.mkfifo(tp.cwd / "fifo.py")
     r = tp("run", "--policy", "policy.toml", "fifo.py", timeout=60)
     assert r.rc == 126 and "not a regular file" in r.err and "Traceback" not in r.err
     [fifo] = r.events("tpython.integrity")
     assert (fifo["args"]["path"], fifo["args"]["reason"]) == (str(tp.cwd / "fifo.py"), "not a regular file")
     (tp.cwd / "big_mod.py").write_text("X = 1\n" * 200_000)
-    tp.script("try:\n"
+    tp.script("import sys\n"
+              "print('python checks:', 'tpython.integrity.checks' in sys.modules)\n"
+              "try:\n"
               "    import big_mod\n"
               "except ImportError as exc:\n"
               "    print('refused:', exc)\n"
@@ -140,9 +149,36 @@ def test_special_and_oversized_files_are_refused_as_code(tp):
               "    print('LOADED')\n")
     r = tp("run", "--policy", "policy.toml", "app.py", timeout=60)
     assert r.rc == 0, r.err
+    assert f"python checks: {checks == 'python'}" in r.out
     assert "LOADED" not in r.out and "refused:" in r.out and "too large (1200000 bytes" in r.out
     [record] = [x for x in r.events("tpython.integrity") if x["args"]["path"] == str(tp.cwd / "big_mod.py")]
-    assert record["args"]["reason"].startswith("too large (1200000 bytes")
+    assert record["args"]["reason"] == "too large (1200000 bytes; the limit is 1000000)"
+
+
+def test_a_refused_cached_module_falls_back_to_its_source_and_a_refused_pth_is_skipped(tp, venv):
+    """Without a trust source (C checks each file): a refused ``.pyc`` is recorded and its
+    source read instead; a refused ``.pth`` file is recorded and skipped; the program runs."""
+    from conftest import venv_python
+
+    _policy(tp, max_size=100_000)  # above every file this run reads as code but the two below
+    (tp.cwd / "mod.py").write_text("VALUE = 'from source'\n")
+    cache = tp.cwd / "__pycache__"
+    cache.mkdir()
+    pyc = cache / f"mod.{sys.implementation.cache_tag}.pyc"
+    pyc.write_bytes(b"\0" * 150_000)
+    pth = venv / "zz_tpython_test.pth"
+    pth.write_text("# a comment\n" * 20_000)  # 240,000 bytes: plain python (which starts tpython) skips it
+    tp.script("import mod, sys\nprint(mod.VALUE, 'tpython.integrity.checks' in sys.modules)\n")
+    r = subprocess.run([venv_python(venv), "-m", "tpython", "run", "--log", f"jsonl:{tp.log}", "--policy",
+                        "policy.toml", *(["--engine", tp.engine] if tp.engine else []), "app.py"],
+                       cwd=tp.cwd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["from", "source", "False"]  # the Python checks were not loaded
+    records = {x["args"]["path"]: x["args"] for x in tp.events_of_log() if x["event"] == "tpython.integrity"}
+    assert records[str(pyc)]["reason"] == "too large (150000 bytes; the limit is 100000)"
+    assert records[str(pyc)]["fallback"] == str(tp.cwd / "mod.py")
+    assert records[str(pth)]["reason"] == "too large (240000 bytes; the limit is 100000)"
+    assert records[str(pth)]["fallback"] == "skipped"
 
 
 def test_stamped_tree_runs_with_xattr_and_no_manifest(tp):
@@ -174,10 +210,12 @@ def test_stamped_tree_runs_with_xattr_and_no_manifest(tp):
     assert stale and stale[-1]["args"]["reason"].startswith("stale xattr")
 
 
-def test_script_on_noexec_mount_is_refused(tp, noexec_dir):
+@pytest.mark.parametrize("checks", sorted(CHECKS))
+def test_script_on_noexec_mount_is_refused(tp, noexec_dir, checks):
+    _policy(tp, **CHECKS[checks])
     script = noexec_dir / "s.py"
     script.write_text("print('ran from noexec')\n")
-    r = tp("run", str(script))
+    r = tp("run", "--policy", "policy.toml", str(script))
     assert r.rc == 126 and "ran from noexec" not in r.out
     assert "on a noexec mount" in r.err
     assert r.events("tpython.integrity")[0]["args"]["reason"] == "on a noexec mount"

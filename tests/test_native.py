@@ -93,6 +93,13 @@ print(json.dumps(out))
 """
 
 
+def test_every_catalogued_event_has_a_known_category():
+    """The C table's defaults are made per category (NativeEngine.frozen_tables)."""
+    from tpython.policy.catalog import CATEGORIES, EVENTS
+
+    assert {info.category for info in EVENTS.values()} <= set(CATEGORIES)
+
+
 @pytest.mark.parametrize("policy", ["default", "strict", "custom"])
 def test_c_resolves_every_event_as_the_python_engine_does(tp, policy):
     """The frozen C table sends an event to Python exactly when the Python engine would

@@ -21,7 +21,7 @@ from tpython.engine.rules import MOVE_EVENTS, native_conditions
 from tpython.errors import PolicyViolation
 from tpython.jsontext import dumps
 from tpython.locations import locations
-from tpython.policy.catalog import EVENTS
+from tpython.policy.catalog import CATEGORIES, EVENTS
 from tpython.sinks.interface import Sink
 
 TYPE_CHECKING = False
@@ -52,7 +52,8 @@ class NativeEngine(Engine):
         """What C needs to resolve any event name: catalog defaults, the default of
         unknown events, and each rule's event globs, action, whether it has conditions,
         id, message, and the conditions C evaluates itself (or None)."""
-        defaults = {name: self.policy.default_for(info.category) for name, info in EVENTS.items()}
+        by_category = {category: self.policy.default_for(category) for category in CATEGORIES}
+        defaults = {name: by_category[info.category] for name, info in EVENTS.items()}
         places = self.table.placeholders
         rules = [(tuple(r.events), r.action, bool(r.when or r.unless), r.id, r.message, native_conditions(r, places))
                  for r in self.policy.rules]

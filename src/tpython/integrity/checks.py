@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import stat
 
-from tpython.integrity import kernel
+from tpython.integrity import DEFAULT_MAX_SIZE, kernel
 from tpython.sha256 import sha256_hex
 
 TYPE_CHECKING = False
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from tpython.integrity.sources.interface import TrustSource
 else:
     from tpython.lean_typing import NamedTuple
-
-DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 
 
 class Verdict(NamedTuple):

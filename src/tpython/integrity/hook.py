@@ -4,7 +4,11 @@ Installed by the bootstrap before ``site`` (``.pth`` files and the target
 are read through it). The bytes that were checked are the bytes handed to
 the loader (an in-memory file), so swapping the file afterwards gains
 nothing. A refusal is logged as ``tpython.integrity`` and raised as
-:class:`CodeRefused`, an ``ImportError``.
+:class:`CodeRefused`, an ``ImportError`` (:func:`refusal`).
+
+Where no trust source is configured, tpython's C module makes the same checks
+(``native/codecheck.c``) and calls :func:`refusal`'s callable for a refusal:
+this module then loads neither :mod:`.checks` nor :mod:`.kernel`.
 """
 from __future__ import annotations
 
@@ -12,13 +16,13 @@ import _frozen_importlib_external as _bootstrap_external  # the import system, l
 import io
 import os
 
-from tpython.integrity import checks
-from tpython.integrity.errors import IntegrityError
+from tpython.integrity import DEFAULT_MAX_SIZE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import IO, Any, BinaryIO, Callable, ContextManager, Optional
+    from typing import IO, Any, BinaryIO, Callable, ContextManager, NoReturn, Optional
 
+    from tpython.integrity import checks
     from tpython.integrity.sources.interface import TrustSource
 
 
@@ -47,16 +51,23 @@ def _source_of_cache(path: str) -> Optional[str]:
     return source if os.path.isfile(source) else None
 
 
-class CodeFile(io.BytesIO):
-    """The checked bytes of a code file, with the ``name`` a real file would have."""
+def code_file(data: bytes, name: str) -> BinaryIO:
+    """The checked bytes of a code file: an in-memory file with the ``name`` a real file has."""
+    file = io.BytesIO(data)
+    file.name = name
+    return file
 
-    def __init__(self, data: bytes, name: str) -> None:
-        super().__init__(data)
-        self.name = name
+
+def needs_trust_source(integrity: dict[str, Any]) -> bool:
+    """Whether `[integrity]` asks for a trust source (the Python checks); else C checks."""
+    return bool(integrity.get("manifest") or integrity.get("xattr") or integrity.get("require"))
 
 
 def check_policy(integrity: dict[str, Any], manifest_sha256: Optional[str]) -> checks.Policy:
     """The checks `[integrity]` asks for; a manifest is loaded as the bytes the launcher verified."""
+    from tpython.integrity import checks
+    from tpython.integrity.errors import IntegrityError
+
     sources: list[TrustSource] = []
     if integrity.get("manifest"):
         from tpython.integrity import manifest
@@ -70,12 +81,14 @@ def check_policy(integrity: dict[str, Any], manifest_sha256: Optional[str]) -> c
         from tpython.integrity.sources.xattr import XattrSource
 
         sources.append(XattrSource())
-    return checks.Policy(
-        sources=sources,
-        require=bool(integrity.get("require", False)),
-        kernel_check=bool(integrity.get("kernel_check", True)),
-        max_size=int(integrity.get("max_size", checks.DEFAULT_MAX_SIZE)),
-    )
+    max_size, kernel_check = code_limits(integrity)
+    return checks.Policy(sources=sources, require=bool(integrity.get("require", False)), kernel_check=kernel_check,
+                         max_size=max_size)
+
+
+def code_limits(integrity: dict[str, Any]) -> tuple[int, bool]:
+    """`[integrity]`'s size limit for a code file, and whether the kernel's check counts."""
+    return int(integrity.get("max_size", DEFAULT_MAX_SIZE)), bool(integrity.get("kernel_check", True))
 
 
 def make_hook(policy: checks.Policy, internal: Callable[[], ContextManager[None]],
@@ -83,6 +96,9 @@ def make_hook(policy: checks.Policy, internal: Callable[[], ContextManager[None]
               vouch: Optional[Callable[[bytes, str], None]] = None) -> Callable[[str], BinaryIO]:
     """The callable CPython calls with each path it opens as code; VOUCH(data, path)
     hears of every file accepted."""
+    from tpython.integrity import checks
+
+    refuse = refusal(internal, record)
 
     def tpython_open_code(path: str) -> BinaryIO:
         # tpython._native has raised the `open` event CPython raises when no hook is
@@ -94,21 +110,33 @@ def make_hook(policy: checks.Policy, internal: Callable[[], ContextManager[None]
             if vouch is not None:
                 with internal():
                     vouch(verdict.data, verdict.path)
-            return CodeFile(verdict.data, name)
-        reason = verdict.reason or "refused"
-        with internal():
-            source = _source_of_cache(verdict.path)
-        details = {"path": verdict.path, "reason": reason, "sha256": verdict.sha256}
-        if source is not None:
-            record("tpython.integrity", {**details, "fallback": source}, "deny", rule="integrity")
-            raise CacheRefused(f"tpython: refused cached byte-code {verdict.path}: {reason}; using {source}")
-        if verdict.path.endswith(".pth"):
-            record("tpython.integrity", {**details, "fallback": "skipped"}, "deny", rule="integrity")
-            raise CacheRefused(f"tpython: refused path configuration file {verdict.path}: {reason}")
-        record("tpython.integrity", details, "deny", rule="integrity")
-        raise CodeRefused(verdict.path, reason)
+            return code_file(verdict.data, name)
+        refuse(verdict.path, verdict.reason or "refused", verdict.sha256)
 
     return tpython_open_code
+
+
+def refusal(internal: Callable[[], ContextManager[None]],
+            record: Callable[..., None]) -> Callable[..., NoReturn]:
+    """refuse(path, reason, sha256=None): record a refused code file as
+    ``tpython.integrity`` and raise what its reader handles: :class:`CacheRefused` for
+    a cached ``.pyc`` whose source is there (the source is read instead) and for a
+    ``.pth`` file (skipped), else :class:`CodeRefused`."""
+
+    def refuse(path: str, reason: str, sha256: Optional[str] = None) -> NoReturn:
+        with internal():
+            source = _source_of_cache(path)
+        details = {"path": path, "reason": reason, "sha256": sha256}
+        if source is not None:
+            record("tpython.integrity", {**details, "fallback": source}, "deny", rule="integrity")
+            raise CacheRefused(f"tpython: refused cached byte-code {path}: {reason}; using {source}")
+        if path.endswith(".pth"):
+            record("tpython.integrity", {**details, "fallback": "skipped"}, "deny", rule="integrity")
+            raise CacheRefused(f"tpython: refused path configuration file {path}: {reason}")
+        record("tpython.integrity", details, "deny", rule="integrity")
+        raise CodeRefused(path, reason)
+
+    return refuse
 
 
 def close_sourceless_gap() -> None:

@@ -91,9 +91,12 @@ def execve_check(fd: int, name: str) -> KernelVerdict:
     return KernelVerdict(True, False, f"refused by the kernel (execveat AT_EXECVE_CHECK: {os.strerror(err)})")
 
 def execve_check_available() -> bool:
-    """Whether this kernel understands AT_EXECVE_CHECK (checked on /proc/self/exe's interpreter)."""
+    """Whether this kernel understands AT_EXECVE_CHECK (asked of this interpreter's executable)."""
     import sys
 
+    native = _native()
+    if native is not None:
+        return bool(native.execve_check_available(sys.executable))
     try:
         fd = os.open(sys.executable, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:

@@ -190,12 +190,13 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
 
 
 def _prepare_integrity(policy: Policy, spec: LaunchSpec, engine: Engine) -> tuple[Any, Any]:
-    """The checks `[integrity]` asks for, and the audit-hook guard when trust is required."""
-    from tpython.integrity.hook import check_policy
+    """The Python checks `[integrity]` asks for when it names a trust source, and the
+    audit-hook guard; (None, None) when C checks each code file (native/codecheck.c)."""
+    from tpython.integrity.hook import check_policy, needs_trust_source
 
+    if not needs_trust_source(policy.integrity):
+        return None, None
     code_checks = check_policy(policy.integrity, spec.manifest_sha256)
-    if not (code_checks.require or code_checks.sources):
-        return code_checks, None
     from tpython.integrity.guard import CodeGuard
 
     return code_checks, CodeGuard(code_checks, engine.internal, engine.emit_internal)
@@ -204,35 +205,51 @@ def _prepare_integrity(policy: Policy, spec: LaunchSpec, engine: Engine) -> tupl
 def _install_open_code(policy: Policy, checks_policy: Any, guard: Any, engine: Engine,
                        quiet: bool) -> dict[str, Any]:
     """Put every file read as code through the integrity checks (SPEC 3), before `site`."""
-    from tpython.integrity import kernel
-    from tpython.integrity.errors import IntegrityError
-    from tpython.integrity.hook import close_sourceless_gap, make_hook
+    from tpython.integrity.hook import (
+        close_sourceless_gap,
+        code_file,
+        code_limits,
+        make_hook,
+        needs_trust_source,
+        refusal,
+    )
 
     config = policy.integrity
-    wanted = bool(config.get("require") or config.get("manifest") or config.get("xattr"))
+    wanted = needs_trust_source(config)
     try:
         import tpython._native as native
     except ImportError as exc:
         if wanted:
+            from tpython.integrity.errors import IntegrityError
+
             raise IntegrityError(f"[integrity] needs the open_code hook, but tpython's C module was not built "
                                  f"({exc}); reinstall tpython where gcc and the Python headers are present") from None
         return {"open_code": f"unavailable ({exc})"}
     if not quiet:
         import tpython.logs.summary  # noqa: F401  (what tpython imports at exit, before the hook checks it)
-    native.install_open_code(make_hook(checks_policy, engine.internal, engine.emit_internal,
-                             guard.vouch if guard is not None else None), checks_policy.require)
+    if checks_policy is None:  # no trust source: C checks each file, and calls refuse() for a refusal
+        max_size, kernel_check = code_limits(config)
+        native.install_open_code(None, False, (max_size, kernel_check, code_file,
+                                               refusal(engine.internal, engine.emit_internal)))
+        sources: list[str] = []
+        require = False
+    else:
+        native.install_open_code(make_hook(checks_policy, engine.internal, engine.emit_internal,
+                                 guard.vouch if guard is not None else None), checks_policy.require)
+        sources = [s.name for s in checks_policy.sources]
+        require, max_size, kernel_check = checks_policy.require, checks_policy.max_size, checks_policy.kernel_check
     close_sourceless_gap()
-    bits = kernel.securebits()
-    available = kernel.execve_check_available()
+    bits = native.securebits()
+    available = native.execve_check_available(sys.executable)
     return {
         "open_code": "active",
-        "sources": [s.name for s in checks_policy.sources],
-        "require": checks_policy.require,
-        "max_size": checks_policy.max_size,
-        "kernel_check": checks_policy.kernel_check,
+        "sources": sources,
+        "require": require,
+        "max_size": max_size,
+        "kernel_check": kernel_check,
         "execve_check": "available" if available else "unavailable (kernel without AT_EXECVE_CHECK)",
-        "securebits": {"exec_restrict_file": bool(bits & kernel.SECBIT_EXEC_RESTRICT_FILE),
-                       "exec_deny_interactive": bool(bits & kernel.SECBIT_EXEC_DENY_INTERACTIVE)},
+        "securebits": {"exec_restrict_file": bool(bits & native.SECBIT_EXEC_RESTRICT_FILE),
+                       "exec_deny_interactive": bool(bits & native.SECBIT_EXEC_DENY_INTERACTIVE)},
     }
 
 
@@ -307,6 +324,19 @@ def _start_args(spec: LaunchSpec, policy: Policy, engine: Engine) -> dict[str, A
     }
 
 
+def _deny_interactive_set() -> bool:
+    """Whether this process has SECBIT_EXEC_DENY_INTERACTIVE set."""
+    try:
+        import tpython._native as native  # loaded at start: no code file is read now
+    except ImportError:  # nor is there an open_code hook: the Python module is read as usual
+        from tpython.integrity import kernel
+
+        return bool(kernel.securebits() & kernel.SECBIT_EXEC_DENY_INTERACTIVE)
+    # tpython.integrity.kernel is not loaded at start where C checks code files: read now,
+    # through the hook, under SECBIT_EXEC_RESTRICT_FILE its .pyc (not executable) is refused
+    return bool(native.securebits() & native.SECBIT_EXEC_DENY_INTERACTIVE)
+
+
 def _check_launch(spec: LaunchSpec, policy: Policy) -> None:
     if policy.refuse_ld_preload and os.environ.get("LD_PRELOAD"):
         raise LaunchRefused(f"LD_PRELOAD is set ({os.environ['LD_PRELOAD']}); policy {policy.name!r} "
@@ -315,9 +345,7 @@ def _check_launch(spec: LaunchSpec, policy: Policy) -> None:
         return  # tpython's own worker launch, under this same policy
     kind = spec.target.kind
     if kind in ("command", "stdin", "interactive") and policy.integrity.get("kernel_check", True):
-        from tpython.integrity import kernel
-
-        if kernel.securebits() & kernel.SECBIT_EXEC_DENY_INTERACTIVE:
+        if _deny_interactive_set():
             raise LaunchRefused("this process has SECBIT_EXEC_DENY_INTERACTIVE set: code that comes from no "
                                 "file (-c, stdin, the interactive prompt) is refused")
     if kind not in policy.launch_allow:

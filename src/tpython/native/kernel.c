@@ -34,12 +34,35 @@
 #define SECCOMP_MODE_FILTER 2
 #endif
 
+int
+tp_securebits_now(void)
+{
+    int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+    return bits < 0 ? 0 : bits;
+}
+
 PyObject *
 tp_securebits(PyObject *module, PyObject *unused)
 {
     (void)module; (void)unused;
-    int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
-    return PyLong_FromLong(bits < 0 ? 0 : bits);
+    return PyLong_FromLong(tp_securebits_now());
+}
+
+int
+tp_execve_check_errno(int fd, const char *name)
+{
+#ifdef SYS_execveat
+    char *argv[] = {(char *)name, NULL};
+    char *envp[] = {NULL};
+    long rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH | AT_EXECVE_CHECK);
+    Py_END_ALLOW_THREADS
+    return rc == 0 ? 0 : errno;
+#else
+    (void)fd; (void)name;
+    return ENOSYS;
+#endif
 }
 
 /* execve_check(fd, name) -> 0 when the kernel would execute the file, else the errno
@@ -53,17 +76,26 @@ tp_execve_check(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "iy", &fd, &name)) {
         return NULL;
     }
-#ifdef SYS_execveat
-    char *argv[] = {(char *)name, NULL};
-    char *envp[] = {NULL};
-    long rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH | AT_EXECVE_CHECK);
-    Py_END_ALLOW_THREADS
-    return PyLong_FromLong(rc == 0 ? 0 : errno);
-#else
-    return PyLong_FromLong(ENOSYS);
-#endif
+    return PyLong_FromLong(tp_execve_check_errno(fd, name));
+}
+
+/* execve_check_available(path) -> whether this kernel understands AT_EXECVE_CHECK,
+ * asked of the file PATH: any answer but EINVAL or ENOSYS (kernel.execve_check_available). */
+PyObject *
+tp_execve_check_available(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    PyObject *encoded;
+    if (!PyUnicode_FSConverter(arg, &encoded)) {
+        return NULL;
+    }
+    int fd = open(PyBytes_AS_STRING(encoded), O_RDONLY | O_CLOEXEC);
+    int err = fd < 0 ? ENOSYS : tp_execve_check_errno(fd, PyBytes_AS_STRING(encoded));
+    if (fd >= 0) {
+        close(fd);
+    }
+    Py_DECREF(encoded);
+    return PyBool_FromLong(err != EINVAL && err != ENOSYS);
 }
 
 /* seccomp_filter(program) -> None, or (step, errno) for the step that failed:

@@ -50,8 +50,9 @@ static PyMethodDef methods[] = {
      "spawn_worker(program, args, passfds, parent_run) -> pid: a multiprocessing worker started through "
      "tpython's bootstrap with the frozen policy."},
     {"install_open_code", tp_install_open_code, METH_VARARGS,
-     "install_open_code(callable, require=False): make callable(path) -> file object CPython's open_code "
-     "hook (once per process); in a subinterpreter code is refused under require, else read unchecked."},
+     "install_open_code(callable, require=False, checks=None): make callable(path) -> file object CPython's "
+     "open_code hook (once per process), or with callable None, C's checks (checks: (max_size, kernel_check, "
+     "code_file, refuse)); in a subinterpreter code is refused under require, else read unchecked."},
     {"compile_source", tp_compile_source, METH_VARARGS,
      "compile_source(source, filename) -> compile(source, filename, \"exec\", dont_inherit=True) for bytes "
      "without NUL, the same audit event, without creating the ast module's classes."},
@@ -63,6 +64,8 @@ static PyMethodDef methods[] = {
     {"securebits", tp_securebits, METH_NOARGS, "securebits() -> this process's securebits."},
     {"execve_check", tp_execve_check, METH_VARARGS,
      "execve_check(fd, name) -> 0 or the errno of execveat(fd, \"\", AT_EMPTY_PATH | AT_EXECVE_CHECK)."},
+    {"execve_check_available", tp_execve_check_available, METH_O,
+     "execve_check_available(path) -> whether this kernel understands AT_EXECVE_CHECK (asked of PATH)."},
     {"seccomp_filter", tp_seccomp_filter, METH_VARARGS,
      "seccomp_filter(program) -> None, or (step, errno): set no_new_privs and load the BPF program."},
     {NULL, NULL, 0, NULL},
@@ -78,7 +81,9 @@ PyMODINIT_FUNC
 PyInit__native(void)
 {
     PyObject *m = PyModule_Create(&module_def);
-    if (m != NULL && (PyModule_AddIntConstant(m, "PROBES", TPYTHON_PROBES) < 0 || PyType_Ready(&RegexType) < 0)) {
+    if (m != NULL && (PyModule_AddIntConstant(m, "PROBES", TPYTHON_PROBES) < 0
+                      || PyModule_AddIntConstant(m, "SECBIT_EXEC_RESTRICT_FILE", TP_SECBIT_EXEC_RESTRICT_FILE) < 0
+                      || PyModule_AddIntConstant(m, "SECBIT_EXEC_DENY_INTERACTIVE", TP_SECBIT_EXEC_DENY_INTERACTIVE) < 0 || PyType_Ready(&RegexType) < 0)) {
         Py_CLEAR(m);
     }
     if (m != NULL) {

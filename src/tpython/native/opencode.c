@@ -1,8 +1,9 @@
 /* The open_code hook, for tpython._native.
  *
  * PyFile_SetOpenCodeHook takes a C function; this module supplies one that
- * calls the callable tpython gives it, once, before any of the target's code
- * is read. CPython allows one hook per process: once tpython has set it,
+ * calls the callable tpython gives it (the Python checks, where a trust source
+ * is configured) or checks the file itself (codecheck.c), installed once,
+ * before any of the target's code is read. CPython allows one hook per process: once tpython has set it,
  * nobody else can (a second call fails with SystemError).
  *
  * Doing this from Python through ctypes.pythonapi would leave ctypes loaded
@@ -14,10 +15,12 @@
 #include <fcntl.h>
 #include <string.h>
 
+#include "codecheck.h"
 #include "dispatch.h"
 #include "opencode.h"
 
-static PyObject *hook_callable = NULL;
+static PyObject *hook_callable = NULL; /* the Python checks, or NULL: C's (codecheck.c) */
+static int installed;
 static PyInterpreterState *hook_interp; /* the interpreter the callable belongs to */
 static int require_trust;               /* [integrity] require: no unchecked code anywhere */
 
@@ -48,10 +51,6 @@ static PyObject *
 tpython_open_code(PyObject *path, void *user_data)
 {
     (void)user_data;
-    if (hook_callable == NULL) {
-        PyErr_SetString(PyExc_ImportError, "tpython: open_code hook lost its callable");
-        return NULL;
-    }
     if (PyInterpreterState_Get() != hook_interp) {
         return open_in_subinterpreter(path);
     }
@@ -63,7 +62,8 @@ tpython_open_code(PyObject *path, void *user_data)
     /* Then the checks: tpython's own work, which the audit hook must not take as the
      * program's (this is one of the C paths that may mark a thread busy). */
     int previous = tp_busy_enter();
-    PyObject *file = PyObject_CallFunctionObjArgs(hook_callable, path, NULL);
+    PyObject *file = hook_callable != NULL ? PyObject_CallFunctionObjArgs(hook_callable, path, NULL)
+                                           : code_checks_open(path);
     tp_busy_leave(previous);
     return file;
 }
@@ -72,21 +72,30 @@ PyObject *
 tp_install_open_code(PyObject *module, PyObject *args)
 {
     (void)module;
-    PyObject *callable;
+    PyObject *callable, *checks = Py_None;
     int require = 0;
-    if (!PyArg_ParseTuple(args, "O|p:install_open_code", &callable, &require)) {
+    if (!PyArg_ParseTuple(args, "O|pO:install_open_code", &callable, &require, &checks)) {
         return NULL;
     }
-    if (!PyCallable_Check(callable)) {
-        PyErr_SetString(PyExc_TypeError, "install() needs a callable");
-        return NULL;
-    }
-    if (hook_callable != NULL) {
+    if (installed) {
         PyErr_SetString(PyExc_RuntimeError, "tpython's open_code hook is already installed");
         return NULL;
     }
-    Py_INCREF(callable);
-    hook_callable = callable;
+    if (callable == Py_None) { /* C checks the files: no trust source, nothing required */
+        if (checks == Py_None || require) {
+            PyErr_SetString(PyExc_TypeError, "install_open_code(None) needs the checks, and nothing required");
+            return NULL;
+        }
+        if (code_checks_configure(checks) < 0) {
+            return NULL;
+        }
+    } else if (!PyCallable_Check(callable)) {
+        PyErr_SetString(PyExc_TypeError, "install() needs a callable");
+        return NULL;
+    } else {
+        Py_INCREF(callable);
+        hook_callable = callable;
+    }
     hook_interp = PyInterpreterState_Get();
     require_trust = require;
     if (PyFile_SetOpenCodeHook(tpython_open_code, NULL) < 0) {
@@ -96,6 +105,7 @@ tp_install_open_code(PyObject *module, PyObject *args)
         }
         return NULL;
     }
+    installed = 1;
     Py_RETURN_NONE;
 }
 
