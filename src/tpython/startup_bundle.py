@@ -198,15 +198,17 @@ def _write(entries: "dict[str, tuple[Any, ...]]", missing: "set[str]") -> None:
                 entries[name] = (module.__spec__.submodule_search_locations is not None, origin, st.st_mtime_ns,
                                  st.st_size, marshal.dumps(code), cache_from_source(origin))
             index: dict[str, tuple[Any, ...]] = {}
+            codes = []
             offset = 0
             for name, (is_package, origin, mtime_ns, size, code, cached) in sorted(entries.items()):
                 index[name] = (is_package, origin, mtime_ns, size, offset, len(code), cached)
+                codes.append(code)
                 offset += len(code)
             header = marshal.dumps({"format": FORMAT, "package": PACKAGE_DIR, "modules": index})
             f.write(len(header).to_bytes(_LENGTH_BYTES, "little"))
             f.write(header)
-            for _, entry in sorted(entries.items()):
-                f.write(entry[4])
+            for code in codes:
+                f.write(code)
         os.replace(tmp, BUNDLE)  # readers see the old file or the new one, never half of one
     except (OSError, SyntaxError, ValueError):
         try:

@@ -150,7 +150,7 @@ kernel_refuses(int fd, const char *real, int *err)
         return 0;
     }
     *err = tp_execve_check_errno(fd, real);
-    return *err != 0 && *err != EINVAL && *err != ENOSYS; /* EINVAL, ENOSYS: no AT_EXECVE_CHECK here */
+    return *err != 0 && !tp_execve_check_unsupported(*err);
 }
 
 PyObject *

@@ -95,7 +95,7 @@ tp_execve_check_available(PyObject *module, PyObject *arg)
         close(fd);
     }
     Py_DECREF(encoded);
-    return PyBool_FromLong(err != EINVAL && err != ENOSYS);
+    return PyBool_FromLong(!tp_execve_check_unsupported(err));
 }
 
 /* seccomp_filter(program) -> None, or (step, errno) for the step that failed:
