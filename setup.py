@@ -16,7 +16,7 @@ import sysconfig
 import tempfile
 from typing import Optional
 
-from setuptools import Extension, setup
+from setuptools import Command, Extension, setup
 
 # setuptools' own copy of distutils (Python 3.12 has none), found once setuptools is imported
 from distutils.command.build_scripts import build_scripts
@@ -25,10 +25,10 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 NATIVE = "src/tpython/native/"
 NATIVE_SOURCES = [NATIVE + name for name in ("module.c", "dispatch.c", "record.c", "render.c", "attrib.c",
                                              "opencode.c", "codecheck.c", "kernel.c", "conditions.c", "spawn.c",
-                                             "regex.c", "literals.c", "net.c")]
+                                             "regex.c", "literals.c", "net.c", "repeats.c")]
 NATIVE_HEADERS = [NATIVE + name for name in ("dispatch.h", "record.h", "render.h", "attrib.h", "opencode.h",
                                              "codecheck.h", "kernel.h", "conditions.h", "probes.h", "spawn.h",
-                                             "regex.h", "literals.h", "net.h")]
+                                             "regex.h", "literals.h", "net.h", "repeats.h")]
 
 
 def _c_string(data: bytes) -> str:
@@ -85,8 +85,53 @@ class BuildScripts(build_scripts):
             self.warn(f"tpython: the native launcher was not built ({exc}); installing the shell script")
 
 
+class BuildCaches(Command):
+    """tpython's start-up caches, made from the package as built: the bundle of its compiled
+    modules (tpython/startup_bundle.py) and the parsed and merged built-in profiles
+    (tpython/policy/profile_cache.py). Into the wheel, so that they are installed files that
+    `pip uninstall` removes; for an editable install (setuptools sets editable_mode), beside
+    the sources. A run of tpython never writes them."""
+
+    description = "build tpython's start-up bundle and profile caches"
+    user_options: "list[tuple[str, Optional[str], str]]" = []
+    editable_mode = False
+
+    def initialize_options(self) -> None:
+        self.build_lib: Optional[str] = None
+
+    def finalize_options(self) -> None:
+        self.set_undefined_options("build_py", ("build_lib", "build_lib"))
+
+    def run(self) -> None:
+        editable = bool(self.editable_mode)
+        parent = os.path.join(ROOT, "src") if editable else os.path.abspath(self.build_lib or "")
+        for name in [n for n in sys.modules if n == "tpython" or n.startswith("tpython.")]:
+            del sys.modules[name]  # this build's own copy, not one imported before
+        sys.path.insert(0, parent)
+        try:
+            from tpython import startup_bundle
+            from tpython.policy import profile_cache
+
+            written = [startup_bundle.build(os.path.join(parent, "tpython"), sealed=not editable)]
+            # `{tpython}` in strict is merged for where pip installs for this interpreter
+            installed_at = None if editable else os.path.join(sysconfig.get_paths()["platlib"], "tpython")
+            written += profile_cache.build(sealed=not editable, installed_at=installed_at)
+        finally:
+            sys.path.remove(parent)
+            for name in [n for n in sys.modules if n == "tpython" or n.startswith("tpython.")]:
+                del sys.modules[name]
+        for path in written:
+            self.announce(f"tpython: wrote {os.path.relpath(path, parent)}", level=2)
+
+    def get_outputs(self) -> "list[str]":
+        return []
+
+
 if __name__ == "__main__":  # as pip's build backend and `python setup.py` run it; not when a test imports it
-    setup(cmdclass={"build_scripts": BuildScripts},
+    from setuptools.command.build import build
+
+    build.sub_commands.append(("build_caches", None))  # last: after build_py and build_ext
+    setup(cmdclass={"build_scripts": BuildScripts, "build_caches": BuildCaches},
           ext_modules=[Extension("tpython._native", NATIVE_SOURCES, depends=NATIVE_HEADERS,
                                  libraries=["nettle"],  # SHA-256 (GNU Nettle)
                                  extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],

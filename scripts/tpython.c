@@ -14,6 +14,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,22 +33,107 @@ fail(const char *message, const char *detail)
     return 127;
 }
 
+/* Why PATH, which exists, cannot be run by this user: the first directory on the way to
+ * it (symbolic links followed) that this user may not enter, written to BLOCKED; or ""
+ * when none is (the file itself is not executable for this user). */
+static void
+blocked_directory(const char *path, char *blocked, size_t size)
+{
+    char current[PATH_MAX];
+    blocked[0] = '\0';
+    if (snprintf(current, sizeof(current), "%s", path) >= (int)sizeof(current)) {
+        return;
+    }
+    for (int links = 0; links < 40; links++) {
+        for (char *slash = strchr(current + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+            *slash = '\0';
+            int denied = access(current, X_OK) != 0 && errno == EACCES;
+            if (denied) {
+                snprintf(blocked, size, "%s", current);
+            }
+            *slash = '/';
+            if (denied) {
+                return;
+            }
+        }
+        char target[PATH_MAX];
+        ssize_t n = readlink(current, target, sizeof(target) - 1);
+        if (n <= 0) {
+            return; /* not a link: the file itself */
+        }
+        target[n] = '\0';
+        char next[PATH_MAX];
+        char *slash = strrchr(current, '/');
+        int m = target[0] == '/' || slash == NULL
+                ? snprintf(next, sizeof(next), "%s", target)
+                : snprintf(next, sizeof(next), "%.*s/%s", (int)(slash - current), current, target);
+        if (m <= 0 || (size_t)m >= sizeof(next)) {
+            return;
+        }
+        memcpy(current, next, (size_t)m + 1);
+    }
+}
+
 /* The interpreter this program stands for: the one beside it (a virtual environment's
  * bin/, as the script's shell line looks), of the version it was built for first,
  * else the one it was built with. Its path makes sys.executable, and from it Python
- * finds its prefix (and a virtual environment's pyvenv.cfg). */
+ * finds its prefix (and a virtual environment's pyvenv.cfg). On failure, UNUSABLE is
+ * the first candidate that exists but could not be used ("" when none exists), and
+ * *ERR why. */
 static int
-find_interpreter(const char *dir, char *out, size_t size)
+find_interpreter(const char *dir, char *out, size_t size, char *unusable, size_t unusable_size, int *err)
 {
     static const char *names[] = {"python" STR(PY_MAJOR_VERSION) "." STR(PY_MINOR_VERSION), "python3", "python"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        int n = snprintf(out, size, "%s/%s", dir, names[i]);
-        if (n > 0 && (size_t)n < size && access(out, X_OK) == 0) {
+    unusable[0] = '\0';
+    for (size_t i = 0; i <= sizeof(names) / sizeof(names[0]); i++) {
+        int n = i < sizeof(names) / sizeof(names[0]) ? snprintf(out, size, "%s/%s", dir, names[i])
+                                                     : snprintf(out, size, "%s", TPYTHON_BUILD_EXECUTABLE);
+        if (n <= 0 || (size_t)n >= size) {
+            continue;
+        }
+        if (access(out, X_OK) == 0) {
             return 0;
         }
+        if (errno != ENOENT && errno != ENOTDIR && unusable[0] == '\0') {
+            *err = errno;
+            snprintf(unusable, unusable_size, "%s", out);
+        }
     }
-    int n = snprintf(out, size, "%s", TPYTHON_BUILD_EXECUTABLE);
-    return n > 0 && (size_t)n < size && access(out, X_OK) == 0 ? 0 : -1;
+    return -1;
+}
+
+/* One line saying why UNUSABLE (an interpreter that exists) cannot be run: for
+ * "permission denied", the directory this user may not enter, or that the file is not
+ * executable for this user. Exit status 126, as a shell's for a command it cannot run. */
+static int
+fail_unusable(const char *unusable, int err)
+{
+    char shown[2 * PATH_MAX + 8];
+    char resolved[PATH_MAX];
+    ssize_t n = readlink(unusable, resolved, sizeof(resolved) - 1);
+    if (n > 0) {
+        resolved[n] = '\0';
+        snprintf(shown, sizeof(shown), "%s -> %s", unusable, resolved);
+    }
+    else {
+        snprintf(shown, sizeof(shown), "%s", unusable);
+    }
+    if (err != EACCES) {
+        fprintf(stderr, "tpython: cannot run the interpreter %s: %s\n", shown, strerror(err));
+        return 126;
+    }
+    char blocked[PATH_MAX];
+    blocked_directory(unusable, blocked, sizeof(blocked));
+    if (blocked[0]) {
+        fprintf(stderr, "tpython: cannot run the interpreter %s: permission denied: this user (uid %u) may not "
+                        "enter the directory %s; run tpython as a user who may, or install it with an "
+                        "interpreter this user can reach\n", shown, (unsigned)getuid(), blocked);
+    }
+    else {
+        fprintf(stderr, "tpython: cannot run the interpreter %s: permission denied: the file is not executable "
+                        "for this user (uid %u)\n", shown, (unsigned)getuid());
+    }
+    return 126;
 }
 
 static int
@@ -83,7 +169,12 @@ main(int argc, char **argv)
     }
     *slash = '\0';
     char interpreter[PATH_MAX];
-    if (find_interpreter(dir, interpreter, sizeof(interpreter)) < 0) {
+    char unusable[PATH_MAX];
+    int err = 0;
+    if (find_interpreter(dir, interpreter, sizeof(interpreter), unusable, sizeof(unusable), &err) < 0) {
+        if (unusable[0]) {
+            return fail_unusable(unusable, err);
+        }
         return fail("no python3 beside this program, nor the one it was built with: ", TPYTHON_BUILD_EXECUTABLE);
     }
     char **args = malloc(sizeof(char *) * ((size_t)argc + 1));

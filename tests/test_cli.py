@@ -78,16 +78,18 @@ def test_command_ignores_pythonpath_hijack(tp):
         assert "hijacked" not in r.stderr + r.stdout
 
 
-def test_readme_lists_exactly_the_commands_tpython_has(tp):
-    """The README's command list cannot drift from the parser."""
+def test_readme_and_docs_list_exactly_the_commands_tpython_has(tp):
+    """The README's command table and docs/commands.md's synopsis cannot drift from the parser."""
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    block = readme.split("## Commands", 1)[1].split("```", 2)[1]
-    documented = set(re.findall(r"^tpython (\w+)", block, re.M))
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text().split("## Commands", 1)[1].split("\n## ", 1)[0]
+    block = (root / "docs" / "commands.md").read_text().split("```", 2)[1]
     help_text = tp.cli("--help").out
     listed = set(re.findall(r"^    (\w+)\s", help_text, re.M))
+    assert set(re.findall(r"^\| `tpython (\w+)", readme, re.M)) == listed
+    documented = set(re.findall(r"^tpython (\w+)", block, re.M))
     assert documented == listed, (documented, listed)
     usage = "tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--engine native|python]"
     assert usage in block and usage in tp.cli("run", "--help").out

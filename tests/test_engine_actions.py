@@ -61,7 +61,7 @@ def test_allow_count_log_deny(tp):
     tp.script(SCRIPT)
     r = tp("run", "--policy", "policy.toml", "app.py")
     assert r.rc == 0, r.err
-    assert ("chmod: PolicyViolation tpython: os.chmod denied by rule 'no-chmod' of policy "
+    assert ("chmod: PolicyViolation tpython: os.chmod of 'app.py' denied by rule 'no-chmod' of policy "
             f"'{tp.cwd / 'policy.toml'}': permissions are fixed") in r.out
     assert not [x for x in r.events("os.listdir") if x["args"][0] == "."]  # allowed: silent
     assert r.events("os.putenv") == []  # counted, not logged
@@ -118,7 +118,7 @@ def test_ask_without_terminal_denies(tp):
 
 def _run_on_pty(tp, answer: bytes) -> str:
     argv = TPYTHON + ["run", "--quiet", "--log", f"jsonl:{tp.log}", "--policy", "policy.toml", "app.py"]
-    return run_on_pty(tp.cwd, argv, {b"Continue [Y/n]": answer})[1]
+    return run_on_pty(tp.cwd, argv, {b"Continue [y/N]": answer})[1]
 
 
 def test_ask_on_terminal_yes_and_no(tp):

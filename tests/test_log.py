@@ -115,8 +115,8 @@ def test_show_filters(logged):
     assert out == ""
     out = tp.cli("log", "show", str(tp.log), "--since", first["ts"], "--json").out.splitlines()
     assert json.loads(out[0])["seq"] == 0
-    bad = tp.cli("log", "show", str(tp.log), "--since", "yesterday")
-    assert bad.rc == 2 and "not an RFC 3339 time" in bad.err
+    bad = tp.cli("log", "show", str(tp.log), "--since", "next tuesday")
+    assert bad.rc == 2 and "--since: not a time: 'next tuesday'" in bad.err
 
 
 def test_many_processes_appending_never_interleave(tp):

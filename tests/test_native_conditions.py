@@ -102,7 +102,7 @@ for f in ("data/a", "secret/s", "a.key", "etc/x", "etc/ok/y", "plain", "logme.tx
     open(f, "w").close()
 links = {"to-secret": "secret/s", "to-secret-dir": "secret", "to-data": "data", "dangling": "nowhere/x",
          "rel-up": "../" + os.path.basename(here) + "/secret", "loop1": "loop2", "loop2": "loop1",
-         "to-key": "a.key", "to-etc": "etc"}
+         "to-key": "a.key", "to-etc": "etc", "to-ok": "etc/ok"}
 for name, target in links.items():
     os.symlink(target, name)
 dir_fd = os.open("secret", os.O_RDONLY)
@@ -115,7 +115,10 @@ names = ["plain", "secret", "secret/s", "secret/", "./secret//s", "data/../secre
          "to-data/a", "data/a", "data/new", "dangling", "rel-up/s", "loop1", "a.key", "x/../a.key", "to-key",
          "etc/x", "etc/ok/y", "to-etc/x", "to-etc/ok/y", "site.pth", "new.pth", "logme.txt", "logme-new", "killme",
          "k1y", "kdy", "kzy", "zz", "az", "missing/deep/file", "sub/f", "s", "", "/", "//", "///etc/x",
-         "é.key", "\udcff.key", here + "/secret/s", "/proc/self/cwd/secret/s", "/" + "/".join(["x"] * 300)]
+         "é.key", "\udcff.key", here + "/secret/s", "/proc/self/cwd/secret/s", "/" + "/".join(["x"] * 300),
+         # `..` after a symbolic link is the parent of where it leads (realpath's walk, in C too)
+         "to-ok/../x", "to-ok/../../secret/s", "to-ok/missing/../y", "missing/../to-ok/y", "plain/../a.key",
+         "dangling/../a.key", "loop1/../a.key", "to-ok/..", "to-ok/.", "sub/f/../../to-ok/../x"]
 values = []
 for n in names:
     values += [n, S(n)]
@@ -215,7 +218,8 @@ def test_c_decides_conditions_as_the_python_engine_does(tp, policy):
     assert not wrong, wrong[:10]
     assert len(decided) > 0.5 * len(rows), (len(decided), len(rows))  # the corpus is mostly awkward on purpose
     by_case = {(r[0], r[1]): r[2] for r in rows}
-    for name in ("plain", "secret/s", "to-secret", "data/new", "x/../a.key", "///etc/x"):  # the common shapes
+    for name in ("plain", "secret/s", "to-secret", "data/new", "x/../a.key", "///etc/x",  # the common shapes
+                 "to-ok/../x", "missing/../to-ok/y"):
         for mode in ("'r', 0", "'w', 0"):
             assert by_case[("open", f"({name!r}, {mode})")] != "python", (name, mode)
     if policy == "custom":

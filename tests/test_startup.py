@@ -11,8 +11,10 @@ import json
 import math
 import os
 import pickle
+import shutil
 import subprocess
 import sys
+import types
 from typing import Any
 
 import pytest
@@ -56,6 +58,7 @@ def test_default_run_loads_no_heavy_module_the_program_did_not(tp):
 
 SHOW_PYTHON_MODULES = """
 import sys
+import types
 print(' '.join(sorted(n for n, m in sys.modules.items() if str(getattr(m, '__file__', '')).endswith('.py'))))
 """
 
@@ -68,8 +71,7 @@ def test_the_program_inherits_no_python_module_of_the_standard_library_plain_pyt
     at run time, nor `encodings.ascii`)."""
     tp.script(SHOW_PYTHON_MODULES, "show_py.py")
     plain = subprocess.run([sys.executable, "show_py.py"], cwd=tp.cwd, capture_output=True, text=True, check=True)
-    tp("run", "--quiet", "--policy", profile, "show_py.py")  # (re)writes a missing or stale start-up bundle:
-    r = tp("run", "--quiet", "--policy", profile, "show_py.py")  # that run imported tpython the usual way
+    r = tp("run", "--quiet", "--policy", profile, "show_py.py")
     assert r.rc == 0, r.err
     extra = {n for n in _modules(r.out) - _modules(plain.stdout) if n != "tpython" and not n.startswith("tpython.")}
     assert sorted(extra) == []
@@ -302,6 +304,7 @@ def test_socket_class_is_the_genuine_one_along_a_values_own_type():
 
 FALLBACK = """
 import sys
+import types
 sys.modules["tpython._native"] = None  # as where the C module was not built
 import socket
 from tpython.engine import render
@@ -353,6 +356,7 @@ def test_the_program_runs_with_the_collector_enabled(tp, how):
 
 LOADERS = """
 import sys
+import types
 mods = {n: type(m.__spec__.loader).__name__ for n, m in sys.modules.items() if n.startswith("tpython.")}
 print(mods["tpython.cli"], mods["tpython.launcher.bootstrap"], sum(v == "BundleFinder" for v in mods.values()))
 print(any(type(f).__name__ == "BundleFinder" for f in sys.meta_path))
@@ -369,50 +373,65 @@ def _loaders(tp) -> list[str]:
 def test_start_up_modules_come_from_the_bundle_which_the_program_never_meets(tp):
     from tpython import startup_bundle
 
-    bundle = startup_bundle.BUNDLE
-    with open(bundle, "wb") as f:  # unusable: the usual imports, then written again
-        f.write(b"not marshal data")
-    first = _loaders(tp)
-    assert first[:2] == ["SourceFileLoader", "SourceFileLoader"] and first[3] == "False"
-    second = _loaders(tp)
-    assert second[:2] == ["BundleFinder", "BundleFinder"] and int(second[2]) >= 30
-    assert second[3] == "False"  # taken out of sys.meta_path before the program runs
-    written = os.stat(bundle).st_mtime_ns
-    assert _loaders(tp) == second
-    assert os.stat(bundle).st_mtime_ns == written  # not written again when nothing was missing
+    with open(startup_bundle.BUNDLE, "rb") as f:
+        before = f.read()
+    loaders = _loaders(tp)
+    assert loaders[:2] == ["BundleFinder", "BundleFinder"] and int(loaders[2]) >= 30
+    assert loaders[3] == "False"  # taken out of sys.meta_path before the program runs
+    with open(startup_bundle.BUNDLE, "rb") as f:
+        assert f.read() == before  # a run never writes it
 
 
-def test_a_bundle_cut_short_is_used_up_to_its_end_and_written_again(tp):
+@pytest.fixture
+def built_copy(tmp_path):
+    """A copy of the tpython package with its own bundle, as setup.py builds one."""
     from tpython import startup_bundle
 
-    bundle = startup_bundle.BUNDLE
-    whole = _loaders(tp)  # the bundle as the last run left it (or written now)
-    whole = _loaders(tp)
-    with open(bundle, "rb") as f:
+    package = tmp_path / "tpython"
+    shutil.copytree(startup_bundle.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    return package
+
+
+@pytest.mark.parametrize("sealed", [True, False])
+def test_a_built_bundle_holds_every_module_and_entries_whose_source_changed_are_not_used(built_copy, sealed):
+    """Editable builds check each source's size and mtime; installed (sealed) ones its size
+    only, as pip keeps no mtimes: an installed bundle is replaced with its sources."""
+    from tpython import startup_bundle
+
+    path = startup_bundle.build(str(built_copy), sealed=sealed)
+    entries = startup_bundle.read_bundle(path, str(built_copy))
+    modules = {".".join(p.relative_to(built_copy.parent).with_suffix("").parts).replace(".__init__", "")
+               for p in built_copy.rglob("*.py")} - {"tpython", "tpython.__main__"}
+    assert set(entries) == modules
+    finder = startup_bundle.BundleFinder(entries)
+    spec = finder.find_spec("tpython.engine.render")
+    assert spec is not None and spec.origin == str(built_copy / "engine" / "render.py") and not finder.missed
+    module = types.ModuleType("tpython.engine.render")
+    module.__spec__ = spec
+    finder.exec_module(module)
+    assert module.digest.__code__.co_filename == spec.origin  # named where it lies, not where it was built
+    source = built_copy / "engine" / "render.py"
+    os.utime(source, ns=(0, 0))  # touched: stale for an editable bundle only
+    assert (finder.find_spec("tpython.engine.render") is None) is (not sealed)
+    source.write_text(source.read_text() + "\n# edited\n")  # another size: stale for both
+    assert finder.find_spec("tpython.engine.render") is None and "tpython.engine.render" in finder.missed
+    assert finder.find_spec("json") is None  # only tpython's own modules
+
+
+def test_a_bundle_cut_short_or_broken_is_used_up_to_its_end_or_not_at_all(built_copy):
+    from tpython import startup_bundle
+
+    path = startup_bundle.build(str(built_copy), sealed=True)
+    with open(path, "rb") as f:
         data = f.read()
-    with open(bundle, "wb") as f:  # the last module's code loses its end: a torn or short file
+    whole = startup_bundle.read_bundle(path, str(built_copy))
+    with open(path, "wb") as f:  # the last module's code loses its end: a torn or short file
         f.write(data[:-200])
-    cut = _loaders(tp)
-    assert cut[:2] == ["BundleFinder", "BundleFinder"] and int(cut[2]) == int(whole[2]) - 1
-    assert _loaders(tp) == whole  # the missing module was bundled again
-
-
-def test_a_bundle_entry_whose_source_changed_is_not_used():
-    import marshal
-
-    from tpython import startup_bundle
-
-    origin = startup_bundle.__file__
-    st = os.stat(origin)
-    code = marshal.dumps(compile("VALUE = 1", origin, "exec"))
-    cached = "/nonexistent/__pycache__/x.pyc"
-    fresh = startup_bundle.BundleFinder({"tpython.x": (False, origin, st.st_mtime_ns, st.st_size, code, cached)})
-    spec = fresh.find_spec("tpython.x")
-    assert spec is not None and spec.cached == cached and not fresh.missed
-    stale = startup_bundle.BundleFinder({"tpython.x": (False, origin, st.st_mtime_ns - 1, st.st_size, code, cached)})
-    assert stale.find_spec("tpython.x") is None and stale.missed
-    assert stale.find_spec("tpython.not_bundled") is None
-    assert fresh.find_spec("json") is None  # only tpython's own modules
+    assert len(startup_bundle.read_bundle(path, str(built_copy))) == len(whole) - 1
+    for broken in (b"", b"not marshal data", data[:12]):
+        with open(path, "wb") as f:
+            f.write(broken)
+        assert startup_bundle.read_bundle(path, str(built_copy)) == {}
 
 
 def test_bundled_code_drops_docstrings_annotations_and_future_imports_but_keeps_lines_fields_and_features():
@@ -459,20 +478,16 @@ def where():
 
 def test_a_builtin_profile_comes_from_its_merged_cache_without_the_loader_and_unchanged(tp):
     """`tpython run --policy strict` takes strict's validated, merged policy from the cache
-    the first run kept: the policy loader is never loaded, and the policy (its digest
-    in `tpython.start`) and what it denies are exactly what the loader makes."""
-    from tpython.policy import profile_cache
+    made when tpython was built: the policy loader is never loaded, and the policy (its
+    digest in `tpython.start`) and what it denies are exactly what the loader makes."""
+    from tpython.policy import loader, profile_cache
 
     merged = profile_cache.merged_path(profile_cache.profile_path("strict"))
-    if os.path.exists(merged):
-        os.unlink(merged)
+    stamp = os.stat(merged).st_mtime_ns
     tp.script("import sys\nprint('tpython.policy.loader' in sys.modules)\nimport ctypes\n", "app.py")
-    runs, digests = [], []
-    for _ in range(2):
-        r = tp("run", "--policy", "strict", "--quiet", "app.py")
-        assert r.rc != 0 and "strict-native-import" in r.err, r.err
-        runs.append(r.out.split())
-        digests.append(r.events("tpython.start")[-1]["args"]["policy"]["digest"])  # this run's: the log grows
-        assert os.path.exists(merged)
-    assert runs == [["True"], ["False"]]
-    assert digests[0] == digests[1]
+    r = tp("run", "--policy", "strict", "--quiet", "app.py")
+    assert r.rc != 0 and "strict-native-import" in r.err, r.err
+    assert r.out.split() == ["False"]
+    made = loader.load_uncached("strict")[0].with_overrides(sinks=(f"jsonl:{tp.log}",))  # as `--log` makes it
+    assert r.events("tpython.start")[-1]["args"]["policy"]["digest"] == made.digest
+    assert os.stat(merged).st_mtime_ns == stamp  # a run never writes it

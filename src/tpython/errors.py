@@ -48,18 +48,29 @@ class LogFileError(Error):
     slug = "log-file"
 
 
+class StartDenied(Error):
+    """The policy denies what the interpreter itself needs before the program runs."""
+
+    slug = "start-denied"
+    exit_status = 78
+
+
 class PolicyViolation(PermissionError):
     """Raised into the program when the policy denies an audit event.
 
-    The message names the event, the rule and the policy.
+    The message names the event, the path it was about (when it has one), the
+    rule and the policy; ``reason`` is the message without the ``tpython:`` prefix.
     """
 
-    def __init__(self, event: str, rule: "str | None", policy: str, detail: str = "") -> None:
+    def __init__(self, event: str, rule: "str | None", policy: str, detail: str = "",
+                 path: "str | None" = None) -> None:
         self.event = event
         self.rule = rule
         self.policy = policy
+        self.path = path
         what = f"rule {rule!r}" if rule else "the category default"
-        msg = f"tpython: {event} denied by {what} of policy {policy!r}"
+        subject = f"{event} of {path!r}" if path is not None else event
+        self.reason = f"{subject} denied by {what} of policy {policy!r}"
         if detail:
-            msg += f": {detail}"
-        super().__init__(msg)
+            self.reason += f": {detail}"
+        super().__init__(f"tpython: {self.reason}")

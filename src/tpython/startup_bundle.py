@@ -1,27 +1,35 @@
-"""tpython's own start-up modules read from one file of compiled code.
+"""tpython's own modules read from one file of compiled code, made when tpython is built.
 
 `tpython run` imports about 45 of its own modules before the program starts;
 finding, opening and reading each one's ``.pyc`` costs about 4 ms of every
 start. ``__pycache__/startup.TAG.bundle`` beside the package holds the same
-compiled code (each module compiled from its source as the import system
-compiles it) in one file, read once: an index, then each module's code, which is
-unmarshalled where it lies in that one buffer. It is trusted exactly as far as the
-``.pyc`` files beside it are: it lives in the same directory tree and is
-written the same way (by the interpreter running tpython, atomically). Each entry records its source's
-mtime and size, as a ``.pyc`` does, and one whose source changed is not used:
-the module is imported the usual way and the bundle is written again.
+compiled code (every module of the package, compiled from its source) in one
+file, read once: an index, then each module's code, which is unmarshalled
+where it lies in that one buffer.
+
+The bundle is written only when tpython is built (:func:`build`, called by
+``setup.py``): into the wheel, so that it is one of the installed files that
+``pip uninstall`` removes, or, for an editable install, beside the sources. No
+run of tpython ever writes it: code that runs before any hook is not something
+a watched program may leave behind for the next run.
+
+Each entry records its source's size, and, for an editable install, its mtime:
+one whose source changed is not used, and the module is imported the usual way.
+pip does not keep files' mtimes, so an installed (sealed) bundle is checked by
+size only; it is replaced with the sources it was made from whenever tpython is
+installed again.
 
 The `tpython` command installs the finder before importing its modules
 (:func:`use_bundle`); `tpython run` takes it out of ``sys.meta_path`` before
-the hooks are installed and the program starts (:func:`finish`), writing the
-bundle when a start-up module was missing from it. Any failure here only
-means the usual imports.
+the hooks are installed and the program starts (:func:`finish`). Any failure
+here only means the usual imports.
 """
 import marshal
 import os
 import sys
 from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import cache_from_source
+from _imp import _fix_co_filename  # type: ignore[attr-defined]  # what the import system does for a .pyc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,17 +37,17 @@ if TYPE_CHECKING:
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 BUNDLE = os.path.join(PACKAGE_DIR, "__pycache__", f"startup.{sys.implementation.cache_tag}.bundle")
-FORMAT = 5  # 2: each entry holds its cached (.pyc) path; 3, 4: compiled by lean_code(); 5: index, then code
+FORMAT = 6  # 5: index, then code; 6: made at build time, paths relative to the package, sealed or not
 _LENGTH_BYTES = 8  # the file begins with the index's length, little-endian
 _ACTIVE: "list[BundleFinder]" = []
 
 
 class BundleFinder:
     """A meta path finder and loader for ``tpython.*`` modules held in the bundle.
-    ENTRIES: name -> (is_package, source path, source mtime_ns, source size, marshalled
-    code (bytes, or a view of the bundle as read), cached path: what cache_from_source
-    gave when the bundle was written, about 10 µs of importlib's path code for each of
-    some 45 modules otherwise)."""
+    ENTRIES: name -> (is_package, source path, source mtime_ns (None: not checked, a
+    sealed bundle), source size, marshalled code (bytes, or a view of the bundle as
+    read), cached path: the ``.pyc`` path cache_from_source gives, about 10 µs of
+    importlib's path code for each of some 45 modules otherwise)."""
 
     def __init__(self, entries: "dict[str, tuple[Any, ...]]") -> None:
         self.entries = entries
@@ -64,7 +72,10 @@ class BundleFinder:
         return None  # the default module
 
     def exec_module(self, module: "Any") -> None:
-        exec(marshal.loads(self.entries[module.__spec__.name][4]), module.__dict__)
+        entry = self.entries[module.__spec__.name]
+        code = marshal.loads(entry[4])
+        _fix_co_filename(code, entry[1])  # compiled where it was built: named where it is (as a .pyc's is)
+        exec(code, module.__dict__)
 
 
 def _fresh(entry: "tuple[Any, ...]") -> bool:
@@ -72,52 +83,48 @@ def _fresh(entry: "tuple[Any, ...]") -> bool:
         st = os.stat(entry[1])
     except OSError:
         return False
-    return bool(st.st_mtime_ns == entry[2] and st.st_size == entry[3])
+    return bool(st.st_size == entry[3] and (entry[2] is None or st.st_mtime_ns == entry[2]))
+
+
+def read_bundle(path: str = BUNDLE, package_dir: str = PACKAGE_DIR) -> "dict[str, tuple[Any, ...]]":
+    """The entries of the bundle at PATH (see :class:`BundleFinder`), its relative paths
+    made absolute under PACKAGE_DIR; none when it cannot be used. Entries that would run
+    past the file's end are left out."""
+    entries: dict[str, tuple[Any, ...]] = {}
+    try:
+        with open(path, "rb") as f:
+            data = memoryview(f.read())  # one read, no copy of each module's code (about 90 pages)
+        code_at = _LENGTH_BYTES + int.from_bytes(data[:_LENGTH_BYTES], "little")
+        index = marshal.loads(data[_LENGTH_BYTES:code_at])
+        if not (isinstance(index, dict) and index.get("format") == FORMAT and isinstance(index.get("modules"), dict)):
+            return {}
+        sealed = index.get("sealed") is True
+        for name, (is_package, origin, mtime_ns, size, offset, length, cached) in index["modules"].items():
+            start = code_at + offset
+            if 0 <= offset and 0 <= length and start + length <= len(data):
+                entries[name] = (is_package, os.path.join(package_dir, origin), None if sealed else mtime_ns, size,
+                                 data[start:start + length], os.path.join(package_dir, cached))
+    except (OSError, ValueError, EOFError, TypeError):
+        return {}
+    return entries
 
 
 def use_bundle() -> None:
     """Put the bundle's finder first on ``sys.meta_path`` (an empty one when there is no
-    usable bundle yet, so that :func:`finish` writes it)."""
-    entries: dict[str, tuple[Any, ...]] = {}
-    try:
-        with open(BUNDLE, "rb") as f:
-            data = memoryview(f.read())  # one read, no copy of each module's code (about 90 pages)
-        code_at = _LENGTH_BYTES + int.from_bytes(data[:_LENGTH_BYTES], "little")
-        index = marshal.loads(data[_LENGTH_BYTES:code_at])
-        if isinstance(index, dict) and index.get("format") == FORMAT and index.get("package") == PACKAGE_DIR \
-                and isinstance(index.get("modules"), dict):
-            for name, (is_package, origin, mtime_ns, size, offset, length, cached) in index["modules"].items():
-                start = code_at + offset
-                if 0 <= offset and 0 <= length and start + length <= len(data):
-                    entries[name] = (is_package, origin, mtime_ns, size, data[start:start + length], cached)
-    except (OSError, ValueError, EOFError, TypeError):
-        entries = {}
+    usable bundle: every module is then imported the usual way)."""
+    entries = read_bundle()
     finder = BundleFinder(entries)
     sys.meta_path.insert(0, finder)
     _ACTIVE.append(finder)
 
 
-def finish(write: bool) -> None:
-    """Take the finder out of ``sys.meta_path`` (the program never meets it); with WRITE,
-    write the bundle again when a start-up module was missing from it or changed."""
+def finish() -> None:
+    """Take the finder out of ``sys.meta_path``: the program never meets it."""
     if not _ACTIVE:
         return
     finder = _ACTIVE.pop()
     if finder in sys.meta_path:
         sys.meta_path.remove(finder)
-    if not write:
-        return
-    missing = {name for name in finder.missed if _source_of(sys.modules.get(name)) is not None}
-    if missing:
-        _write({name: entry for name, entry in finder.entries.items() if _fresh(entry)}, missing)
-
-
-def _source_of(module: "Any") -> "Optional[str]":
-    """MODULE's source file when it is one of tpython's own Python modules."""
-    origin = getattr(getattr(module, "__spec__", None), "origin", None)
-    if isinstance(origin, str) and origin.endswith(".py") and origin.startswith(PACKAGE_DIR + os.sep):
-        return origin
-    return None
 
 
 def lean_code(source: bytes, filename: str) -> "Any":
@@ -177,41 +184,50 @@ def _pass_at(node: "Any") -> "Any":
                      end_col_offset=node.end_col_offset)
 
 
-def _write(entries: "dict[str, tuple[Any, ...]]", missing: "set[str]") -> None:
-    """ENTRIES plus the MISSING modules, compiled from their sources as the import
-    system compiles them, to BUNDLE (nothing is compiled where it cannot be written)."""
-    tmp = f"{BUNDLE}.{os.getpid()}.tmp"
-    try:
-        os.makedirs(os.path.dirname(BUNDLE), exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    except OSError:  # a read-only installation: the usual imports, every time
-        return
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for name in sorted(missing):
-                module: Any = sys.modules[name]
-                origin = _source_of(module)
-                assert origin is not None
-                with open(origin, "rb") as source:
-                    st = os.fstat(source.fileno())
-                    code = lean_code(source.read(), origin)
-                entries[name] = (module.__spec__.submodule_search_locations is not None, origin, st.st_mtime_ns,
-                                 st.st_size, marshal.dumps(code), cache_from_source(origin))
-            index: dict[str, tuple[Any, ...]] = {}
-            codes = []
-            offset = 0
-            for name, (is_package, origin, mtime_ns, size, code, cached) in sorted(entries.items()):
-                index[name] = (is_package, origin, mtime_ns, size, offset, len(code), cached)
-                codes.append(code)
-                offset += len(code)
-            header = marshal.dumps({"format": FORMAT, "package": PACKAGE_DIR, "modules": index})
-            f.write(len(header).to_bytes(_LENGTH_BYTES, "little"))
-            f.write(header)
-            for code in codes:
-                f.write(code)
-        os.replace(tmp, BUNDLE)  # readers see the old file or the new one, never half of one
-    except (OSError, SyntaxError, ValueError):
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+def build(package_dir: str, *, sealed: bool) -> str:
+    """Compile every Python module under PACKAGE_DIR (a ``tpython`` package as built or as
+    checked out) into its bundle, and return the bundle's path. SEALED: for an installed
+    package (checked by source size; pip does not keep mtimes), else for an editable one
+    (size and mtime). Raises OSError or SyntaxError: a build that cannot make its bundle
+    says so. Called by setup.py, never by a run."""
+    package_dir = os.path.abspath(package_dir)
+    parent = os.path.dirname(package_dir)
+    modules: dict[str, tuple[Any, ...]] = {}
+    codes: dict[str, bytes] = {}
+    for folder, dirs, files in os.walk(package_dir):
+        dirs[:] = sorted(d for d in dirs if os.path.isfile(os.path.join(folder, d, "__init__.py")))
+        for file in sorted(f for f in files if f.endswith(".py")):
+            origin = os.path.join(folder, file)
+            dotted = os.path.relpath(origin, parent)[:-3].replace(os.sep, ".")
+            is_package = file == "__init__.py"
+            name = dotted[:-len(".__init__")] if is_package else dotted
+            if name == "tpython" or name.endswith(".__main__"):
+                continue  # imported before the finder exists / never at start-up
+            relative = os.path.relpath(origin, package_dir)
+            with open(origin, "rb") as source:
+                st = os.fstat(source.fileno())
+                codes[name] = marshal.dumps(lean_code(source.read(), origin))
+            modules[name] = (is_package, relative, st.st_mtime_ns, st.st_size,
+                             os.path.relpath(cache_from_source(origin), package_dir))
+    return _write(os.path.join(package_dir, os.path.relpath(BUNDLE, PACKAGE_DIR)), modules, codes, sealed)
+
+
+def _write(path: str, modules: "dict[str, tuple[Any, ...]]", codes: "dict[str, bytes]", sealed: bool) -> str:
+    """MODULES (name -> is_package, relative source, mtime_ns, size, relative cached path)
+    and their CODES, as one bundle at PATH, written atomically."""
+    index: dict[str, tuple[Any, ...]] = {}
+    offset = 0
+    for name in sorted(modules):
+        is_package, origin, mtime_ns, size, cached = modules[name]
+        index[name] = (is_package, origin, mtime_ns, size, offset, len(codes[name]), cached)
+        offset += len(codes[name])
+    header = marshal.dumps({"format": FORMAT, "sealed": sealed, "modules": index})
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(len(header).to_bytes(_LENGTH_BYTES, "little"))
+        f.write(header)
+        for name in sorted(modules):
+            f.write(codes[name])
+    os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+    return path

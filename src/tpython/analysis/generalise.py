@@ -1,8 +1,13 @@
 """Turning one run's concrete names into what stays the same from run to run.
 
 Temporary names (``tmpk2j3x_9a``, ``pytest-7``, hash-named cache files),
-process ids under ``/proc`` and ephemeral ports change every run; a
+process ids (``/proc/4242``, ``app.4242.lock``), file descriptors
+(``/proc/self/fd/7``), pipes and sockets opened by descriptor (``pipe:[1747542]``,
+as ``/proc/self/fd`` names them) and ephemeral ports change every run; a
 learned policy must allow them all and a diff must not report them as new.
+:meth:`Places.normal` is the one normalisation both `tpython diff` and
+`tpython learn` use: it gives a path glob (policy syntax) that matches the
+path as any run would name it.
 """
 from __future__ import annotations
 
@@ -12,6 +17,19 @@ import tempfile
 from typing import Optional, Union
 
 _RANDOM = re.compile(r"(?=[^/]*\d)(?=[^/]*[A-Za-z])[A-Za-z0-9_\-]{6,}|[0-9a-fA-F]{12,}")
+# A file with no path, opened by descriptor: pipe:[1747542], socket:[1747543], anon_inode:[eventfd].
+_FD_OBJECT = re.compile(r"([a-z_]+):\[[^/]*\]")
+# tempfile's names: a prefix ("tmp" unless given), 8 of [a-z0-9_], a suffix ("" unless given).
+_TEMPFILE = re.compile(r"tmp[a-z0-9_]{8}((?:\.[A-Za-z0-9]+)*)")
+_TEMPFILE_IN_TMP = re.compile(r"(?:tmp|.*[^a-z0-9])?[a-z0-9_]{8}((?:\.[A-Za-z0-9]+)*)")
+_NUMBER = re.compile(r"(?<![A-Za-z0-9])\d{3,}(?![A-Za-z0-9])")  # a pid or counter inside a name
+_GLOB_SPECIAL = re.compile(r"([*?\[{])")
+_DELETED = " (deleted)"  # how /proc/self/fd names a file removed while open
+
+
+def glob_literal(text: str) -> str:
+    """TEXT as a path glob that matches exactly itself."""
+    return _GLOB_SPECIAL.sub(r"[\1]", text)
 
 
 def ephemeral_ports() -> tuple[int, int]:
@@ -40,16 +58,28 @@ def port_entry(port: int) -> Union[int, str]:
     return f"{low}-{high}" if low <= port <= high else port
 
 
-def component(name: str) -> str:
-    """One path component, ``*`` when it looks made up for this run: a number, or a
-    name of six or more letters and digits mixed (``tmpk2j3x_9a``, ``pytest-7``),
-    keeping a file extension (``a1b2c3d4.json`` -> ``*.json``)."""
+def component(name: str, in_tmp: bool = False) -> str:
+    """One path component as a glob matching it in every run: ``*`` when it looks made
+    up for this run (a number; a name of tempfile's making, ``tmpab_cdefg``, or, in the
+    temp directory IN_TMP, ``job-abcdefgh``; six or more letters and digits mixed,
+    ``pytest-7``), keeping a file extension (``a1b2c3d4.json`` -> ``*.json``); a pipe or
+    socket opened by descriptor as its kind (``pipe:[1747542]`` -> ``pipe:*``); a number
+    of three or more digits inside a name as ``*`` (``app.4242.lock`` -> ``app.*.lock``);
+    anything else as itself (glob characters escaped)."""
     if name.isdigit():
         return "*"
+    fd_object = _FD_OBJECT.fullmatch(name)
+    if fd_object:
+        return fd_object.group(1) + ":*"
+    temp = (_TEMPFILE_IN_TMP if in_tmp else _TEMPFILE).fullmatch(name)
+    if temp:
+        return "*" + glob_literal(temp.group(1))
     stem, dot, ext = name.rpartition(".")
     if dot and stem and ext.isalpha() and _RANDOM.fullmatch(stem):
-        return "*." + ext
-    return "*" if _RANDOM.fullmatch(name) else name
+        return "*." + glob_literal(ext)
+    if _RANDOM.fullmatch(name):
+        return "*"
+    return "*".join(glob_literal(part) for part in _NUMBER.split(name))
 
 
 class Places:
@@ -80,11 +110,17 @@ class Places:
         return any(path == base or path.startswith(base + "/") for base in (self.tmp, self.cwd) if base != "/")
 
     def normal(self, path: str) -> str:
-        """PATH with run-specific components replaced, for comparing runs."""
+        """PATH as a glob (policy syntax) matching it as every run names it: relative to
+        the run's working, temp or home directory, run-specific names as ``*`` (see
+        :func:`component`). `diff` compares runs by it; `learn` writes it into rules."""
         found = self._normal.get(path)
         if found is None:
-            base, parts = self.split(path)
-            found = "/".join([base] + [component(p) for p in parts])
+            deleted = path.endswith(_DELETED)
+            base, parts = self.split(path[: -len(_DELETED)] if deleted else path)
+            in_tmp = base == "{tmp}"
+            found = "/".join([base] + [component(p, in_tmp) for p in parts])
+            if deleted:
+                found += glob_literal(_DELETED)
             if len(self._normal) >= 100_000:
                 self._normal.clear()
             self._normal[path] = found
@@ -102,9 +138,12 @@ class Places:
         dirs = parts[:-1]
         kept: list[str] = []
         for part in dirs[:depth if base else depth + 1]:
-            if component(part) != part:
+            literal = glob_literal(part)
+            if component(part) != literal:
                 break
-            kept.append(part)
-        if not kept and base == "{cwd}" and len(parts) == 1:
+            kept.append(literal)
+        if not kept and base == "{cwd}" and not dirs:
             return "{cwd}/" + component(parts[0])
+        if not kept and not base:  # never all of /: that file, or that made-up directory
+            return "/" + component(parts[0]) + ("/**" if dirs else "")
         return "/".join([base] + kept) + "/**"

@@ -22,6 +22,7 @@ from tpython.analysis.generalise import Places, port_entry
 from tpython.analysis.observe import NETWORK_EVENTS, PROCESS_EVENTS, Observation
 from tpython.analysis.stream import LogStream
 from tpython.engine.eventargs import PATH_ARGS, WRITE_EVENTS
+from tpython.policy.catalog import EVENTS
 
 MAX_ITEMS = 200  # values kept per learned rule; more means the workload is too broad to learn from
 
@@ -51,10 +52,6 @@ class Learned:
                     bucket[item] = None
         if example and len(self.seen) < 6:
             self.seen[example] = None
-
-
-def _glob_literal(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def _arg_prefix(args: Any) -> Optional[str]:
@@ -111,8 +108,8 @@ class Learner:
                 continue
             self.writes.setdefault(glob, {})[obs.module] = None
             self.write_examples.setdefault(glob, path)
-        if obs.action not in ("deny", "kill"):
-            return
+        if obs.action not in ("deny", "kill") or any(c in obs.event for c in "*?["):
+            return  # a name with glob characters (a damaged log) cannot be written as an event
         if obs.event == "tpython.integrity":  # code refused: trust it, a rule cannot allow it
             if isinstance(args, dict) and len(self.untrusted) < MAX_ITEMS:
                 self.untrusted[str(args.get("path"))] = str(args.get("reason"))
@@ -149,8 +146,11 @@ class Learner:
             f"extends = {_toml(extends)}",
             'mode = "enforce"',
             f"description = {_toml('learned from ' + ', '.join(files))}",
-            "",
         ]
+        custom = sorted({e for learned in self.rules.values() for e in learned.events if e not in EVENTS})
+        if custom:  # events the program raises itself (not in CPython's catalogue), as seen
+            lines.append(f"custom_events = {_toml(custom)}")
+        lines.append("")
         kinds: dict[str, int] = {}
         for learned in self.rules.values():
             kinds[learned.kind] = kinds.get(learned.kind, 0) + 1
@@ -175,9 +175,7 @@ class Learner:
         modules = [m for m in learned.modules if m is not None]
         when: dict[str, Any] = {}
         for key, bucket in learned.values.items():
-            items = list(bucket)
-            if key == "path":
-                items = [_glob_literal(p) if "*" not in p else p for p in items]
+            items = list(bucket)  # paths are globs already (Places.normal)
             if items:
                 when[key] = items
         anonymous = None in learned.modules
@@ -201,7 +199,7 @@ class Learner:
         for glob, modules in self.writes.items():
             names = ", ".join(m or "(no module)" for m in modules)
             lines.append(f"#   {glob}  e.g. {self.write_examples[glob]}  by {names}")
-        events = ["open"] + sorted(e for e in WRITE_EVENTS if e in PATH_ARGS)
+        events = ["open"] + sorted(e for e in WRITE_EVENTS if e in PATH_ARGS and e in EVENTS)
         return lines + ["[[rules]]", 'id = "learned-writes"',
                         'message = "writing outside the places this program was seen writing to"',
                         f"events = {_toml(events)}", 'action = "deny"', "when = { write = true }",

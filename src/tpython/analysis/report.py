@@ -19,6 +19,11 @@ MAX_DROPPED = 100_000
 LOOKUPS = frozenset({"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo"})
 
 
+def refused(ask_record: dict[str, Any]) -> bool:
+    """Whether an `ask` record denied: anything but a yes, once asked (audit mode: "not-asked")."""
+    return ask_record.get("answer") not in ("yes", "not-asked")
+
+
 def _short(value: Any, limit: int = 160) -> str:
     import json
 
@@ -102,7 +107,7 @@ class Report:
                         self.events[name] = self.events.get(name, 0) + n
                         cat = category_of(name)
                         self.categories[cat] = self.categories.get(cat, 0) + n
-        if obs.action in DENIALS:
+        if obs.action in DENIALS or obs.action == "ask" and refused(record):
             if info is not None:
                 info.denials += 1
             group = self.denials.get((event, obs.rule, obs.module, obs.action, obs.enforced))

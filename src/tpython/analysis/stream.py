@@ -10,6 +10,7 @@ from typing import Any, Iterator, Union
 
 from tpython.analysis.generalise import Places
 from tpython.analysis.observe import Observation, observe
+from tpython.errors import LogFileError
 from tpython.logs.verify import ChainTracker, log_lines
 
 MAX_PROBLEMS = 200  # problems kept word for word; the rest are counted
@@ -28,9 +29,13 @@ class LogStream:
     def __iter__(self) -> Iterator[tuple[Observation, dict[str, Any]]]:
         tracker = self.tracker
         runs = self.runs
+        lines = 0
+        first_problem = ""
         for at, line in log_lines(self.paths):
+            lines += 1
             record = tracker.feed(at, line)
             if record is None:
+                first_problem = first_problem or tracker.problems()[0]
                 continue
             self.records += 1
             run = record["run"]
@@ -38,6 +43,9 @@ class LogStream:
                 runs[run] = _places(record.get("args"))
             places = runs.get(run, self._unknown)
             yield observe(record, places.cwd), record
+        if not self.records:  # nothing to analyse must not pass for "nothing happened"
+            why = f"{lines} line(s), none a tpython record; the first: {first_problem}" if lines else "empty"
+            raise LogFileError(f"no tpython run in {', '.join(self.paths)} ({why})")
 
     def places(self, run: str) -> Places:
         """The working, home and temp directories of RUN (as tpython.start gave them;

@@ -50,8 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--action", action="append", help="only these actions (repeatable)")
     show.add_argument("--module", help="module glob")
     show.add_argument("--run", help="run id (a prefix is enough)")
-    show.add_argument("--since", help="RFC 3339 time, e.g. 2026-11-27T20:00:00Z")
-    show.add_argument("--until", help="RFC 3339 time")
+    show.add_argument("--since", metavar="TIME",
+                      help="from this time (UTC): 2026-11-27T20:00:00Z, 2026-11-27, today, yesterday, "
+                           "or an age: 1h, 2d")
+    show.add_argument("--until", metavar="TIME", help="up to this time (the same forms)")
+    show.add_argument("-f", "--follow", action="store_true",
+                      help="keep printing records as they are appended (across rotations), like tail -F")
     show.add_argument("--json", action="store_true", help="print matching records as JSONL")
     verify = log_sub.add_parser("verify", help="check the hash chain of every run in a log (or a rotated set)")
     verify.add_argument("files", nargs="+", metavar="FILE")
@@ -126,7 +130,8 @@ def dispatch(args_list: list[str], base_sys_path: Optional[list[str]] = None) ->
             from tpython.logs.show import show_log
 
             return show_log(args.file, event=args.event, actions=args.action, module=args.module,
-                            run=args.run, since=args.since, until=args.until, as_json=args.json)
+                            run=args.run, since=args.since, until=args.until, as_json=args.json,
+                            follow=args.follow)
         if args.command == "log" and args.log_command == "verify":
             from tpython.logs.verify import verify_log
 

@@ -54,6 +54,17 @@ PATH_ARGS: dict[str, tuple[tuple[int, Optional[int]], ...]] = {
     "tempfile.mkdtemp": ((0, None),),
 }
 
+# Symbolic links an event makes or gives a new name. The kernel resolves a relative link
+# target from the directory the link is in, not from the working directory, so these
+# paths are resolved from there (tpython.engine.facts.event_paths).
+# event -> (position of the link's target text, position of the new link): os.symlink.
+NEW_LINKS: dict[str, tuple[int, int]] = {"os.symlink": (0, 1)}
+# event -> (position of an existing name, position of its new name): when the existing
+# name is itself a symbolic link, the new name is one too, its target resolved from the
+# new name's directory (os.rename and os.replace; os.link, which on Linux links the
+# symbolic link itself). shutil's moves and copies raise these events for each link.
+MOVED_LINKS: dict[str, tuple[int, int]] = {"os.rename": (0, 1), "os.link": (0, 1)}
+
 # Events that change the file system whatever their arguments say.
 WRITE_EVENTS = frozenset({
     "os.rename", "os.link", "os.symlink", "os.remove", "os.rmdir", "os.mkdir", "os.truncate",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from tpython.engine.eventargs import PATH_ARGS, WRITE_EVENTS
+from tpython.engine.eventargs import MOVED_LINKS, NEW_LINKS, PATH_ARGS, WRITE_EVENTS
 from tpython.engine.render import exact_str, inet_aton, is_ipv6, isa, path_text, plain_bytes, plain_seq
 
 TYPE_CHECKING = False
@@ -40,16 +40,86 @@ def trust_urllib_parse(module: Any) -> None:
         _URLSPLIT.append(split)
 
 
-def _abspath(text: str, dir_fd: object) -> str:
+def _cwd() -> Optional[str]:
+    """The working directory; once it has been removed, where it was (the kernel still
+    resolves ".." from it); None when neither can be known."""
+    try:
+        return os.getcwd()
+    except OSError:
+        pass
+    try:
+        link = os.readlink("/proc/self/cwd")
+    except OSError:
+        return None
+    if link.endswith(" (deleted)"):
+        link = link[:-len(" (deleted)")]
+    return link if link.startswith("/") else None
+
+
+def _joined(text: str, dir_fd: object) -> Optional[str]:
+    """TEXT made absolute from its dir_fd or the working directory, not normalised: the
+    kernel walks `..` from where a symbolic link before it leads, and so does realpath."""
     if not os.path.isabs(text):
         base = None
-        if type(dir_fd) is int and dir_fd >= 0:
+        if type(dir_fd) is int and 0 <= dir_fd < 1 << 31:
             try:
                 base = os.readlink(f"/proc/self/fd/{dir_fd}")
             except OSError:
                 base = None
-        text = os.path.join(base if base is not None else os.getcwd(), text)
-    return os.path.normpath(text)
+        if base is None:
+            base = _cwd()
+            if base is None:
+                return None
+        text = os.path.join(base, text)
+    return text
+
+
+def _abspath(text: str, dir_fd: object) -> Optional[str]:
+    joined = _joined(text, dir_fd)
+    return None if joined is None else os.path.normpath(joined)
+
+
+def _add_candidates(found: list[str], absolute: str, walked: str) -> None:
+    """ABSOLUTE (a normalised path), then the real path of WALKED (the same place as the
+    kernel finds it) when that differs."""
+    found.append(absolute)
+    if "\0" in walked:  # names no file (the call fails); realpath would raise
+        return
+    real = os.path.realpath(walked)
+    if real != absolute:
+        found.append(real)
+
+
+def _add_link_target(found: list[str], target: str, link: str) -> None:
+    """Where a symbolic link at LINK (absolute, as given) whose text is TARGET points: a
+    relative target from the link's directory, not from the working directory."""
+    if os.path.isabs(target):
+        _add_candidates(found, os.path.normpath(target), target)
+        return
+    lexical = os.path.join(os.path.dirname(os.path.normpath(link)), target)
+    _add_candidates(found, os.path.normpath(lexical), os.path.join(os.path.dirname(link), target))
+
+
+def _add_links(found: list[str], event: str, args: tuple[Any, ...], joined: dict[int, str]) -> bool:
+    """The targets of the symbolic links EVENT makes or renames (eventargs.NEW_LINKS,
+    MOVED_LINKS), given the absolute paths of its path arguments by position. False when
+    a new link's place is unknown."""
+    if event in NEW_LINKS:
+        target_pos, link_pos = NEW_LINKS[event]
+        target = path_text(args[target_pos]) if target_pos < len(args) and args[target_pos] is not None else None
+        if target is not None:
+            if link_pos not in joined:
+                return False
+            _add_link_target(found, target, joined[link_pos])
+    if event in MOVED_LINKS:
+        source_pos, link_pos = MOVED_LINKS[event]
+        if source_pos in joined and link_pos in joined and "\0" not in joined[source_pos]:
+            try:
+                target = os.readlink(joined[source_pos])  # a symbolic link moves (or links) as itself
+            except OSError:
+                return True
+            _add_link_target(found, target, joined[link_pos])
+    return True
 
 
 _ROOT = os.stat("/")
@@ -82,21 +152,27 @@ def event_paths(event: str, args: tuple[Any, ...]) -> Optional[list[str]]:
     if _root_changed():
         return None
     found: list[str] = []
+    joined: dict[int, str] = {}
+    link_target = NEW_LINKS[event][0] if event in NEW_LINKS else None
     for pos, fd_pos in spec:
         if pos >= len(args) or args[pos] is None:
             continue
         text = path_text(args[pos])
         if text is None:
             return None
+        if pos == link_target:  # resolved from the link's directory (_add_links)
+            continue
         if text.startswith("\0"):  # abstract unix socket
             found.append(text)
             continue
         dir_fd = args[fd_pos] if fd_pos is not None and fd_pos < len(args) else None
-        absolute = _abspath(text, dir_fd)
-        found.append(absolute)
-        real = os.path.realpath(absolute)
-        if real != absolute:
-            found.append(real)
+        where = _joined(text, dir_fd)
+        if where is None:
+            return None
+        joined[pos] = where
+        _add_candidates(found, os.path.normpath(where), where)
+    if not _add_links(found, event, args, joined):
+        return None
     return found
 
 
@@ -114,8 +190,8 @@ def is_write(event: str, args: tuple[Any, ...]) -> bool:
 
 def _host_text(value: object) -> Optional[str]:
     data = plain_bytes(value)
-    if data is not None:
-        value = data.decode("idna", "replace") if data else ""
+    if data is not None:  # the resolver gets these bytes as they are
+        value = data.decode("ascii", "replace")
     text = exact_str(value)
     return None if text is None else text.strip().rstrip(".").lower()
 
@@ -146,10 +222,14 @@ def event_host_port(event: str, args: tuple[Any, ...]) -> tuple[Optional[str], O
                 host = None
     host_text = _host_text(host) if host is not None else None
     port_num: Optional[int] = None
+    port_text = exact_str(port)
     if type(port) is int:
         port_num = port
-    elif exact_str(port) is not None and exact_str(port).isdigit():  # type: ignore[union-attr]
-        port_num = int(exact_str(port))  # type: ignore[arg-type]
+    elif port_text is not None and port_text.isascii() and port_text.isdigit():  # a service name otherwise
+        try:
+            port_num = int(port_text)
+        except ValueError:  # more digits than int() reads
+            port_num = None
     return host_text, port_num
 
 
@@ -192,18 +272,24 @@ def parse_address(host: str) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6A
 def _which(name: str, env: object) -> Optional[str]:
     """Resolve NAME the way exec*p would, with the PATH of ENV (or ours)."""
     if "/" in name:
-        return os.path.normpath(os.path.join(os.getcwd(), name))
+        return _abspath(name, None)
     path_value = None
-    if isa(env, dict):
-        for key in ("PATH", b"PATH"):
-            if key in env:
-                path_value = path_text(dict.__getitem__(env, key))
+    if isa(env, dict):  # read with dict's own methods and keys as plain text: no code of the program runs
+        as_text = as_bytes = None
+        for key, value in list(dict.items(env)):
+            if exact_str(key) == "PATH":
+                as_text = (value,)
+            elif plain_bytes(key) == b"PATH":
+                as_bytes = (value,)
+        for found in (as_text, as_bytes):  # b"PATH" over "PATH", as before
+            if found is not None:
+                path_value = path_text(found[0])
     if path_value is None:
         path_value = os.environ.get("PATH", os.defpath)
     for directory in path_value.split(os.pathsep):
         candidate = os.path.join(directory or ".", name)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return os.path.abspath(candidate)
+            return _abspath(candidate, None)
     return None
 
 
@@ -271,7 +357,7 @@ def event_executables(event: str, args: tuple[Any, ...]) -> Optional[list[str]]:
         resolved = _which(name, env)
         if resolved:
             found.append(resolved)
-            real = os.path.realpath(resolved)
+            real = os.path.realpath(resolved) if "\0" not in resolved else resolved  # NUL: the call fails
             if real != resolved:
                 found.append(real)
     return found

@@ -14,8 +14,10 @@ import os
 import sys
 
 from tpython.engine.attribution import Attributor
-from tpython.engine.prompt import ask, describe
+from tpython.engine.eventargs import PATH_ARGS
+from tpython.engine.prompt import ask_about, refusal
 from tpython.engine.recorder import Recorder
+from tpython.engine.render import arg_types
 from tpython.engine.rules import Decision, DispatchTable, EventFacts
 from tpython.errors import PolicyViolation
 from tpython.policy.model import Policy
@@ -33,6 +35,32 @@ COUNT = sys.intern("count")
 ALLOW = sys.intern("allow")
 _get_ident = _thread.get_ident
 _getframe = sys._getframe
+
+
+def denial(event: str, rule: Optional[str], policy: str, message: str, args: tuple[Any, ...]) -> PolicyViolation:
+    """The exception a denial raises into the program (both engines: C calls this too),
+    naming the event's first path argument when the program gave it as text."""
+    path = None
+    for position, _ in PATH_ARGS.get(event, ()):
+        value = args[position] if position < len(args) else None
+        if type(value) is bytes:
+            value = value.decode("utf-8", "surrogateescape")
+        if type(value) is str:
+            path = value
+            break
+    return PolicyViolation(event, rule, policy, message, path=path)
+
+
+def drop_own_frames(exc: BaseException) -> None:
+    """Before the hook re-raises EXC (bare ``raise``, which adds no frame): drop the hook's
+    own frames from its traceback, so that it ends at the program's call, as a
+    PermissionError from the operating system would. Python 3.9 and 3.10 re-raise the
+    traceback saved when the handler was entered, so the hook's own frame stays there
+    (tpython's launcher leaves it out when it prints an uncaught one)."""
+    if sys.version_info >= (3, 11):
+        exc.__traceback__ = None
+    elif exc.__traceback__ is not None:
+        exc.__traceback__.tb_next = None
 
 
 class Engine:
@@ -76,20 +104,24 @@ class Engine:
         count, allow = COUNT, ALLOW
 
         def tpython_audit_hook(event: str, args: tuple[Any, ...]) -> None:
-            if event in guard_events and not (busy and get_ident() in busy):
-                guard(event, args)  # type: ignore[misc]  # raises to refuse
-            entry = table_get(event)
-            if entry is None:
-                if busy and get_ident() in busy:
+            try:
+                if event in guard_events and not (busy and get_ident() in busy):
+                    guard(event, args)  # type: ignore[misc]  # raises to refuse
+                entry = table_get(event)
+                if entry is None:
+                    if busy and get_ident() in busy:
+                        return
+                    entry = lookup(event)
+                if entry is count:  # table entries are interned: identity is enough
+                    if not busy or get_ident() not in busy:
+                        counts[event] = counts_get(event, 0) + 1
                     return
-                entry = lookup(event)
-            if entry is count:  # table entries are interned: identity is enough
-                if not busy or get_ident() not in busy:
-                    counts[event] = counts_get(event, 0) + 1
-                return
-            if entry is allow or busy and get_ident() in busy:
-                return
-            handle(event, args, entry)
+                if entry is allow or busy and get_ident() in busy:
+                    return
+                handle(event, args, entry)
+            except BaseException as exc:  # a denial: its traceback ends at the program's call
+                drop_own_frames(exc)
+                raise
 
         return tpython_audit_hook
 
@@ -125,7 +157,7 @@ class Engine:
             else:
                 action, rule = entry, None
         except Exception as exc:  # fail closed when a denial was possible
-            action, rule = self._internal_error(event, entry, exc)
+            action, rule = self._internal_error(event, args, entry, exc)
         if action == "allow":
             return action, rule, None
         if action == "count":
@@ -133,11 +165,13 @@ class Engine:
             return action, rule, None
         return action, rule, self._record(event, facts, action, rule)
 
-    def _internal_error(self, event: str, entry: Any, exc: Exception) -> tuple[str, Optional[str]]:
+    def _internal_error(self, event: str, args: tuple[Any, ...], entry: Any,
+                        exc: Exception) -> tuple[str, Optional[str]]:
         strict = isinstance(entry, Decision) and (
             entry.default in ("deny", "kill") or any(r.action in ("deny", "kill") for r in entry.candidates)
         )
-        self.warn(f"internal error deciding {event}: {type(exc).__name__}: {exc}; "
+        self.warn(f"internal error deciding {event} on ({arg_types(args)}): "
+                  f"{type(exc).__name__}: {exc}; "
                   f"{'denying (fail closed)' if strict else 'logging'}")
         return ("deny" if strict else "log"), "tpython-internal-error"
 
@@ -149,8 +183,7 @@ class Engine:
         blocked = action in ("deny", "kill")
         if action == "ask":
             if enforced:
-                question = describe(event, facts.args, facts.rendered, facts.host_port, facts.paths, facts.executables)
-                allowed, how = ask(question, rule)
+                allowed, how = ask_about(event, facts, rule)
                 extra = {"answer": how}
                 blocked = not allowed
             else:
@@ -173,7 +206,10 @@ class Engine:
             self._fail_closed(event, rule)
         if action == "kill":
             return lambda: self._kill(event, rule)
-        violation = PolicyViolation(event, rule, self.policy.name, self._rule_message(rule))
+        message = self._rule_message(rule)
+        if action == "ask":  # say why: no terminal, or no yes typed
+            message = f"{refusal(extra['answer'] if extra else '')}{'; ' + message if message else ''}"
+        violation = denial(event, rule, self.policy.name, message, facts.args)
 
         def refuse() -> None:
             raise violation
@@ -256,8 +292,9 @@ class Engine:
         self.emit_internal("tpython.start", {**self.start_args, "parent_run": parent, "forked": True,
                                              "pid": os.getpid()})
 
-    def finish(self, status: int, *, reason: Optional[str] = None) -> None:
-        """Write `tpython.exit` (once) and run the exit hooks (summary)."""
+    def finish(self, status: int, *, reason: Optional[str] = None, signal: Optional[str] = None) -> None:
+        """Write `tpython.exit` (once) and run the exit hooks (summary). SIGNAL: the signal
+        the process is about to end by (STATUS is then 128 + its number, as a shell says)."""
         if self.finished:
             return
         self.finished = True
@@ -265,6 +302,8 @@ class Engine:
                                 "actions": dict(self.actions)}
         if reason:
             args["reason"] = reason
+        if signal:
+            args["signal"] = signal
         lost = self.recorder.lost_in_run()
         if lost:  # every sink's losses of the run, in the run's last record (recovered sinks included)
             args["lost"] = lost

@@ -13,12 +13,11 @@ import sys
 
 from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, TEXT_ARGS, WRITE_EVENTS
 from tpython.engine.facts import WRITE_FLAGS
-from tpython.engine.hook import Engine
+from tpython.engine.hook import Engine, denial
 from tpython.engine.native_recorder import NativeRecorder
 from tpython.engine.recorder import NO_CONTEXT
 from tpython.engine.render import SOURCE_ARGS
 from tpython.engine.rules import MOVE_EVENTS, native_conditions
-from tpython.errors import PolicyViolation
 from tpython.jsontext import dumps
 from tpython.locations import locations
 from tpython.policy.catalog import CATEGORIES, EVENTS
@@ -104,7 +103,7 @@ class NativeEngine(Engine):
             "stdlib": list(where.stdlib), "site": list(where.site), "tpython": where.tpython,
             "launcher_file": self.attributor.launcher_file,
             "package_lookup": package_lookup,
-            "enforce": self.enforce, "policy": self.policy.name, "violation": PolicyViolation,
+            "enforce": self.enforce, "policy": self.policy.name, "violation": denial,
             "move_events": tuple(sorted(MOVE_EVENTS)), "write_events": tuple(sorted(WRITE_EVENTS)),
             "write_flags": WRITE_FLAGS, "fail_closed": self.fail_closed,
         }
@@ -130,15 +129,16 @@ class NativeEngine(Engine):
         self.native.seal()
         self.sealed = True
 
-    def finish(self, status: int, *, reason: Optional[str] = None) -> None:
+    def finish(self, status: int, *, reason: Optional[str] = None, signal: Optional[str] = None) -> None:
         if not self.finished:  # fold what C decided and recorded into the tallies
+            self.native.repeats_flush()  # the last tpython.repeats summary, before tpython.exit
             logged = int(self.native.stats()["logged_in_c"])
             if logged:
                 self.actions["log"] = self.actions.get("log", 0) + logged
             for event, rule, n in self.native.denials():
                 self.actions["deny"] = self.actions.get("deny", 0) + n
                 self.denials[(event, rule)] = self.denials.get((event, rule), 0) + n
-        super().finish(status, reason=reason)
+        super().finish(status, reason=reason, signal=signal)
 
     def counted(self) -> dict[str, int]:
         merged = self.native.counts()

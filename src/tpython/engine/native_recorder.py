@@ -46,8 +46,12 @@ class NativeRecorder(Recorder):
         assert self.parse is not None
         with self.held():
             took = self.deliver(self.py_sinks, self.parse(line), line)
+            self.collect_late(self.py_sinks)  # after: C sealed this line; the next record carries them
             # None: queued behind a sink write in progress in this thread, written right after it
-            return (len(self.py_sinks) if took is None else took), dict(self.lost)
+            result = (len(self.py_sinks) if took is None else took), dict(self.lost)
+        if self.deferred:
+            self.run_deferred()
+        return result
 
     @property
     def written(self) -> int:
@@ -59,10 +63,10 @@ class NativeRecorder(Recorder):
 
     def all_lost(self) -> dict[str, int]:
         """Records each sink missed since it last wrote one."""
-        return {**self.native.chain_state()["lost"], **self.lost}
+        return {**self.native.chain_state()["lost"], **super().all_lost()}
 
     def lost_in_run(self) -> dict[str, int]:
-        return {**self.native.chain_state()["lost_total"], **self.lost_total}
+        return {**self.native.chain_state()["lost_total"], **super().lost_in_run()}
 
     def restart_after_fork(self) -> str:
         parent = super().restart_after_fork()
@@ -74,11 +78,14 @@ class NativeRecorder(Recorder):
              extra: Optional[dict[str, Any]] = None) -> None:
         extra_text = "".join(f",{dumps(k)}:{dumps(v)}" for k, v in extra.items()) if extra else ""
         with self.held():
+            self.collect_late(self.py_sinks)
             py_lost = ",".join(f"{dumps(name)}:{n}" for name, n in self.lost.items())
             line, _, _, in_files = self.native.chain_record(event, dumps(args).encode("ascii"), action, enforced,
                                                             rule, dumps(module), dumps(package), extra_text, py_lost)
             if self.parse is None:
                 self.last_delivered = in_files
-                return
-            by_python = self.deliver(self.py_sinks, self.parse(line), line)
-            self.last_delivered = None if by_python is None else in_files + by_python
+            else:
+                by_python = self.deliver(self.py_sinks, self.parse(line), line)
+                self.last_delivered = None if by_python is None else in_files + by_python
+        if self.deferred:
+            self.run_deferred()

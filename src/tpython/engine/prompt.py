@@ -1,8 +1,18 @@
-"""The `ask` action: a question on the controlling terminal.
+"""The `ask` action: one question on the controlling terminal; only a typed yes allows.
 
-As in the spython NetworkPrompt sample: "Attempt to connect
-93.184.216.34:80. Continue [Y/n]". With no controlling terminal the
-answer is no.
+"Attempt to connect 93.184.216.34:80 (tpython rule egress). Continue [y/N] ": the
+event is allowed when the line typed is `y` or `yes` (any case); an empty line,
+anything else, end of file before a line, or an error on the terminal is a no
+(answer "no"). With no controlling terminal there is no question and the answer is
+no ("no-terminal"). What was typed before the question is discarded, and the
+question is shown with control characters escaped, so the program can neither
+answer nor redraw it.
+
+One question per decision: `subprocess` starts a program in two events
+(`subprocess.Popen`, then `_posixsubprocess.fork_exec` or `os.posix_spawn` with the
+same argument list); the question names the program that would really run (found
+on PATH as exec would), and a yes to the first event answers the second, in the
+same thread, when it would run that same program with that same list.
 """
 from __future__ import annotations
 
@@ -13,45 +23,146 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
 
+    from tpython.engine.rules import EventFacts
 
-_lock = _thread.allocate_lock()
+YES, NO, NO_TERMINAL = "yes", "no", "no-terminal"
+LAUNCH = "subprocess.Popen"  # the first event of a subprocess launch; the second carries its yes
+CARRIES_OUT = frozenset({"_posixsubprocess.fork_exec", "os.posix_spawn"})
+MAX_LINE = 1024  # a longer answer is no answer
+
+_lock = _thread.allocate_lock()  # one question at a time
+_approved: dict[int, tuple[object, Optional[str]]] = {}  # thread -> (argv list, program) of a yes to LAUNCH
 
 
-def describe(event: str, args: tuple[Any, ...], rendered: list[Any], host_port: tuple[Optional[str], Optional[int]],
-             paths: Optional[list[str]], executables: Optional[list[str]]) -> str:
-    """A short human sentence for the event."""
-    host, port = host_port
+def ask_about(event: str, facts: EventFacts, rule: Optional[str]) -> tuple[bool, str]:
+    """Decide an `ask`: (allowed, answer), the answer as recorded ("yes", "no", "no-terminal")."""
+    ident = _thread.get_ident()
+    approved = _approved.pop(ident, None)
+    program = runnable(facts.executables)
+    argv = facts.args[1] if len(facts.args) > 1 else None
+    if (approved is not None and event in CARRIES_OUT and argv is not None and approved[0] is argv
+            and approved[1] == program):
+        return True, YES  # the launch the question before was about (the very same list)
+    allowed, how = ask(describe(event, facts, program), rule)
+    if allowed and event == LAUNCH and argv is not None:
+        _approved[ident] = (argv, program)
+    return allowed, how
+
+
+def refusal(how: str) -> str:
+    """Why an ask denied, for the PolicyViolation's message."""
+    return "no terminal to ask on" if how == NO_TERMINAL else "not confirmed at the terminal"
+
+
+def runnable(executables: Optional[list[str]]) -> Optional[str]:
+    """The program a launch would really run: the first of its candidates (as named, as
+    found on PATH, in exec's order) that is an executable file; None when none is."""
+    for candidate in executables or ():
+        if os.path.isabs(candidate) and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def describe(event: str, facts: EventFacts, program: Optional[str] = None) -> str:
+    """A short sentence for the event: what would connect, run or be touched."""
+    host, port = facts.host_port
+    try:
+        rendered: list[Any] = facts.rendered
+    except Exception:  # the question must still be asked
+        rendered = []
     if event.startswith("socket.") and host is not None:
         verb = event.split(".", 1)[1]
         return f"Attempt to {verb} {host}:{port}" if port is not None else f"Attempt to {verb} {host}"
-    if executables:
-        return f"Attempt to run {executables[0]} ({event})"
+    if facts.executables:
+        line = _command_line(event, rendered)
+        if program is None:
+            name = line.split(" ", 1)[0] if line else facts.executables[0]
+            return f"Attempt to run {name}, not found ({event})"
+        return f"Attempt to run {program}{': ' + line if line else ''} ({event})"
+    paths = facts.paths
     if paths:
         return f"Attempt to {event} {paths[0]}"
     text = ", ".join(str(a) for a in rendered)
     return f"Attempt to {event} {text[:200]}"
 
 
+def _command_line(event: str, rendered: list[Any]) -> str:
+    """The launch's argument list (os.system: its command) as one line, at most 200 characters."""
+    position = {"os.system": 0, "os.spawn": 2}.get(event, 1)
+    value = rendered[position] if len(rendered) > position else None
+    if isinstance(value, list):
+        value = " ".join(repr(a) if not isinstance(a, str) or not a or " " in a else a for a in value)
+    text = value if isinstance(value, str) else ""
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def shown(text: str) -> str:
+    """TEXT with every character a terminal would act on (escape sequences, carriage
+    returns, bidirectional controls) written as an escape instead."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def ask(question: str, rule: Optional[str]) -> tuple[bool, str]:
-    """Ask on /dev/tty. Returns (allowed, how): how is "yes", "no" or "no-terminal"."""
+    """Ask QUESTION on /dev/tty. Returns (allowed, answer)."""
     with _lock:
         try:
             fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError:
-            return False, "no-terminal"
+            return False, NO_TERMINAL
+        suffix = f" (tpython rule {rule})" if rule else " (tpython)"
         try:
-            suffix = f" (tpython rule {rule})" if rule else " (tpython)"
-            os.write(fd, f"{question}{suffix}. Continue [Y/n] ".encode("utf-8", "replace"))
-            answer = b""
-            while not answer.endswith(b"\n"):
-                chunk = os.read(fd, 256)
-                if not chunk:
-                    break
-                answer += chunk
+            line = _exchange(fd, f"{shown(question + suffix)}. Continue [y/N] ")
         except OSError:
-            return False, "no-terminal"
+            line = None
         finally:
             os.close(fd)
-    text = answer.decode("utf-8", "replace").strip().lower()
-    allowed = text in ("", "y", "yes")
-    return allowed, "yes" if allowed else "no"
+    allowed = line is not None and line.strip().lower() in (b"y", b"yes")
+    return allowed, YES if allowed else NO
+
+
+def _exchange(fd: int, prompt: str) -> Optional[bytes]:
+    """Discard typed-ahead input, show PROMPT, read one line in the terminal's line mode
+    (echoed). None at end of file before the line ends, or when it is too long."""
+    restore = _line_mode(fd)
+    try:
+        os.write(fd, prompt.encode("utf-8", "replace"))
+        line = b""
+        while not line.endswith((b"\n", b"\r")):
+            chunk = os.read(fd, 256)
+            if not chunk:  # end of file: the line the question is on ends here
+                os.write(fd, b"\n")
+                return None
+            line += chunk
+            if len(line) > MAX_LINE:
+                return None
+        return line
+    finally:
+        if restore is not None:
+            restore()
+
+
+def _line_mode(fd: int) -> Any:
+    """Flush pending input and put the terminal in line mode with echo; returns what
+    restores its settings (None when they cannot be read: not a terminal we can set)."""
+    try:
+        import termios
+    except ImportError:
+        return None
+    try:
+        saved = termios.tcgetattr(fd)
+        termios.tcflush(fd, termios.TCIFLUSH)
+        wanted = list(saved)
+        wanted[0] |= termios.ICRNL
+        wanted[3] |= termios.ICANON | termios.ECHO
+        if wanted != saved:
+            termios.tcsetattr(fd, termios.TCSANOW, wanted)
+    except termios.error:
+        return None
+
+    def restore() -> None:
+        try:
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+        except termios.error:
+            pass
+
+    return restore

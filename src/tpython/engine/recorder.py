@@ -3,7 +3,13 @@
 Records are numbered per run and chained by hash (see
 :mod:`tpython.logs.chain`). A sink that fails does not stop the others;
 the failure is reported once on stderr and counted, and the next record
-that reaches that sink carries the count in ``lost``.
+that reaches that sink carries the count in ``lost``. So do records a sink
+learns later were lost (UDP datagrams that came back refused): they are
+asked for before each record is made.
+
+Sinks raise no audit events of their own (see :mod:`tpython.sinks.link`);
+a record made while a sink is being written (a signal handler or a
+finaliser of the program running then) is queued and written right after.
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from tpython.sinks.interface import Sink
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, ContextManager, Optional
+    from typing import Any, Callable, ContextManager, Optional
 
 
 class _NoContext:
@@ -51,6 +57,8 @@ class Recorder:
         self.prev: Optional[str] = None
         self.lost: dict[str, int] = {}
         self.lost_total: dict[str, int] = {}
+        self.late_warned: set[str] = set()
+        self.deferred: list[tuple[int, Callable[[], None]]] = []  # see defer()
         self.written = 0
         self.lock = _thread.allocate_lock()
         self.writer: Optional[int] = None  # the thread writing to the sinks, while it does
@@ -69,6 +77,8 @@ class Recorder:
         self.prev = None
         self.lost = {}
         self.lost_total = {}
+        self.late_warned = set()
+        self.deferred = []
         self.written = 0
         return parent
 
@@ -86,6 +96,7 @@ class Recorder:
     ) -> None:
         """Build, seal and write one record."""
         with self.held():
+            self.collect_late(self.sinks)
             record: dict[str, Any] = {
                 "ts": rfc3339(time.time()), "seq": self.seq, "run": self.run, "pid": self.pid,
                 "event": event, "args": args, "action": action, "enforced": enforced,
@@ -101,6 +112,23 @@ class Recorder:
             self.prev = record["hash"]
             self.written += 1
             self.last_delivered = self.deliver(self.sinks, record, line)
+        if self.deferred:
+            self.run_deferred()
+
+    def defer(self, action: Callable[[], None]) -> None:
+        """Run ACTION in this thread once the record it is writing is written: for a signal
+        handler that came in the middle of one (tpython.launcher.signals), where taking
+        the lock this thread holds would never end."""
+        self.deferred.append((_thread.get_ident(), action))
+
+    def run_deferred(self) -> None:
+        """After a record: what this thread deferred, unless it is writing one still."""
+        ident = _thread.get_ident()
+        if self.writer == ident:
+            return
+        for entry in [entry for entry in self.deferred if entry[0] == ident]:
+            self.deferred.remove(entry)
+            entry[1]()
 
     def held(self) -> ContextManager[Any]:
         """The recorder's lock, unless this thread holds it already to write to the sinks:
@@ -143,20 +171,36 @@ class Recorder:
                 took += 1
         return took
 
+    def collect_late(self, sinks: list[Sink]) -> None:
+        """Count what SINKS learned since was lost of the records they took."""
+        for sink in sinks:
+            late = sink.late_losses()
+            if late:  # said once a run: for UDP, a send that succeeds ends no outage
+                first = sink.name not in self.late_warned
+                self.late_warned.add(sink.name)
+                self._count_lost(sink, late, "records sent to it came back refused (ICMP)", first)
+
     def all_lost(self) -> dict[str, int]:
         """Records each sink missed since it last wrote one."""
-        return dict(self.lost)
+        with self.held():
+            self.collect_late(self.sinks)
+            return dict(self.lost)
 
     def lost_in_run(self) -> dict[str, int]:
         """Records each sink missed in this run, recovered since or not."""
-        return dict(self.lost_total)
+        with self.held():
+            self.collect_late(self.sinks)
+            return dict(self.lost_total)
 
     def _sink_failed(self, sink: Sink, exc: OSError) -> None:
-        first = sink.name not in self.lost
-        self.lost[sink.name] = self.lost.get(sink.name, 0) + 1
-        self.lost_total[sink.name] = self.lost_total.get(sink.name, 0) + 1
+        self._count_lost(sink, 1, str(exc), sink.name not in self.lost)
+
+    def _count_lost(self, sink: Sink, n: int, reason: str, first: bool) -> None:
+        """N more records SINK lost; the first of an outage is said on stderr (REASON)."""
+        self.lost[sink.name] = self.lost.get(sink.name, 0) + n
+        self.lost_total[sink.name] = self.lost_total.get(sink.name, 0) + n
         if first:
-            msg = f"tpython: cannot write to {sink.name}: {exc}; counting lost records\n"
+            msg = f"tpython: cannot write to {sink.name}: {reason}; counting lost records\n"
             try:
                 os.write(self.warn_fd, msg.encode("utf-8", "replace"))
             except OSError:

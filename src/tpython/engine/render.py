@@ -5,11 +5,16 @@ The hook sees the program's own objects. Calling their ``__repr__``,
 hook (where it could inspect tpython's frames) and would let an object
 show one path to the check and another to the operation. So only exact
 built-in types are looked into; anything else is named by its type.
+
+Rendering never raises: an object it cannot look into as expected (a
+compiled class without ``__module__``, a released memoryview, a path
+object without its parts) is named by its type instead.
 """
 from __future__ import annotations
 
 import os
 import sys
+from itertools import islice
 
 from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, TEXT_ARGS
 from tpython.sha256 import sha256_hex
@@ -30,6 +35,9 @@ MAX_STR = 512
 MAX_ITEMS = 16
 MAX_DEPTH = 4
 EXCERPT = 200
+# Integers wider than this are named by their width: their digits would be long, and
+# past sys.get_int_max_str_digits() (which the program may lower to 640) not writable.
+MAX_INT_BITS = 1024
 
 _type_qualname = type.__dict__["__qualname__"].__get__
 _type_module = type.__dict__["__module__"].__get__
@@ -105,7 +113,10 @@ def plain_bytes(value: object) -> Optional[bytes]:
     if isa(value, bytearray):
         return bytes(bytearray.__getitem__(value, slice(None)))
     if type(value) is memoryview:
-        return value.tobytes()
+        try:
+            return value.tobytes()
+        except ValueError:  # released
+            return None
     return None
 
 
@@ -120,12 +131,38 @@ def plain_seq(value: object) -> Optional[tuple[Any, ...]]:
     return None
 
 
+def _class_parts(cls: type) -> tuple[Optional[str], str]:
+    """The ``__module__`` and ``__qualname__`` of the class CLS as plain text (str
+    subclasses copied without their methods), read without running user code. The
+    module is None when it is missing (a class made by mypyc, or by ``type()`` called
+    where ``__name__`` is not defined) or not a str; the qualname "?" when unreadable."""
+    try:
+        module = exact_str(_type_module(cls))
+    except Exception:  # AttributeError: no __module__ in the class's dict
+        module = None
+    try:
+        qual = exact_str(_type_qualname(cls)) or "?"
+    except Exception:  # a C type whose name is not UTF-8
+        qual = "?"
+    return module, qual
+
+
+def class_name(cls: type) -> str:
+    """`module.QualName` of the class CLS, or its qualname alone when it has no module."""
+    module, qual = _class_parts(cls)
+    return qual if module is None else f"{module}.{qual}"
+
+
 def type_name(obj: object) -> str:
-    """`module.QualName` of OBJ's type, read without running user code."""
-    cls = type(obj)
-    module = _type_module(cls)
-    qual = _type_qualname(cls)
-    return qual if module == "builtins" or not isinstance(module, str) else f"{module}.{qual}"
+    """`module.QualName` of OBJ's type (the qualname alone for builtins), read
+    without running user code."""
+    module, qual = _class_parts(type(obj))
+    return qual if module is None or module == "builtins" else f"{module}.{qual}"
+
+
+def arg_types(args: tuple[Any, ...]) -> str:
+    """An event's arguments named by their types, for messages: "class pkg.Thing, str, str"."""
+    return ", ".join(f"class {class_name(a)}" if isa(a, type) else type_name(a) for a in plain_seq(args) or ())
 
 
 def digest(data: bytes) -> str:
@@ -174,25 +211,52 @@ def path_text(value: object) -> Optional[str]:
     """A path argument as text: str, bytes, an fd (resolved through /proc) or a pathlib path.
 
     Returns None for objects whose path could only be learnt by running
-    their own code.
+    their own code, and for pathlib paths whose parts are not plain text.
     """
     text = text_of(value)
     if text is not None:
         return text
-    if type(value) is int:
+    if type(value) is int and int.bit_length(value) <= MAX_INT_BITS:
         try:
             return os.readlink(f"/proc/self/fd/{value}")
         except OSError:
             return f"fd:{value}"
     if _is_trusted_path_type(type(value)):
-        return str(os.fspath(value))  # type: ignore[call-overload]
+        try:  # pathlib's own code, on parts the program may have replaced or never set
+            return exact_str(os.fspath(value))  # type: ignore[call-overload]
+        except Exception:
+            return None
     return None
 
 
 def render(value: object, depth: int = 0) -> Any:
-    """One argument, JSON-safe and bounded."""
-    if value is None or type(value) is bool or type(value) is int:
+    """One argument, JSON-safe and bounded; never raises (see :func:`unrenderable`)."""
+    try:
+        return _render(value, depth)
+    except Exception:
+        return unrenderable(value)
+
+
+def unrenderable(value: object) -> str:
+    """What an object that could not be rendered as expected is shown as: its type."""
+    try:
+        return f"<{type_name(value)}>"
+    except Exception:
+        return "<object>"
+
+
+def _int(value: int) -> Any:
+    bits = int.bit_length(value)
+    if bits <= MAX_INT_BITS:
         return value
+    return f"<{'negative ' if value < 0 else ''}int of {bits} bits>"
+
+
+def _render(value: object, depth: int) -> Any:
+    if value is None or type(value) is bool:
+        return value
+    if type(value) is int:
+        return _int(value)
     if type(value) is float:
         return value if value - value == 0.0 else repr(value)  # finite (not inf, not nan); no math module
     text = exact_str(value)
@@ -202,10 +266,10 @@ def render(value: object, depth: int = 0) -> Any:
     if data is not None:
         return {"bytes": len(data), "sha256": digest(data)}
     if isa(value, int):  # int subclasses (IntEnum, bool handled above)
-        return int.__index__(value)
-    if type(value) is _CODE:
-        return {"code": {"file": value.co_filename, "name": getattr(value, "co_qualname", value.co_name),
-                         "line": value.co_firstlineno}}
+        return _int(int.__index__(value))
+    if type(value) is _CODE:  # (its names may be str subclasses: copied as plain text)
+        name = exact_str(getattr(value, "co_qualname", value.co_name))
+        return {"code": {"file": exact_str(value.co_filename), "name": name, "line": value.co_firstlineno}}
     sock = socket_class(value)
     if sock is not None:
         fam, typ = sock.family.__get__(value), sock.type.__get__(value)
@@ -225,23 +289,25 @@ def render(value: object, depth: int = 0) -> Any:
             items.append(f"…[+{n - MAX_ITEMS} items]")
         return items
     if isa(value, dict):
+        # the first items taken in one C call: another thread cannot change the dict midway
+        n, pairs = dict.__len__(value), list(islice(dict.items(value), MAX_ITEMS))
         out: dict[str, Any] = {}
-        for i, (k, v) in enumerate(dict.items(value)):
-            if i >= MAX_ITEMS:
-                out["…"] = f"+{dict.__len__(value) - MAX_ITEMS} items"
-                break
+        for k, v in pairs:
             key = exact_str(k)
             out[bound(key) if key is not None else f"<{type_name(k)}>"] = render(v, depth + 1)
+        if n > MAX_ITEMS:
+            out["…"] = f"+{n - MAX_ITEMS} items"
         return out
     if _is_trusted_path_type(type(value)):
-        return os.fspath(value)  # type: ignore[call-overload]
+        text = path_text(value)
+        return f"<{type_name(value)}>" if text is None else bound(text)
     if type(value) is _FUNCTION:
         return f"<function {_qual(value)}>"
     if type(value) is _MODULE:
         name = exact_str(value.__dict__.get("__name__"))
         return f"<module {name}>"
     if isa(value, type):
-        return f"<class {_type_module(value)}.{_type_qualname(value)}>"
+        return f"<class {class_name(value)}>"
     return f"<{type_name(value)}>"
 
 
@@ -266,15 +332,22 @@ def render_args(event: str, args: tuple[Any, ...]) -> list[Any]:
     texts = TEXT_ARGS.get(event, ())
     out: list[Any] = []
     for i, a in enumerate(args):
-        if i in sources and not isa(a, _CODE):
-            out.append(source(a))
-        elif i in paths:
-            out.append(_path(a))
-        elif i in texts:
-            text = text_of(a)
-            out.append(render(a) if text is None else bound(text))
-        elif i in path_lists and isa(a, (list, tuple)):
-            out.append([_path(x) for x in a[:MAX_ITEMS]])
-        else:
-            out.append(render(a))
+        try:
+            out.append(_render_arg(a, i in sources, i in paths, i in texts, i in path_lists))
+        except Exception:
+            out.append(unrenderable(a))
     return out
+
+
+def _render_arg(a: object, is_source: bool, is_path: bool, is_text: bool, is_path_list: bool) -> Any:
+    if is_source and not isa(a, _CODE):
+        return source(a)
+    if is_path:
+        return _path(a)
+    if is_text:
+        text = text_of(a)
+        return render(a) if text is None else bound(text)
+    seq = plain_seq(a) if is_path_list else None
+    if seq is not None:
+        return [_path(x) for x in seq[:MAX_ITEMS]]
+    return render(a)

@@ -26,8 +26,8 @@ from tpython.engine.facts import trust_urllib_parse
 from tpython.engine.hook import Engine
 from tpython.engine.render import trust_pathlib
 from tpython.engine.selection import make_engine
-from tpython.errors import Error, LaunchRefused, PolicyViolation
-from tpython.launcher import children, guards
+from tpython.errors import Error, LaunchRefused, PolicyViolation, StartDenied
+from tpython.launcher import children, guards, signals
 from tpython.launcher.spec import ENV_VAR, FAULT_VARIABLE, LaunchSpec, Target, interpreter_argv, package_parent
 from tpython.lean_typing import tuple_class
 from tpython.policy.model import Policy
@@ -64,6 +64,17 @@ def _refuse_start(engine: Engine, exc: Error) -> NoReturn:
     _die(str(exc), exc.exit_status)
 
 
+def _start_denied(engine: Engine, exc: PolicyViolation) -> NoReturn:
+    """The policy denied what the interpreter itself does before the program (`site`
+    reading pyvenv.cfg and .pth files): one line naming it and what to do, not a crash."""
+    error = StartDenied(f"Python cannot start under this policy: {exc.reason} (while site set up sys.path, before "
+                        "the program); let the interpreter read its own files ({prefix}, {stdlib}, {site}) "
+                        "with an allow rule before that one")
+    engine.exit_hooks.clear()  # the line below is what the user needs, not the summary
+    engine.finish(error.exit_status)
+    _die(str(error), error.exit_status)
+
+
 def main() -> NoReturn:
     """Entry of an interpreter started with the launch spec in its environment
     (`tpython run` when it cannot boot in its own interpreter, workers, children)."""
@@ -92,9 +103,15 @@ def boot(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> NoReturn:
         raise
     except BaseException as exc:
         critical_failure(f"{type(exc).__name__}: {exc}", policy.log)
+    # The `tpython` command wrote no byte code while tpython started (a run never writes
+    # into tpython's installation); the program writes its own as under plain python.
+    sys.dont_write_bytecode = bool(sys.flags.dont_write_bytecode)
     import site
 
-    site.main()
+    try:
+        site.main()
+    except PolicyViolation as exc:
+        _start_denied(engine, exc)
     if site_flags is not None:
         sys.flags = site_flags
     # What exists now (tpython, its policy and engine, the modules loaded for them, site's
@@ -141,7 +158,7 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
         code_checks, guard = _prepare_integrity(policy, spec, engine)
     except Error as exc:
         _refuse_start(engine, exc)
-    startup_bundle.finish(write=in_launcher)  # out of sys.meta_path before the hooks and the program
+    startup_bundle.finish()  # out of sys.meta_path before the hooks and the program
     engine.install(guard)
     try:
         with engine.internal():  # tpython's own imports and reads, not the program's
@@ -156,6 +173,7 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
     atexit.register(_at_exit, engine, status_box)
     if not spec.quiet:
         engine.exit_hooks.append(lambda status: _summary(engine, warn_fd))
+    signals.install(engine)  # a signal that ends the run writes tpython.exit too
     # Look the lock up at each fork: a forked child replaces it (restart_after_fork),
     # and a bound `.acquire` of the parent's lock (held across the fork) never returns.
     os.register_at_fork(before=lambda: engine.recorder.lock.acquire(),
@@ -455,6 +473,9 @@ def _run_file(target: Target, package_like: bool) -> None:
     except CodeRefused as exc:
         sys.stderr.write(f"{exc}\n")
         raise SystemExit(EXIT_CODE_REFUSED) from None
+    except PolicyViolation as exc:  # an OSError without errno or strerror: say what it is
+        sys.stderr.write(f"tpython: can't open file {absolute!r}: {exc.reason}\n")
+        raise SystemExit(2) from None
     except OSError as exc:
         sys.stderr.write(f"tpython: can't open file {absolute!r}: [Errno {exc.errno}] {exc.strerror}\n")
         raise SystemExit(2) from None
@@ -499,13 +520,20 @@ def _interact() -> None:
 
 
 def _strip_tpython(tb: Optional[TracebackType]) -> Optional[TracebackType]:
-    """Drop the leading frames that belong to tpython's launcher."""
+    """Drop the leading frames that belong to tpython's launcher, and the audit hook's
+    frame at the end of a denial's (Python 3.9 and 3.10 keep it: engine.hook.drop_own_frames)."""
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
         if filename.startswith(_TPYTHON_DIR) or filename == "<string>" and tb.tb_frame.f_back is None:
             tb = tb.tb_next
             continue
         break
+    node = tb
+    while node is not None and node.tb_next is not None:
+        code = node.tb_next.tb_frame.f_code
+        if code.co_name == "tpython_audit_hook" and code.co_filename.startswith(_TPYTHON_DIR):
+            node.tb_next = None
+        node = node.tb_next
     return tb
 
 
@@ -531,17 +559,15 @@ def exit_status(code: Any) -> int:
 
 
 def _at_exit(engine: Engine, status_box: list[Any]) -> None:
-    engine.finish(exit_status(status_box[0]))
-    if status_box[0] is INTERRUPTED:  # as python does: die of SIGINT, so the shell sees it
-        import signal
-
+    interrupted = status_box[0] is INTERRUPTED
+    engine.finish(exit_status(status_box[0]), signal="SIGINT" if interrupted else None)
+    if interrupted:  # as python does: die of SIGINT, so the shell sees it
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
             except Exception:
                 pass
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
+        signals.die_by(signals.SIGINT)
 
 
 def _summary(engine: Engine, fd: int) -> None:

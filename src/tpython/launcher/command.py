@@ -40,7 +40,8 @@ options:
 
 def parse_run_args(argv: list[str]) -> tuple[dict[str, object], Target]:
     """Split `tpython run` arguments into tpython's options and the target."""
-    opts: dict[str, object] = {"policy": None, "mode": None, "engine": None, "log": [], "quiet": False}
+    opts: dict[str, object] = {"policy": None, "mode": None, "engine": None, "log": [], "quiet": False,
+                               "no_program": False}
     i = 0
 
     def value(name: str) -> str:
@@ -82,9 +83,9 @@ def parse_run_args(argv: list[str]) -> tuple[dict[str, object], Target]:
             break
         i += 1
     rest = argv[i:]
-    if not rest:
-        kind = "interactive" if sys.stdin.isatty() else "stdin"
-        return opts, Target(kind)
+    if not rest:  # as python: the prompt on a terminal, else standard input (see _check_no_program)
+        opts["no_program"] = True
+        return opts, Target("interactive" if sys.stdin.isatty() else "stdin")
     first = rest[0]
     if first in ("-m", "-c"):
         if len(rest) < 2:
@@ -105,17 +106,31 @@ class _HelpRequested(Exception):
     pass
 
 
+def _check_no_program(target: Target, policy: Policy) -> None:
+    """`tpython run` given no program does what python does (the interactive prompt on a
+    terminal, else the program read from standard input) when the policy allows that
+    launch; otherwise the program was most likely forgotten: say how to give one."""
+    if target.kind in policy.launch_allow:
+        return
+    message = "tpython run: no program given: SCRIPT, -m MODULE, -c CODE, or - for standard input"
+    if target.kind == "interactive":
+        message += (f" (without one, python starts its prompt, which [launch] allow of policy {policy.name!r} "
+                    "does not include)")
+    raise UsageError(f"{message}; see tpython run --help")
+
+
 def check_sink_writable(spec_text: str) -> None:
     """Refuse a log path that cannot be written, before the target starts."""
     spec = parse_sink_spec(spec_text)
     if spec.kind != "jsonl":
         return
+    from tpython.sinks.jsonl import open_log
+
     path = os.path.abspath(os.path.expanduser(spec.path or ""))
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        os.close(open_log(path))
     except OSError as exc:
         raise SinkError(f"cannot open log {path}: {exc.strerror}") from None
-    os.close(fd)
 
 
 def _load_policy(ref: str) -> Policy:
@@ -224,6 +239,8 @@ def run_command(argv: list[str], executable: Optional[str] = None,
                                    engine=opts["engine"])  # type: ignore[arg-type]
     if os.environ.get(FAULT_VARIABLE) == "launch":  # tests: tpython failing before the boot
         raise RuntimeError(f"fault injected ({FAULT_VARIABLE}=launch)")
+    if opts["no_program"]:
+        _check_no_program(target, policy)
     engine_choice(policy.engine)  # a policy that requires the native engine stops here without it
     for sink in policy.sinks or (DEFAULT_SPEC,):
         check_sink_writable(sink)

@@ -61,9 +61,10 @@ class LaunchSpec(NamedTuple):
 
 def bootstrap_code(package_parent: str) -> str:
     """The `-c` line the started interpreter runs: put tpython on the path, boot (the
-    cyclic collector off until the program runs, as in the `tpython` command)."""
+    cyclic collector off and no byte code written until the program runs, as in the
+    `tpython` command)."""
     return (
-        f"import gc,sys;gc.disable();sys.path.insert(0,{package_parent!r});"
+        f"import gc,sys;gc.disable();sys.dont_write_bytecode=True;sys.path.insert(0,{package_parent!r});"
         "from tpython.launcher.bootstrap import main;main()"
     )
 

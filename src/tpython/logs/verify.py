@@ -20,6 +20,8 @@ from typing import Any, Iterator, Optional, TextIO, Union
 from tpython.logs.chain import hash_holds
 from tpython.logs.reader import Line, read_lines
 
+MAX_PROBLEMS = 10_000  # problems kept word for word (memory stays bounded); the rest are counted
+
 
 @dataclass
 class RunState:
@@ -31,7 +33,8 @@ class RunState:
     prev: Optional[str] = None
     records: int = 0
     ended: Optional[int] = None
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # as many as the tracker keeps
+    broken: bool = False  # any problem, kept or only counted
 
 
 def rotation_order(paths: list[str]) -> list[str]:
@@ -96,6 +99,7 @@ class ChainTracker:
         elif rec.get("prev") != state.prev:
             problems.append(f"chain broken: prev does not match the hash of seq {seq - 1} "
                             "(a record was replaced or inserted)")
+        state.broken = state.broken or bool(problems)
         for problem in problems:
             self._note(state.problems, f"{_at(name, line)}: run {run_id} seq {seq}: {problem}")
         state.next_seq = max(state.next_seq, seq + 1)
@@ -130,20 +134,22 @@ def verify_log(paths: Union[str, list[str]], out: TextIO = sys.stdout) -> int:
     """Print a report; return 0 when every chain holds, 1 otherwise. Several files
     (a rotated set) are read as one log, in the order :func:`rotation_order` gives."""
     files = rotation_order([paths] if isinstance(paths, str) else list(paths))
-    tracker = ChainTracker()
+    tracker = ChainTracker(MAX_PROBLEMS)
     for at, line in log_lines(files):
         tracker.feed(at, line)
     runs, file_problems = tracker.runs, tracker.file_problems
-    failed = bool(file_problems) or any(s.problems for s in runs.values())
+    failed = bool(file_problems) or any(s.broken for s in runs.values())
     for problem in file_problems:
         print(f"FAIL {problem}", file=out)
     for state in runs.values():
-        status = "FAIL" if state.problems else "ok"
+        status = "FAIL" if state.broken else "ok"
         ending = (f"ended with status {state.ended}" if state.ended is not None
                   else "no tpython.exit (still running, killed, forked worker, or truncated)")
         print(f"{status:4} run {state.run} pid {state.pid}: {state.records} records, {ending}", file=out)
         for problem in state.problems:
             print(f"     {problem}", file=out)
+    if tracker.more:
+        print(f"FAIL ... and {tracker.more} more problems (the first {MAX_PROBLEMS} are shown)", file=out)
     if not runs and not file_problems:
         print(f"FAIL {', '.join(files)}: no records", file=out)
         return 1

@@ -7,9 +7,19 @@
 
 int attrib_configure(PyObject *stdlib, PyObject *site, PyObject *tpython_dir, PyObject *launcher_file,
                      PyObject *package_lookup);
-/* Append the JSON of the responsible module (or null) to MODULE and of its
- * distribution (or null) to PACKAGE. Returns 0, or -1 when out of memory. */
-int attrib_current(Buf *module, Buf *package, int in_main);
+/* The responsible frame: the innermost outside the standard library and tpython. */
+typedef struct {
+    PyCodeObject *code; /* its code (a reference), or NULL: there is none */
+    int line;           /* its line */
+    PyObject *name;     /* its module's __name__ (a reference) when that is a str, or NULL */
+} AttribPlace;
+
+/* Find the responsible frame (PLACE is then released with attrib_clear). Returns 0. */
+int attrib_find(AttribPlace *place, int in_main);
+/* Append the JSON of PLACE's module (or null) to MODULE and of its distribution (or
+ * null) to PACKAGE. Returns 0, or -1 when out of memory. */
+int attrib_render(const AttribPlace *place, Buf *module, Buf *package, int in_main);
+void attrib_clear(AttribPlace *place);
 /* FRAME's globals (a new reference), on every supported CPython. */
 PyObject *attrib_frame_globals(PyFrameObject *frame);
 

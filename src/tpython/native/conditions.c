@@ -64,6 +64,8 @@ typedef struct {
     Py_ssize_t n_globs;
     Text *roots;       /* C_PATH: directories a move event may contain */
     Py_ssize_t n_roots;
+    char **py_events;  /* C_PATH: events whose paths only Python works out (links they make) */
+    Py_ssize_t n_py_events;
     PyObject **regexes; /* C_ARG: tpython._native.Regex objects, any may match */
     Py_ssize_t n_regexes;
 } Cond;
@@ -439,9 +441,9 @@ build_cond(PyObject *spec, Cond *c)
         }
         return 0;
     }
-    PyObject *strict_all, *globs, *roots;
-    if (strcmp(kind, "path") != 0 || !PyArg_ParseTuple(spec, "sOO!O!", &kind, &strict_all, &PyTuple_Type, &globs,
-                                                       &PyTuple_Type, &roots)) {
+    PyObject *strict_all, *globs, *roots, *py_events;
+    if (strcmp(kind, "path") != 0 || !PyArg_ParseTuple(spec, "sOO!O!O!", &kind, &strict_all, &PyTuple_Type, &globs,
+                                                       &PyTuple_Type, &roots, &PyTuple_Type, &py_events)) {
         if (!PyErr_Occurred()) {
             PyErr_Format(PyExc_ValueError, "unknown condition %s", kind);
         }
@@ -449,6 +451,9 @@ build_cond(PyObject *spec, Cond *c)
     }
     c->kind = C_PATH;
     c->strict_all = PyObject_IsTrue(strict_all) == 1;
+    if (names(py_events, &c->py_events, &c->n_py_events) < 0) {
+        return -1;
+    }
     c->n_globs = PyTuple_GET_SIZE(globs);
     c->n_roots = PyTuple_GET_SIZE(roots);
     c->globs = calloc((size_t)(c->n_globs ? c->n_globs : 1), sizeof(Glob));
@@ -618,45 +623,79 @@ fd_path(long fd, char *buf, size_t size)
     return n;
 }
 
-/* os.path.realpath(ABSOLUTE) (strict=False) when C can give exactly what Python would:
- * the path exists (realpath(3)), or only its last component is missing. */
+/* os.path.realpath(PATH) (strict=False), PATH absolute and as given (not normalised), when
+ * C can give exactly what Python would. The whole path exists: realpath(3). Otherwise
+ * Python's walk: each component resolved from where the ones before it lead (`..` the
+ * parent of that), and one that is not there (or under something that is not a
+ * directory) taken as a plain name, as is the rest under it, a later `..` dropping it
+ * again; a symbolic link on the way that does not resolve in full is Python's question.
+ * TMP: PATH_MAX bytes. */
 static int
-real_path(const char *absolute, size_t len, char *out)
+real_path(const char *path, char *out, char *tmp)
 {
-    if (realpath(absolute, out) != NULL) {
+    if (realpath(path, out) != NULL) {
         return 0;
     }
-    if (errno != ENOENT) {
+    if (errno != ENOENT && errno != ENOTDIR) {
         return -1;
     }
-    struct stat st;
-    if (lstat(absolute, &st) == 0 || errno != ENOENT) {
-        return -1; /* a dangling symlink, or a path Python resolves differently */
+    size_t len = 1, real_len = 1; /* OUT[:real_len] resolved and there; beyond it, plain names */
+    out[0] = '/';
+    out[1] = '\0';
+    for (const char *p = path; *p != '\0';) {
+        while (*p == '/') {
+            p++;
+        }
+        const char *name = p;
+        while (*p != '\0' && *p != '/') {
+            p++;
+        }
+        size_t n = (size_t)(p - name);
+        if (n == 0 || (n == 1 && name[0] == '.')) {
+            continue;
+        }
+        if (n == 2 && name[0] == '.' && name[1] == '.') {
+            while (len > 1 && out[len - 1] != '/') {
+                len--;
+            }
+            if (len > 1) {
+                len--; /* the slash, but never the root's */
+            }
+            out[len] = '\0';
+            if (len < real_len) {
+                real_len = len;
+            }
+            continue;
+        }
+        if (len + 1 + n >= PATH_MAX) {
+            return -1;
+        }
+        size_t before = len;
+        if (len > 1) {
+            out[len++] = '/';
+        }
+        memcpy(out + len, name, n);
+        len += n;
+        out[len] = '\0';
+        if (before > real_len) {
+            continue; /* under a name that is not there: a plain name too */
+        }
+        struct stat st;
+        if (lstat(out, &st) != 0) {
+            if (errno != ENOENT && errno != ENOTDIR) {
+                return -1;
+            }
+            continue; /* not there: from here on, plain names */
+        }
+        if (S_ISLNK(st.st_mode)) {
+            if (realpath(out, tmp) == NULL) {
+                return -1;
+            }
+            len = strlen(tmp);
+            memcpy(out, tmp, len + 1);
+        }
+        real_len = len;
     }
-    const char *slash = strrchr(absolute, '/');
-    if (slash == NULL || slash[1] == '\0') {
-        return -1;
-    }
-    size_t plen = (size_t)(slash - absolute);
-    char *parent = plen ? strndup(absolute, plen) : strdup("/");
-    if (parent == NULL) {
-        return -1;
-    }
-    char *resolved = realpath(parent, out);
-    free(parent);
-    if (resolved == NULL) {
-        return -1;
-    }
-    size_t olen = strlen(out);
-    size_t nlen = len - (size_t)(slash + 1 - absolute);
-    if (olen + 1 + nlen >= PATH_MAX) {
-        return -1;
-    }
-    if (!(olen == 1 && out[0] == '/')) {
-        out[olen++] = '/';
-    }
-    memcpy(out + olen, slash + 1, nlen);
-    out[olen + nlen] = '\0';
     return 0;
 }
 
@@ -673,7 +712,8 @@ add_path(PathFacts *f, const char *path, size_t len)
 }
 
 /* One path argument (and its dir_fd) -> its absolute and real paths, in BUF
- * (4 * PATH_MAX bytes: the joined path, the real one, an fd's path). */
+ * (4 * PATH_MAX bytes: the joined path, it as given, the real one, an fd's path and then
+ * room for real_path). */
 static int
 one_path(PathFacts *f, PyObject *value, PyObject *dir_fd, char *buf)
 {
@@ -714,7 +754,7 @@ one_path(PathFacts *f, PyObject *value, PyObject *dir_fd, char *buf)
         return -1; /* a path object, or the program's own type */
     }
     int rc = -1;
-    char *joined = buf, *real = buf + 2 * PATH_MAX;
+    char *joined = buf, *walked = buf + PATH_MAX, *real = buf + 2 * PATH_MAX;
     size_t n = 0;
     if (len == 0 || (size_t)len != strlen(text) || len >= PATH_MAX) {
         goto done;
@@ -747,13 +787,19 @@ one_path(PathFacts *f, PyObject *value, PyObject *dir_fd, char *buf)
     }
     memcpy(joined + n, text, (size_t)len);
     n += (size_t)len;
-    joined[n] = '\0';
-    n = normpath(joined, n);
-    if (n == 0 || n >= PATH_MAX) {
+    if (n >= PATH_MAX) {
         goto done;
     }
     joined[n] = '\0';
-    if (real_path(joined, n, real) < 0 || add_path(f, joined, n) < 0) {
+    /* realpath walks the path as given, as the kernel does: `..` after a symbolic link is
+     * the parent of where the link leads, which the normalised path does not say */
+    memcpy(walked, joined, n + 1);
+    n = normpath(joined, n);
+    if (n == 0) {
+        goto done;
+    }
+    joined[n] = '\0';
+    if (real_path(walked, real, fd_text) < 0 || add_path(f, joined, n) < 0) {
         goto done;
     }
     size_t rlen = strlen(real);
@@ -939,7 +985,7 @@ cond_holds(const Cond *c, const char *event, PyObject *args, const Shape *shape,
         }
         return 0;
     }
-    if (event_paths(f, args, shape) != 1) {
+    if (named(c->py_events, c->n_py_events, event) || event_paths(f, args, shape) != 1) {
         return COND_PYTHON;
     }
     if (f->n == 0) {

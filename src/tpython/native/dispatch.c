@@ -29,6 +29,7 @@
 #include "probes.h"
 #include "record.h"
 #include "render.h"
+#include "repeats.h"
 
 #ifdef TPYTHON_PROBES
 __extension__ unsigned short tpython_audit_semaphore __attribute__((unused)) __attribute__((section(".probes")));
@@ -98,7 +99,7 @@ static Py_ssize_t n_shapes;
 static int log_in_c_enabled; /* records of unconditional `log` and `deny` events are written here */
 static int enforce;          /* the policy's mode: enforce (1) or audit (0) */
 static char *policy_name;
-static PyObject *violation;  /* tpython.PolicyViolation */
+static PyObject *violation;  /* engine.hook.denial(event, rule, policy, message, args): a PolicyViolation */
 static uint64_t logged_in_c;
 static PyInterpreterState *main_interp;
 
@@ -406,19 +407,45 @@ fail_closed_exit(const char *event, const char *rule)
     _exit(255);
 }
 
+/* Chain and write one record of EVENT, attributed to PLACE, with its arguments RENDERED
+ * (and to the Python sinks too, from the main interpreter). MODULE and PACKAGE receive
+ * the JSON of its module and distribution, each with a NUL. Returns its seq, or -1. */
+static long long
+write_record(const char *event, const Buf *rendered, const AttribPlace *place, const char *action, int enforced,
+             const char *rule, const char *extra, int in_main, int *delivered, Buf *module, Buf *package)
+{
+    Buf line;
+    buf_init(&line);
+    long long seq = -1;
+    if (attrib_render(place, module, package, in_main) == 0 && buf_put(module, "", 1) == 0
+        && buf_put(package, "", 1) == 0) {
+        int feed = in_main && chain_has_listener(); /* Python sinks, reached from the main interpreter */
+        char py_lost[1024] = "";
+        if (feed) {
+            chain_py_lost(py_lost, sizeof(py_lost));
+        }
+        seq = chain_record(&line, event, rendered->data, rendered->len, action, enforced, rule, module->data,
+                           package->data, extra, py_lost, delivered);
+        if (seq >= 0 && feed) {
+            *delivered += chain_feed_python(line.data, line.len);
+        }
+    }
+    buf_free(&line);
+    return seq;
+}
+
 /* Write a record from C. An argument only the Python renderer can render makes this
  * return 1 without writing (when IN_MAIN: Python can run), or is named by its C type.
- * Returns 0 when written, -1 on failure. */
+ * A `log` record written before in this run, from the same place with the same
+ * arguments, is counted instead (repeats.c; never a denial). Returns 0 when written
+ * or counted, -1 on failure. */
 static int
 record_in_c(const char *event, PyObject *args, const Entry *entry, const char *action, int enforced,
             const char *rule, const char *extra, int in_main, int *delivered)
 {
     *delivered = 0;
-    Buf rendered, module, package, line;
+    Buf rendered;
     buf_init(&rendered);
-    buf_init(&module);
-    buf_init(&package);
-    buf_init(&line);
     int rc = render_args(&rendered, args, entry ? entry->shape : NULL);
     if (rc == RENDER_PYTHON && in_main) {
         buf_free(&rendered);
@@ -428,28 +455,39 @@ record_in_c(const char *event, PyObject *args, const Entry *entry, const char *a
         rendered.len = 0;
         rc = render_args_bare(&rendered, args);
     }
-    if (rc == RENDER_OK) {
-        rc = attrib_current(&module, &package, in_main);
+    if (rc != RENDER_OK) {
+        buf_free(&rendered);
+        return -1;
     }
-    if (rc == RENDER_OK && buf_put(&module, "", 1) == 0 && buf_put(&package, "", 1) == 0) {
-        int feed = in_main && chain_has_listener(); /* Python sinks, reached from the main interpreter */
-        char py_lost[1024] = "";
-        if (feed) {
-            chain_py_lost(py_lost, sizeof(py_lost));
+    AttribPlace place;
+    attrib_find(&place, in_main);
+    rule = rule && rule[0] ? rule : NULL;
+    int repeatable = strcmp(action, "log") == 0;
+    RepeatKey key;
+    if (repeatable) {
+        repeats_key(&key, event, action, rule, extra, &place, &rendered);
+    }
+    if (!repeatable || !repeats_count(&key)) {
+        Buf module, package;
+        buf_init(&module);
+        buf_init(&package);
+        long long seq = write_record(event, &rendered, &place, action, enforced, rule, extra, in_main, delivered,
+                                     &module, &package);
+        rc = seq < 0 ? -1 : 0;
+        if (repeatable && rc == 0) {
+            repeats_remember(&key, seq, module.data, package.data, &place);
         }
-        rc = chain_record(&line, event, rendered.data, rendered.len, action, enforced, rule && rule[0] ? rule : NULL,
-                          module.data, package.data, extra, py_lost, delivered) < 0 ? -1 : 0;
-        if (rc == 0 && feed) {
-            *delivered += chain_feed_python(line.data, line.len);
+        else if (repeatable) {
+            repeats_forget(&key);
         }
+        buf_free(&module);
+        buf_free(&package);
     }
-    else {
-        rc = -1;
+    if (repeatable && rc == 0) {
+        repeats_tick(in_main);
     }
+    attrib_clear(&place);
     buf_free(&rendered);
-    buf_free(&module);
-    buf_free(&package);
-    buf_free(&line);
     return rc;
 }
 
@@ -494,7 +532,7 @@ deny_in_c(const char *event, PyObject *args, const Entry *entry, const char *rul
     }
     const char *rule = rule_id[0] ? rule_id : NULL;
     if (in_main && violation != NULL) {
-        PyObject *exc = PyObject_CallFunction(violation, "szss", event, rule, policy_name, message);
+        PyObject *exc = PyObject_CallFunction(violation, "szssO", event, rule, policy_name, message, args);
         if (exc != NULL && PyExceptionInstance_Check(exc)) {
             PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
             Py_DECREF(exc);
@@ -506,6 +544,22 @@ deny_in_c(const char *event, PyObject *args, const Entry *entry, const char *rul
     PyErr_Format(PyExc_PermissionError, "tpython: %s denied by rule %s of policy %s", event,
                  rule ? rule : "default", policy_name);
     return -1;
+}
+
+/* The raised exception without its traceback: the frames it has are tpython's own (the
+ * enforcement the slow path returned), and the program's frames are added to it as it
+ * propagates, so that it ends at the program's call as the operating system's errors do. */
+static void
+drop_traceback(void)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    Py_XDECREF(tb);
+    if (value != NULL && PyExceptionInstance_Check(value)) {
+        PyException_SetTraceback(value, Py_None);
+    }
+    PyErr_Restore(type, value, NULL);
 }
 
 /* The slow path: the Python engine decides, the probe fires, then enforcement. */
@@ -554,6 +608,7 @@ slow(const char *event, PyObject *args, const Entry *entry)
             PyObject *r = PyObject_CallNoArgs(then);
             if (r == NULL) {
                 rc = -1;
+                drop_traceback(); /* the denial's traceback ends at the program's call */
             }
             Py_XDECREF(r);
         }
@@ -1105,10 +1160,11 @@ PyObject *
 tp_stats(PyObject *module, PyObject *unused)
 {
     (void)module; (void)unused;
-    return Py_BuildValue("{s:O,s:I,s:I,s:K,s:K,s:K,s:O,s:O}", "installed", installed ? Py_True : Py_False,
+    return Py_BuildValue("{s:O,s:I,s:I,s:K,s:K,s:K,s:I,s:K,s:O,s:O}", "installed", installed ? Py_True : Py_False,
                          "events", table_used, "capacity", (unsigned)TABLE_LIMIT,
                          "unrecorded", (unsigned long long)__atomic_load_n(&unrecorded, __ATOMIC_RELAXED),
                          "logged_in_c", (unsigned long long)__atomic_load_n(&logged_in_c, __ATOMIC_RELAXED),
+                         "repeated", (unsigned long long)repeats_total(), "repeats_tracked", repeats_tracked(),
                          "after_exit", (unsigned long long)__atomic_load_n(&after_exit, __ATOMIC_RELAXED),
                          "log_in_c", log_in_c_enabled ? Py_True : Py_False,
                          "probes", TPYTHON_PROBES ? Py_True : Py_False);

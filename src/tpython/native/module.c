@@ -17,6 +17,7 @@
 #include "probes.h"
 #include "record.h"
 #include "regex.h"
+#include "repeats.h"
 #include "render.h"
 #include "spawn.h"
 
@@ -42,6 +43,8 @@ static PyMethodDef methods[] = {
      "chain_record(event, args_json, action, enforced, rule, module_json, package_json, extra, py_lost)"
      " -> (line, seq, hash): number, hash and write one record."},
     {"chain_state", tp_chain_state, METH_NOARGS, "chain_state() -> {run, seq, written, lost}."},
+    {"repeats_flush", tp_repeats_flush, METH_NOARGS,
+     "repeats_flush(): write the tpython.repeats summary of the repeats counted since the last one."},
     {"seal", tp_seal, METH_NOARGS,
      "seal(): from now on nothing in Python can mark work as tpython's own (before the program runs)."},
     {"spawn_configure", tp_spawn_configure, METH_VARARGS,
@@ -57,10 +60,28 @@ static PyMethodDef methods[] = {
      "compile_source(source, filename) -> compile(source, filename, \"exec\", dont_inherit=True) for bytes "
      "without NUL, the same audit event, without creating the ast module's classes."},
     {"sha256_hex", tp_sha256_hex, METH_O, "sha256_hex(data) -> hashlib.sha256(data).hexdigest()"},
+    {"render_args", tp_render_args, METH_O,
+     "render_args(args) -> the JSON C writes for the tuple args, or None where it leaves them to Python."},
     {"socket_class", tp_socket_class, METH_O,
      "socket_class(value) -> the genuine _socket.socket VALUE's type derives from, or None."},
     {"inet_aton", tp_inet_aton, METH_O, "inet_aton(text) -> 4 packed bytes, or None: the C library's inet_aton."},
     {"is_ipv6", tp_is_ipv6, METH_O, "is_ipv6(text) -> whether inet_pton(AF_INET6, text) takes it."},
+    {"net_address", tp_net_address, METH_VARARGS,
+     "net_address(where, port, stream) -> (family, sockaddr): a local socket's path (port < 0) or a host, resolved."},
+    {"net_open", tp_net_open, METH_VARARGS,
+     "net_open(family, sockaddr, stream, connect, timeout) -> (fd, ready): a sink's socket, without audit events."},
+    {"net_connected", tp_net_connected, METH_VARARGS,
+     "net_connected(fd, wait) -> whether the connection is established; OSError when it failed."},
+    {"net_send", tp_net_send, METH_VARARGS, "net_send(fd, data, to, stream, wait): send DATA whole, or OSError."},
+    {"net_peer_closed", tp_net_peer_closed, METH_O, "net_peer_closed(fd) -> whether the stream's peer closed it."},
+    {"net_refusals", tp_net_refusals, METH_O,
+     "net_refusals(fd) -> how many datagrams came back refused (ICMP errors), draining them."},
+    {"net_send_memfd", tp_net_send_memfd, METH_VARARGS,
+     "net_send_memfd(fd, data, to): DATA in a sealed memfd, its descriptor sent to TO."},
+    {"sink_open", tp_sink_open, METH_VARARGS, "sink_open(path, flags, mode) -> fd: open(2), close-on-exec."},
+    {"sink_rename", tp_sink_rename, METH_VARARGS, "sink_rename(source, target): rename(2)."},
+    {"sink_lock", tp_sink_lock, METH_O, "sink_lock(fd): flock(fd, LOCK_EX)."},
+    {"sink_truncate", tp_sink_truncate, METH_VARARGS, "sink_truncate(fd, length): ftruncate(2)."},
     {"securebits", tp_securebits, METH_NOARGS, "securebits() -> this process's securebits."},
     {"execve_check", tp_execve_check, METH_VARARGS,
      "execve_check(fd, name) -> 0 or the errno of execveat(fd, \"\", AT_EMPTY_PATH | AT_EXECVE_CHECK)."},

@@ -29,6 +29,7 @@
 
 #include "dispatch.h"
 #include "record.h"
+#include "repeats.h"
 
 #define MAX_FD_SINKS 8
 
@@ -41,6 +42,8 @@ typedef struct {
     char *path;      /* for rotation: the file's path */
     long long rotate_bytes; /* 0: never rotated */
     int keep;        /* rotated files kept: PATH.1 (newest) ... PATH.KEEP */
+    long long size;  /* the file's size when last looked at, plus what this process wrote since */
+    long long unchecked; /* bytes written since the file was last looked at */
 } FdSink;
 
 static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -276,7 +279,7 @@ dup_high(int fd)
 static int
 reopen_fd_sink(FdSink *sink)
 {
-    int fd = open(sink->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = open(sink->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (fd < 0) {
         return -1;
     }
@@ -331,15 +334,27 @@ rotation_lock(FdSink *sink)
  * more bytes would take the file past rotate_bytes, PATH.i becomes PATH.i+1 (the
  * oldest beyond `keep` is overwritten), PATH becomes PATH.1, and a new PATH is begun,
  * one process at a time (rotation_lock); one that finds PATH is no longer its file
- * reopens it. The chain simply goes on. */
+ * reopens it. The chain simply goes on. Looking at the file costs three system calls,
+ * so it is done when this process's own count says the file is full, and otherwise
+ * once per 1/64 of rotate_bytes written (other processes appending to the same file,
+ * or rotating it, are seen then). */
 static void
 rotate_fd_sink(FdSink *sink, size_t len)
 {
+    long long incoming = (long long)len;
+    if (sink->size + incoming <= sink->rotate_bytes && sink->unchecked + incoming < sink->rotate_bytes / 64) {
+        return;
+    }
+    sink->unchecked = 0;
     if (!same_file(sink->fd, sink->path)) {
         reopen_fd_sink(sink);
     }
     struct stat st;
-    if (fstat(sink->fd, &st) != 0 || st.st_size == 0 || st.st_size + (long long)len <= sink->rotate_bytes) {
+    if (fstat(sink->fd, &st) != 0) {
+        return;
+    }
+    sink->size = st.st_size;
+    if (st.st_size == 0 || st.st_size + (long long)len <= sink->rotate_bytes) {
         return;
     }
     int lock = rotation_lock(sink);
@@ -364,6 +379,7 @@ rotate_fd_sink(FdSink *sink, size_t len)
     }
     reopen_fd_sink(sink);
     close(lock);
+    sink->size = fstat(sink->fd, &st) == 0 ? st.st_size : 0;
     (void)rotated;
 }
 
@@ -384,6 +400,10 @@ write_fd_sink(FdSink *sink, const char *line, size_t len)
     int saved = errno;
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     errno = saved;
+    if (n > 0) {
+        sink->size += n;
+        sink->unchecked += n;
+    }
     if (n == (ssize_t)len) {
         return 0;
     }
@@ -392,8 +412,9 @@ write_fd_sink(FdSink *sink, const char *line, size_t len)
         struct stat st;
         off_t end = lseek(sink->fd, 0, SEEK_CUR);
         if (end >= 0 && fstat(sink->fd, &st) == 0 && st.st_size == end) {
-            int rc = ftruncate(sink->fd, end - n);
-            (void)rc;
+            if (ftruncate(sink->fd, end - n) == 0) {
+                sink->size -= n;
+            }
         }
     }
     errno = err;
@@ -680,7 +701,9 @@ tp_chain_start(PyObject *module, PyObject *args)
             free(path_copy);
             return own < 0 ? PyErr_SetFromErrno(PyExc_OSError) : PyErr_NoMemory();
         }
-        fd_sinks[n_fd_sinks++] = (FdSink){own, copy, 0, 0, 0, path_copy, rotate_bytes, keep < 1 ? 1 : keep};
+        /* size unknown: looked at before the first write */
+        fd_sinks[n_fd_sinks++] = (FdSink){own, copy, 0, 0, 0, path_copy, rotate_bytes, keep < 1 ? 1 : keep,
+                                          rotate_bytes, rotate_bytes};
     }
     warn_fd = dup_high(wfd);
     if (warn_fd < 0) {
@@ -727,21 +750,24 @@ tp_chain_restart(PyObject *module, PyObject *args)
         fd_sinks[i].lost_total = 0;
         fd_sinks[i].warned = 0;
     }
+    repeats_reset(); /* the parent's repeats are its run's; the child's run starts with none */
     Py_RETURN_NONE;
 }
 
 /* Once the engine is sealed, Python code outside tpython's C-entered work (the slow
  * path, the open_code hook) may write only the records tpython writes there: the
- * exit record, the start record of a forked child (first in its run), and
- * multiprocessing launches. The program cannot forge decisions into the chain
- * (it could write an extra tpython.exit or tpython.spawn record; README, Limits). */
+ * exit record, the start record of a forked child (first in its run), multiprocessing
+ * launches, and signals received (launcher/signals.py). The program cannot forge
+ * decisions into the chain (it could write an extra tpython.exit, tpython.spawn or
+ * tpython.signal record; docs/limits.md). */
 static long start_written_pid;
 
 static int
 python_may_record(const char *event)
 {
     long pid = (long)getpid();
-    if (strcmp(event, "tpython.spawn") == 0 || strcmp(event, "tpython.exit") == 0) {
+    if (strcmp(event, "tpython.spawn") == 0 || strcmp(event, "tpython.exit") == 0
+        || strcmp(event, "tpython.signal") == 0) {
         return 1;
     }
     if (strcmp(event, "tpython.start") == 0 && start_written_pid != pid && chain_seq == 0) {

@@ -576,6 +576,35 @@ render_args(Buf *b, PyObject *args, const Shape *shape)
     return buf_puts(b, "]") < 0 ? RENDER_ERROR : RENDER_OK;
 }
 
+/* render_args(args) -> the JSON text C writes for the tuple ARGS (as an event's
+ * arguments without paths, source or text among them), or None where C leaves them
+ * to the Python renderer: what tests compare against tpython.engine.render. */
+PyObject *
+tp_render_args(PyObject *module, PyObject *args)
+{
+    (void)module;
+    if (!PyTuple_Check(args)) {
+        PyErr_SetString(PyExc_TypeError, "render_args() takes a tuple");
+        return NULL;
+    }
+    Buf b;
+    buf_init(&b);
+    int rc = render_args(&b, args, NULL);
+    PyObject *out = NULL;
+    if (rc == RENDER_OK) {
+        out = PyUnicode_DecodeASCII(b.data, (Py_ssize_t)b.len, "strict");
+    }
+    else if (rc == RENDER_PYTHON) {
+        Py_INCREF(Py_None);
+        out = Py_None;
+    }
+    else {
+        PyErr_NoMemory();
+    }
+    buf_free(&b);
+    return out;
+}
+
 /* Where Python cannot run: every argument rendered as above, or named by its C type. */
 int
 render_args_bare(Buf *b, PyObject *args)

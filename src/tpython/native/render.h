@@ -26,5 +26,6 @@ int render_args(Buf *b, PyObject *args, const Shape *shape);
 int render_args_bare(Buf *b, PyObject *args);
 PyObject *tp_sha256_hex(PyObject *module, PyObject *arg);
 PyObject *tp_socket_class(PyObject *module, PyObject *value);
+PyObject *tp_render_args(PyObject *module, PyObject *args);
 
 #endif

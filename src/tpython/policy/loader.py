@@ -10,6 +10,7 @@ import sys
 
 from tpython.errors import PolicyError
 from tpython.policy import profile_cache
+from tpython.policy.eventnames import declared_matcher, event_problem, toml_string
 from tpython.policy.model import ACTIONS, CONDITION_KEYS, ENGINES, LAUNCH_KINDS, MODES, Policy, Rule
 from tpython.policy.patterns import (
     PatternError,
@@ -23,11 +24,12 @@ from tpython.policy.profile_cache import PROFILES, profile_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable
 
 
 
-_TOP_KEYS = {"version", "extends", "mode", "engine", "description", "launch", "integrity", "log", "defaults", "rules"}
+_TOP_KEYS = {"version", "extends", "mode", "engine", "description", "launch", "integrity", "log", "defaults", "rules",
+             "custom_events"}
 _LAUNCH_KEYS = {"allow", "refuse_ld_preload"}
 _INTEGRITY_KEYS = {"manifest", "pubkey", "xattr", "kernel_check", "require", "seccomp", "max_size"}
 _LOG_KEYS = {"sinks", "facility", "app_name", "syslog_socket", "on_sink_failure", "rotate_bytes", "rotate_keep"}
@@ -126,9 +128,12 @@ def _read(ref: str, base_dir: str | None) -> tuple[_Source, dict[str, Any], str]
     data = profile_cache.load(path, text) if ref in PROFILES else None
     if data is None:
         data = _parse_toml(label, text)
-        if ref in PROFILES:
-            profile_cache.store(path, text, data)
     return src, data, name
+
+
+def parse_profile(ref: str, text: str) -> dict[str, Any]:
+    """The TOML data of the built-in profile REF whose text is TEXT (for its cache)."""
+    return _parse_toml(f"<profile {ref}>", text)
 
 
 def _parse_toml(label: str, text: str) -> dict[str, Any]:
@@ -148,6 +153,12 @@ def load_policy(ref: str) -> Policy:
     cached = profile_cache.cached_policy(ref)
     if cached is not None:
         return cached
+    return load_uncached(ref)[0]
+
+
+def load_uncached(ref: str) -> tuple[Policy, list[tuple[str, str]], dict[str, list[str]]]:
+    """The policy REF makes, loaded and validated without the merged cache, with the
+    (path, text) of each file of its chain and the placeholder values it used."""
     places = path_placeholders()
     chain: list[tuple[_Source, dict[str, Any], str]] = []
     seen: set[str] = set()
@@ -173,11 +184,7 @@ def load_policy(ref: str) -> Policy:
                           "(otherwise no code could run)")
     if integrity.get("pubkey") and not integrity.get("manifest"):
         raise PolicyError(f"{chain[0][0].label}: [integrity] pubkey is set but there is no manifest")
-    if all(name in PROFILES for _, _, name in chain):
-        texts = [(src.path, src.text) for src, _, _ in chain]
-        data = {**policy._asdict(), "rules": tuple(tuple(rule) for rule in policy.rules)}
-        profile_cache.store_merged(profile_path(ref), profile_cache.CODE_FILES, texts, places, data)
-    return policy
+    return policy, [(src.path, src.text) for src, _, _ in chain], places
 
 
 def _validate_log_options(src: _Source, log: dict[str, Any]) -> None:
@@ -195,10 +202,11 @@ def _validate_log_options(src: _Source, log: dict[str, Any]) -> None:
     socket = log.get("syslog_socket")
     if socket is not None and not (isinstance(socket, str) and socket.startswith("/")):
         raise _fail(src, "syslog_socket", "[log] syslog_socket must be an absolute path", table="log")
-    for key, least in (("rotate_bytes", 1024), ("rotate_keep", 1)):
+    for key, least, never in (("rotate_bytes", 1024, " (or 0: never rotate)"), ("rotate_keep", 1, "")):
         value = log.get(key)
-        if value is not None and (type(value) is not int or value < least):
-            raise _fail(src, key, f"[log] {key} must be a whole number of at least {least}", table="log")
+        zero = type(value) is int and value == 0
+        if value is not None and (type(value) is not int or value < least) and not (never and zero):
+            raise _fail(src, key, f"[log] {key} must be a whole number of at least {least}{never}", table="log")
     on_failure = log.get("on_sink_failure")
     if on_failure is not None and on_failure not in ("continue", "fail-closed"):
         raise _fail(src, "on_sink_failure", '[log] on_sink_failure must be "continue" or "fail-closed"', table="log")
@@ -209,8 +217,11 @@ def _validate_top(src: _Source, data: dict[str, Any]) -> None:
         if key not in _TOP_KEYS:
             raise _fail(src, key, f"unknown key {key!r} (known: {', '.join(sorted(_TOP_KEYS))})")
     version = data.get("version", 1)
+    if type(version) is not int:
+        raise _fail(src, "version", f"version must be the number 1, not {_toml_kind(version)} {version!r} "
+                                    "(write: version = 1)")
     if version != 1:
-        raise _fail(src, "version", f"unsupported policy version {version!r} (this tpython reads version 1)")
+        raise _fail(src, "version", f"unsupported policy version {version} (this tpython reads version 1)")
     if "mode" in data and data["mode"] not in MODES:
         raise _fail(src, "mode", f"mode must be one of {', '.join(MODES)}, not {data['mode']!r}")
     if "engine" in data and data["engine"] not in ENGINES:
@@ -222,7 +233,8 @@ def _validate_top(src: _Source, data: dict[str, Any]) -> None:
         for key in value:
             if key not in known:
                 known_keys = ", ".join(sorted(known))
-                raise _fail(src, key, f"unknown key {key!r} in [{table}] (known: {known_keys})", table=table)
+                raise _fail(src, key, f"unknown key {key!r} in [{table}] (known: {known_keys}){_top_level_hint(key)}",
+                            table=table)
     for key, value in data.get("integrity", {}).items():
         want = {"manifest": str, "pubkey": str, "max_size": int}.get(key, bool)
         bad_size = want is int and (isinstance(value, bool) or not isinstance(value, int) or value <= 0)
@@ -264,9 +276,34 @@ def _validate_top(src: _Source, data: dict[str, Any]) -> None:
     rules = data.get("rules", [])
     if not isinstance(rules, list):
         raise _fail(src, "rules", "`rules` must be an array of tables ([[rules]])")
+    custom = data.get("custom_events", [])
+    if not isinstance(custom, list) or not all(isinstance(e, str) and e for e in custom):
+        raise _fail(src, "custom_events", "custom_events must be a list of event names or globs, "
+                                          'as custom_events = ["myapp.login"]')
+    try:
+        if custom:
+            compile_globs(custom, path=False)
+    except PatternError as exc:
+        raise _fail(src, "custom_events", f"bad event glob in custom_events: {exc}") from None
 
 
-def _rule(src: _Source, index: int, raw: Any, places: dict[str, list[str]]) -> Rule:
+def _top_level_hint(key: str) -> str:
+    """For a top-level key written after a table header (TOML puts it in that table)."""
+    if key in _TOP_KEYS:
+        return f"; {key} is a top-level key: write it before the first [table]"
+    return ""
+
+
+def _toml_kind(value: Any) -> str:
+    """What VALUE is called in TOML (for "must be X, not Y" messages)."""
+    if isinstance(value, bool):
+        return "the boolean"
+    kinds = ((str, "the string"), (float, "the float"), (list, "the array"), (dict, "the table"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "the value")
+
+
+def _rule(src: _Source, index: int, raw: Any, places: dict[str, list[str]],
+          declared: Callable[[str], bool]) -> Rule:
     if not isinstance(raw, dict):
         raise PolicyError(f"{src.label}: rule #{index + 1} must be a table")
     rid = raw.get("id")
@@ -279,16 +316,21 @@ def _rule(src: _Source, index: int, raw: Any, places: dict[str, list[str]]) -> R
 
     for key in raw:
         if key not in _RULE_KEYS:
-            raise fail(key, f"unknown key {key!r} (known: {', '.join(sorted(_RULE_KEYS))})")
+            raise fail(key, f"unknown key {key!r} (known: {', '.join(sorted(_RULE_KEYS))}){_top_level_hint(key)}")
     events = raw.get("events")
     if isinstance(events, str):
-        events = [events]
+        raise fail("events", f"`events` must be a list, not the string {events!r} "
+                             f"(write: events = [{toml_string(events)}])")
     if not isinstance(events, list) or not events or not all(isinstance(e, str) and e for e in events):
         raise fail("events", "`events` must be a non-empty list of event names or globs")
     try:
         compile_globs(events, path=False)
     except PatternError as exc:
         raise fail("events", f"bad event glob: {exc}") from None
+    for name in events:
+        problem = event_problem(name, declared)
+        if problem is not None:
+            raise fail("events", problem)
     action = raw.get("action")
     if action not in ACTIONS:
         raise fail("action", f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
@@ -364,6 +406,7 @@ def _merge(chain: list[tuple[_Source, dict[str, Any], str]], places: dict[str, l
     sinks: list[str] = []
     rules: list[Rule] = []
     ids: dict[str, str] = {}
+    declared = declared_matcher([name for _, data, _ in chain for name in data.get("custom_events", [])])
     for src, data, _ in reversed(chain):
         mode = data.get("mode", mode)
         engine = data.get("engine", engine)
@@ -379,7 +422,7 @@ def _merge(chain: list[tuple[_Source, dict[str, Any], str]], places: dict[str, l
         log_table = dict(data.get("log", {}))
         sinks = list(log_table.pop("sinks", sinks))
         log.update(log_table)
-        own = [_rule(src, i, r, places) for i, r in enumerate(data.get("rules", []))]
+        own = [_rule(src, i, r, places, declared) for i, r in enumerate(data.get("rules", []))]
         for rule in own:
             if rule.id in ids and ids[rule.id] == src.label:
                 raise PolicyError(f"{rule.origin}: rule {rule.id!r}: duplicate rule id (also at {ids[rule.id]})")

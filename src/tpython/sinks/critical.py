@@ -30,15 +30,16 @@ def critical_failure(message: str, options: Optional[dict[str, Any]] = None) -> 
     packet = (f"<{pri}>1 {stamp} {header_token(os.uname().nodename, 255)} {app} {os.getpid()} "
               f"tpython.critical - {text}").encode("utf-8", "replace")
     try:
-        import _socket  # only now: a start that does not fail need not load it
+        from tpython.sinks import wire  # only now: a start that does not fail need not load it
 
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
+        family, address = wire.address(str(options.get("syslog_socket", DEFAULT_SOCKET)), -1, False)
+        fd, _ = wire.open_socket(family, address, False, False, 1.0)
         try:
-            sock.sendto(packet, str(options.get("syslog_socket", DEFAULT_SOCKET)))
+            wire.send(fd, packet, address, False, False)
         finally:
-            sock.close()
-    except (OSError, ImportError):
-        pass  # no syslog here: stderr still says it
+            wire.close(fd)
+    except Exception:  # no syslog here (or no C module): stderr still says it
+        pass
     try:
         os.write(2, f"tpython: critical failure: {message}\n".encode("utf-8", "replace"))
     finally:

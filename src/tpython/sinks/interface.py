@@ -19,5 +19,9 @@ class Sink(Protocol):
         Raises OSError when the record could not be written.
         """
 
+    def late_losses(self) -> int:
+        """How many records this sink took earlier are now known lost (UDP datagrams
+        that came back refused); 0 for destinations that know at once."""
+
     def close(self) -> None:
         """Flush and release the destination."""

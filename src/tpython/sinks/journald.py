@@ -13,19 +13,15 @@ installable from PyPI into a virtual environment.
 """
 from __future__ import annotations
 
-import _socket
-import array
 import errno
-import fcntl
-import os
 import struct
 from typing import Any
 
+from tpython.errors import SinkError
 from tpython.sinks.fields import DEFAULT_APP_NAME, FIELDS, facility_code, field_text, severity, summary
 from tpython.sinks.link import Link
 
 SOCKET = "/run/systemd/journal/socket"
-_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL
 
 
 def _field(key: bytes, value: str) -> bytes:
@@ -60,7 +56,10 @@ class JournaldSink:
         self.name = name
         self.facility = facility_code(options)
         self.identifier = str(options.get("app_name", DEFAULT_APP_NAME))
-        self.link = Link(_socket.AF_UNIX, _socket.SOCK_DGRAM, SOCKET)
+        try:
+            self.link = Link(SOCKET)
+        except OSError as exc:
+            raise SinkError(f"sink {name!r}: {exc.strerror or exc}") from None
 
     def write(self, record: dict[str, Any], line: bytes) -> None:
         entry = journal_entry(record, line, self.identifier, self.facility)
@@ -69,19 +68,10 @@ class JournaldSink:
         except OSError as exc:
             if exc.errno not in (errno.EMSGSIZE, errno.ENOBUFS):
                 raise
-            self._send_memfd(entry)
+            self.link.send_memfd(entry)  # too large for a datagram: a sealed memfd
 
-    def _send_memfd(self, entry: bytes) -> None:
-        """Too large for a datagram: a sealed memfd, passed as SCM_RIGHTS."""
-        fd = os.memfd_create("tpython-journal", os.MFD_ALLOW_SEALING | os.MFD_CLOEXEC)
-        try:
-            view = memoryview(entry)
-            while view:
-                view = view[os.write(fd, view):]
-            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
-            self.link.sock.sendmsg([b""], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [fd]))])
-        finally:
-            os.close(fd)
+    def late_losses(self) -> int:
+        return 0
 
     def close(self) -> None:
         self.link.close()

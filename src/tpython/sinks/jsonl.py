@@ -13,14 +13,19 @@ descriptor would not do: flock locks belong to the open file description,
 which fork shares, so parent and child would both hold it); one that finds
 PATH is no longer its file reopens it. Records go on numbering
 and chaining across the files (``tpython log verify`` takes the set). The
-native engine does the same in C (native/record.c).
+native engine does the same in C (native/record.c). Opening, renaming,
+locking and truncating go through :mod:`tpython.sinks.wire`, so the sink's
+own file work raises no audit event.
 """
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # signal's wrappers turn every mask into enums: 40x slower
+import errno
 import os
+import stat
 
 from tpython.errors import SinkError
+from tpython.sinks import wire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,8 +33,28 @@ if TYPE_CHECKING:
 
 
 DEFAULT_KEEP = 5
+DEFAULT_ROTATE_BYTES = 100 * 1024 * 1024  # [log] rotate_bytes when the policy does not say (0: never)
 _ALL_SIGNALS = _signal.valid_signals()
 
+
+
+def open_log(path: str) -> int:
+    """A descriptor appending to the log file PATH, created if missing. The log's name is
+    never followed when it is a symbolic link, nor opened when it is not a regular file:
+    a program that may create files where its log goes must not be able to aim tpython's
+    own writes at another file (a policy, a `.pth`, `/etc/ld.so.preload`). Raises
+    OSError, its strerror saying why."""
+    try:
+        fd = wire.open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o640)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(exc.errno, "it is a symbolic link (tpython does not follow one at the log's name; "
+                          "name the file itself)") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return fd
 
 class JsonlSink:
     """Appends records to a file."""
@@ -40,12 +65,9 @@ class JsonlSink:
         self.rotate_bytes = rotate_bytes
         self.keep = max(1, keep)
         try:
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            self.fd = open_log(self.path)
         except OSError as exc:
             raise SinkError(f"cannot open log {self.path}: {exc.strerror}") from None
-        if not os.path.isfile(self.path):
-            os.close(self.fd)
-            raise SinkError(f"cannot open log {self.path}: not a regular file")
 
     def write(self, record: dict[str, Any], line: bytes) -> None:
         if self.rotate_bytes:
@@ -70,20 +92,18 @@ class JsonlSink:
         return (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino)
 
     def _reopen(self) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        fd = open_log(self.path)
         os.close(self.fd)
         self.fd = fd
 
     def _rotation_lock(self) -> int:
         """A descriptor holding the exclusive rotation lock (closing it releases it)."""
-        import fcntl
-
         try:
-            fd = os.open(os.path.dirname(self.path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = wire.open_file(os.path.dirname(self.path), os.O_RDONLY | os.O_DIRECTORY, 0)
         except OSError:  # a directory we may not read: the log's own file, shared with forked children
             fd = os.dup(self.fd)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            wire.lock(fd)
         except OSError:
             os.close(fd)
             raise
@@ -91,7 +111,10 @@ class JsonlSink:
 
     def _rotate_if_full(self, incoming: int) -> None:
         if not self._is_current():
-            self._reopen()
+            try:
+                self._reopen()
+            except OSError:  # the path is gone (a chroot, a deleted directory): go on where we are, as C does
+                return
         size = os.fstat(self.fd).st_size
         if size == 0 or size + incoming <= self.rotate_bytes:
             return
@@ -100,10 +123,10 @@ class JsonlSink:
             if self._is_current():  # nobody rotated it while we waited
                 for i in range(self.keep - 1, 0, -1):
                     try:
-                        os.rename(f"{self.path}.{i}", f"{self.path}.{i + 1}")
+                        wire.rename(f"{self.path}.{i}", f"{self.path}.{i + 1}")
                     except FileNotFoundError:
                         pass
-                os.rename(self.path, f"{self.path}.1")
+                wire.rename(self.path, f"{self.path}.1")
             self._reopen()
         finally:
             os.close(lock)
@@ -113,9 +136,12 @@ class JsonlSink:
         try:
             end = os.lseek(self.fd, 0, os.SEEK_CUR)
             if os.fstat(self.fd).st_size == end:
-                os.ftruncate(self.fd, end - written)
+                wire.truncate(self.fd, end - written)
         except OSError:
             pass
+
+    def late_losses(self) -> int:
+        return 0  # a write that returned took the record
 
     def close(self) -> None:
         try:

@@ -55,10 +55,10 @@ def open_sink(spec: SinkSpec, options: Optional[dict[str, Any]] = None) -> Sink:
     OPTIONS: the policy's [log] table (facility, app_name, syslog_socket, rotate_bytes, rotate_keep)."""
     options = options or {}
     if spec.kind == "jsonl":
-        from tpython.sinks.jsonl import DEFAULT_KEEP, JsonlSink
+        from tpython.sinks.jsonl import DEFAULT_KEEP, DEFAULT_ROTATE_BYTES, JsonlSink
 
-        return JsonlSink(spec.path or "", int(options.get("rotate_bytes", 0)), int(options.get("rotate_keep",
-                                                                                                DEFAULT_KEEP)))
+        return JsonlSink(spec.path or "", int(options.get("rotate_bytes", DEFAULT_ROTATE_BYTES)),
+                         int(options.get("rotate_keep", DEFAULT_KEEP)))
     if spec.kind == "stderr":
         from tpython.sinks.stderr import StderrSink
 

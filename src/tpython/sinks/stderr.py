@@ -8,14 +8,19 @@ from tpython.jsontext import dumps
 
 
 def format_line(record: dict[str, Any]) -> str:
-    """`HH:MM:SS.ffffff [action] event args  rule=… module=…` on one line."""
+    """`tpython: HH:MM:SS.ffffff [action] event args  rule=… module=…` on one line."""
+    return f"tpython: {str(record.get('ts', ''))[11:26]} {format_body(record)}"
+
+
+def format_body(record: dict[str, Any]) -> str:
+    """`[action] event args  rule=… module=…`: a record without its time (`log show` adds its own columns)."""
     args = dumps(record.get("args"), ascii_only=False)
     if len(args) > 300:
         args = args[:300] + "…"
     action = record.get("action", "?")
     if record.get("enforced") is False:
         action += ",not enforced"
-    parts = [f"tpython: {record.get('ts', '')[11:26]} [{action}] {record.get('event')} {args}"]
+    parts = [f"[{action}] {record.get('event')} {args}"]
     if record.get("rule"):
         parts.append(f"rule={record['rule']}")
     if record.get("module"):
@@ -34,6 +39,9 @@ class StderrSink:
 
     def write(self, record: dict[str, Any], line: bytes) -> None:
         os.write(self.fd, (format_line(record) + "\n").encode("utf-8", "replace"))
+
+    def late_losses(self) -> int:
+        return 0  # a write that returned took the record
 
     def close(self) -> None:
         try:

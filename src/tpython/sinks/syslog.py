@@ -7,16 +7,16 @@ writes RFC 3164-style messages without structured data and frames TCP with
 newlines, not RFC 6587 octet counting, and there is no maintained library
 for the few lines of framing this needs.
 
-None of these sinks blocks the program for long (see :mod:`tpython.sinks.link`):
-datagrams are sent without waiting, TCP with a timeout, a collector that is
-down is tried again at most once a second, and every record that could not
-be sent is counted as lost by the recorder. What cannot be detected: a UDP
-datagram the collector never got, and a TCP record in flight when the
-collector dies (plain syslog over TCP has no acknowledgements).
+None of these sinks blocks the program for long, nor raises an audit event
+(see :mod:`tpython.sinks.link`), and every record that could not be sent is
+counted as lost by the recorder, as is every UDP datagram that came back
+refused. What cannot be detected: a datagram lost without an ICMP error, a
+record the collector's kernel took but the collector never read (it died),
+and a TCP record in flight when the collector dies (plain syslog has no
+acknowledgements).
 """
 from __future__ import annotations
 
-import _socket
 import os
 from typing import Any, Optional
 
@@ -72,21 +72,22 @@ class SyslogSink:
         self.facility = facility_code(options)
         self.app_name = header_token(str(options.get("app_name", DEFAULT_APP_NAME)), 48)
         self.hostname = header_token(os.uname().nodename, 255)
-        if kind == "syslog":
-            self.link = Link(_socket.AF_UNIX, _socket.SOCK_DGRAM, str(options.get("syslog_socket", DEFAULT_SOCKET)))
-            return
-        socktype = _socket.SOCK_STREAM if kind == "syslog+tcp" else _socket.SOCK_DGRAM
         try:
-            family, socktype, _, _, address = _socket.getaddrinfo(host, port, 0, socktype)[0]
+            if kind == "syslog":
+                self.link = Link(str(options.get("syslog_socket", DEFAULT_SOCKET)))
+            else:
+                self.link = Link(host or "", port, stream=kind == "syslog+tcp")
         except OSError as exc:
-            raise SinkError(f"sink {name!r}: cannot resolve {host}: {exc}") from None
-        self.link = Link(family, socktype, address)
+            raise SinkError(f"sink {name!r}: {exc.strerror or exc}") from None
 
     def write(self, record: dict[str, Any], line: bytes) -> None:
         message = format_rfc5424(record, self.facility, self.app_name, self.hostname)
         if self.kind == "syslog+tcp":
             message = b"%d %s" % (len(message), message)  # RFC 6587 octet counting
         self.link.send(message)
+
+    def late_losses(self) -> int:
+        return self.link.late_losses()
 
     def close(self) -> None:
         self.link.close()

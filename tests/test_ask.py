@@ -1,0 +1,203 @@
+"""The `ask` action on a real terminal (a pseudo-terminal that is the program's
+controlling terminal): only a typed yes allows, one question per launch naming the
+program that would really run, a plain reason without a terminal, refusals counted."""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import time
+from pathlib import Path
+from typing import Optional
+
+import pytest
+from conftest import TPYTHON
+
+BOTH_ENGINES = True
+
+PROMPT = b"Continue [y/N] "
+DEADLINE = 60  # seconds: only so that a broken build fails instead of hanging
+
+POLICY = """
+version = 1
+extends = "default"
+
+[[rules]]
+id = "ask-run"
+events = ["subprocess.Popen", "_posixsubprocess.fork_exec", "os.posix_spawn", "os.exec"]
+action = "ask"
+
+[[rules]]
+id = "ask-mkdir"
+events = ["os.mkdir"]
+action = "ask"
+"""
+
+RUN_TRUE = """
+import subprocess
+try:
+    print("ran, status", subprocess.run(["true"]).returncode)
+except PermissionError as exc:
+    print("refused:", exc)
+"""
+
+
+def converse(cwd: Path, argv: list[str], answers: list[bytes], env: Optional[dict[str, str]] = None,
+             before: Optional[tuple[bytes, bytes, Path]] = None, signal: Optional[int] = None) -> tuple[int, str]:
+    """Run ARGV on a new pseudo-terminal (its controlling terminal: pty.fork makes the
+    child a session leader) and type ANSWERS, one each time the question appears (`n`
+    once they are used up); SIGNAL is sent to it while the first question waits.
+    BEFORE = (cue, typed, go): once CUE is shown, type TYPED, then create the file GO.
+    Returns (exit status, everything the terminal showed)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        os.execve(argv[0], argv, env if env is not None else dict(os.environ))
+    shown, asked, end = b"", 0, time.monotonic() + DEADLINE
+    pending = list(answers)
+    try:
+        while time.monotonic() < end:
+            ready, _, _ = select.select([fd], [], [], 1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the child and its terminal are gone
+                break
+            if not chunk:
+                break
+            shown += chunk
+            if before is not None and before[0] in shown:
+                os.write(fd, before[1])
+                before[2].write_text("go")
+                before = None
+            while shown.count(PROMPT) > asked:  # a question more than expected is answered no
+                asked += 1
+                if signal is not None:
+                    os.kill(pid, signal)
+                    signal = None
+                os.write(fd, pending.pop(0) if pending else b"n\n")
+        else:
+            os.kill(pid, 9)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
+
+
+def _records(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def _run(tp, answers: list[bytes], script: str = RUN_TRUE, **kw) -> tuple[int, str, list[dict]]:
+    tp.policy(POLICY)
+    tp.script(script)
+    if tp.log.exists():
+        tp.log.unlink()
+    (tp.cwd / "nothing").mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TPYTHON")}
+    env["PATH"] = f"{tp.cwd / 'nothing'}:/usr/bin:/bin"  # the first PATH candidate does not exist
+    argv = [*TPYTHON, "run", "--quiet", "--log", f"jsonl:{tp.log}", "--policy", "policy.toml"]
+    if tp.engine:
+        argv += ["--engine", tp.engine]
+    status, shown = converse(tp.cwd, [*argv, "app.py"], answers, env, **kw)
+    return status, shown, _records(tp.log)
+
+
+def _asked(records: list[dict]) -> list[tuple[str, str]]:
+    return [(r["event"], r["answer"]) for r in records if r["action"] == "ask"]
+
+
+@pytest.mark.parametrize("typed", [b"y\n", b"yes\n", b"Y\n"])
+def test_a_typed_yes_allows(tp, typed):
+    status, shown, records = _run(tp, [typed])
+    assert status == 0, shown
+    assert "ran, status 0" in shown
+    assert _asked(records) == [("subprocess.Popen", "yes"), ("_posixsubprocess.fork_exec", "yes")]
+
+
+@pytest.mark.parametrize("typed", [b"n\n", b"\n", b"\x04", b"sure\n", b"y\x04\x04"],
+                         ids=["no", "empty-line", "end-of-file", "anything-else", "y-without-enter"])
+def test_anything_but_a_typed_yes_is_a_no(tp, typed):
+    status, shown, records = _run(tp, [typed])
+    assert status == 0, shown
+    assert "ran" not in shown
+    assert "refused: tpython: subprocess.Popen denied by rule 'ask-run'" in shown
+    assert "not confirmed at the terminal" in shown
+    assert _asked(records) == [("subprocess.Popen", "no")]
+
+
+def test_one_question_per_launch_naming_the_program_that_runs(tp):
+    status, shown, records = _run(tp, [b"y\n", b"y\n"])
+    assert status == 0, shown
+    assert shown.count(PROMPT.decode()) == 1, shown
+    assert "Attempt to run /usr/bin/true: true (subprocess.Popen) (tpython rule ask-run)" in shown
+    assert str(tp.cwd / "nothing") not in shown  # a PATH candidate that does not exist is never named
+    assert _asked(records) == [("subprocess.Popen", "yes"), ("_posixsubprocess.fork_exec", "yes")]
+
+
+def test_a_program_that_is_nowhere_is_said_so_once_and_fails_as_under_python(tp):
+    script = """
+    import subprocess
+    try:
+        subprocess.run(["no-such-tool", "--version"])
+    except FileNotFoundError as exc:
+        print("not found:", exc.filename)
+    """
+    status, shown, records = _run(tp, [b"y\n"], script)
+    assert status == 0, shown
+    assert shown.count(PROMPT.decode()) == 1, shown
+    assert "Attempt to run no-such-tool, not found (subprocess.Popen)" in shown
+    assert "not found: no-such-tool" in shown
+    assert _asked(records) == [("subprocess.Popen", "yes"), ("_posixsubprocess.fork_exec", "yes")]
+
+
+def test_what_was_typed_before_the_question_does_not_answer_it(tp):
+    script = """
+    import os, time
+    print("waiting", flush=True)
+    while not os.path.exists("go"):
+        time.sleep(0.02)
+    try:
+        os.mkdir("made")
+        print("made it")
+    except PermissionError:
+        print("refused")
+    """
+    status, shown, records = _run(tp, [b"n\n"], script, before=(b"waiting", b"y\n", tp.cwd / "go"))
+    assert status == 0, shown
+    assert "refused" in shown and "made it" not in shown
+    assert _asked(records) == [("os.mkdir", "no")]
+    assert not (tp.cwd / "made").exists()
+
+
+def test_the_question_cannot_be_redrawn_by_the_program(tp):
+    script = ('import os\ntry:\n    os.mkdir("x\\x1b[2K\\rAttempt to mkdir harmless")\n'
+              'except PermissionError:\n    pass\n')
+    status, shown, _ = _run(tp, [b"n\n"], script)
+    assert status == 0, shown
+    assert "\x1b" not in shown
+    assert "x\\x1b[2K\\rAttempt to mkdir harmless (tpython rule ask-mkdir). Continue [y/N]" in shown
+
+
+def test_without_a_terminal_the_denial_says_so_and_report_counts_it(tp):
+    tp.policy(POLICY)
+    tp.script(RUN_TRUE)
+    r = tp("run", "--policy", "policy.toml", "app.py")  # a new session: no controlling terminal
+    assert r.rc == 0, r.err
+    assert ("refused: tpython: subprocess.Popen denied by rule 'ask-run' of policy "
+            f"'{tp.cwd / 'policy.toml'}': no terminal to ask on") in r.out
+    assert [(x["event"], x["answer"]) for x in r.actions("ask")] == [("subprocess.Popen", "no-terminal")]
+    report = tp.cli("report", "--json", str(tp.log))
+    assert report.rc == 0, report.err
+    data = json.loads(report.out)
+    assert [run["denials"] for run in data["runs"]] == [1]
+    assert [(row["event"], row["action"]) for row in data["denials"]["rows"]] == [("subprocess.Popen", "ask")]
+
+
+def test_a_yes_is_not_counted_as_a_denial(tp):
+    _, shown, _ = _run(tp, [b"y\n"])
+    assert "ran, status 0" in shown
+    data = json.loads(tp.cli("report", "--json", str(tp.log)).out)
+    assert [run["denials"] for run in data["runs"]] == [0]
