@@ -1,9 +1,10 @@
 """How fast `tpython report`, `learn` and `diff` read logs, and in how much memory.
 
-A workload under ``tpython run --policy strict --mode audit`` writes a real log
+A workload under ``tpython run`` with strict in audit mode writes a real log (one file: no rotation)
 of about N records (default 1,000,000): files written in its working directory
 and outside it, directory listings, compiled strings, name lookups and
-connects on loopback (which strict would deny), custom events. Each analysis
+connects on loopback (which strict would deny), custom events, each with
+arguments of its own (so that none is summarised as a repeat). Each analysis
 command then reads it in its own process pinned to one core; the table gives
 wall time, records/s and peak memory (max RSS), and the same for a log a fifth
 the size, so bounded memory shows as equal RSS. The reference row is plain
@@ -22,22 +23,32 @@ import tempfile
 import time
 from pathlib import Path
 
+# Every event's arguments differ from every other's: the native engine writes a repeated
+# record once and only counts its repeats (tpython.repeats), and this log is to hold
+# about N records. The same 50 files, directory and outside file as ever, each named
+# differently every time: "/" and "./" spell out i in binary between the directory and
+# the name (data/././/./3.txt), which analysis normalises back to data/3.txt; the same
+# 100 compiled sources, each under a file name of its own.
 WORKLOAD = """
 import os, socket, sys
 n = int(sys.argv[1])
-outside = sys.argv[2]
+outside_dir, outside_name = os.path.split(sys.argv[2])
+bits = max(1, n.bit_length())
 os.makedirs("data", exist_ok=True)
 for i in range(n):
-    with open(f"data/{i % 50}.txt", "w") as f:     # open (write), in the working directory
+    spelled = "".join("./" if i >> bit & 1 else "/" for bit in range(bits))  # unique per i
+    with open(f"data/{spelled}{i % 50}.txt", "w") as f:   # open (write), in the working directory
         f.write("x")
-    os.listdir("data")                              # os.listdir
-    compile(f"x = {i % 100}", "<gen>", "exec")      # compile (dynamic code)
-    sys.audit("bench.event", i)                     # a custom event
+    os.listdir(f"data/{spelled}")                         # os.listdir
+    compile(f"x = {i % 100}", f"<gen {i}>", "exec")      # compile (dynamic code: 100 sources)
+    sys.audit("bench.event", i)                           # a custom event
     if i % 10 == 0:
-        open(outside, "a").close()                  # a write outside cwd and tmp
-        socket.getaddrinfo("127.0.0.1", 8000 + i % 20)   # denied by strict (audit mode)
+        open(f"{outside_dir}/{spelled}{outside_name}", "a").close()  # a write outside cwd and tmp
+        socket.getaddrinfo("127.0.0.1", 8000 + i % 20)   # denied by strict (audit mode): never summarised
 """
 PER_ITERATION = 4.2  # records per loop iteration, roughly
+# strict, with the log kept in one file: a million records pass the default rotate_bytes (100 MiB).
+POLICY = 'version = 1\nextends = "strict"\n[log]\nrotate_bytes = 0\n'
 
 READ_ONLY = """
 import json, sys
@@ -70,8 +81,9 @@ def make_log(tpython: str, workdir: Path, records: int, name: str) -> Path:
     """A real log of about RECORDS records, written by tpython."""
     log = workdir / f"{name}.jsonl"
     (workdir / "workload.py").write_text(WORKLOAD)
+    (workdir / "policy.toml").write_text(POLICY)
     outside = f"/var/tmp/tpython-analysis-bench-{os.getpid()}.txt"
-    argv = [tpython, "run", "--quiet", "--policy", "strict", "--mode", "audit", "--log", f"jsonl:{log}",
+    argv = [tpython, "run", "--quiet", "--policy", "policy.toml", "--mode", "audit", "--log", f"jsonl:{log}",
             "workload.py", str(int(records / PER_ITERATION)), outside]
     proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, check=False)
     if os.path.exists(outside):

@@ -27,15 +27,15 @@ class Group:
         self.first = ""
         self.last = ""
 
-    def add(self, module: Optional[str], run: str, action: str, ts: str, example: Any = None) -> None:
-        """Count one more record in this group."""
-        self.count += 1
+    def add(self, module: Optional[str], run: str, action: str, ts: str, example: Any = None, n: int = 1) -> None:
+        """Count one more record in this group, standing for N occurrences (a repeat count)."""
+        self.count += n
         name = module or "-"
         if name not in self.modules and len(self.modules) < SAMPLE_CAP:
             self.modules[name] = None
         if run not in self.runs and len(self.runs) < SAMPLE_CAP:
             self.runs[run] = None
-        self.actions[action] = self.actions.get(action, 0) + 1
+        self.actions[action] = self.actions.get(action, 0) + n
         if self.example is None:
             self.example = example
         if not self.first:
@@ -49,20 +49,21 @@ class Group:
 
 
 class Table(Generic[G]):
-    """At most CAP groups by key; records of groups beyond the cap are only counted."""
+    """At most CAP groups by key; occurrences in groups beyond the cap are only counted."""
 
     def __init__(self, make: Callable[[], G], cap: int = 1000) -> None:
         self.make = make
         self.cap = cap
         self.groups: dict[Hashable, G] = {}
-        self.dropped = 0  # records that fell into groups past the cap
+        self.dropped = 0  # occurrences that fell into groups past the cap
 
-    def get(self, key: Hashable) -> Optional[G]:
-        """The group for KEY, made if there is room; None when the table is full."""
+    def get(self, key: Hashable, n: int = 1) -> Optional[G]:
+        """The group for KEY, made if there is room; None when the table is full (the
+        N occurrences about to be added are then counted as dropped)."""
         group = self.groups.get(key)
         if group is None:
             if len(self.groups) >= self.cap:
-                self.dropped += 1
+                self.dropped += n
                 return None
             group = self.groups[key] = self.make()
         return group

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional, Union
 from tpython.analysis.bounded import Group, Table
 from tpython.analysis.generalise import Places, port_text
 from tpython.analysis.observe import DYNAMIC_CODE, Observation, code_digest, program_run
+from tpython.analysis.repeats import REPEATS
 from tpython.analysis.stream import LogStream
 
 MAX_BASELINE = 500_000  # behaviours kept from the baseline
@@ -59,8 +60,8 @@ class Behaviours:
     def of(self, obs: Observation, record: dict[str, Any], places: Places) -> list[Behaviour]:
         """The behaviours one record shows."""
         event = obs.event
-        if event in BYTECODE_CACHE and obs.action not in ("deny", "kill"):
-            return []
+        if (event in BYTECODE_CACHE and obs.action not in ("deny", "kill")) or event == REPEATS:
+            return []  # a summary's items come as observations of their own (LogStream)
         found: list[Behaviour] = [("event", event)]
         add = found.append
         if obs.module is not None and obs.category not in ("tpython", "frequent"):
@@ -141,9 +142,9 @@ def diff_logs(baseline: Union[str, list[str]], run: Union[str, list[str]]) -> di
     for obs, record in run_stream:
         for behaviour in reader.of(obs, record, run_stream.places(obs.run)):
             if behaviour not in known:
-                group: Optional[Group] = new.get(behaviour)
+                group: Optional[Group] = new.get(behaviour, obs.times)
                 if group is not None:
-                    group.add(obs.module, obs.run, obs.action, obs.ts, obs.event)
+                    group.add(obs.module, obs.run, obs.action, obs.ts, obs.event, obs.times)
     found: list[tuple[Behaviour, Group]] = [(b, g) for b, g in new.groups.items() if isinstance(b, tuple)]
     rows = sorted(found, key=lambda kv: (-risk(kv[0]), kv[0]))
     return {

@@ -40,8 +40,8 @@ class Learned:
         self.seen: dict[str, None] = {}  # concrete examples for the comment
 
     def add(self, obs: Observation, example: str, **values: list[Any]) -> None:
-        """One more record of this behaviour."""
-        self.count += 1
+        """One more record of this behaviour (standing for ``obs.times`` occurrences)."""
+        self.count += obs.times
         self.events[obs.event] = None
         if len(self.modules) < MAX_ITEMS:
             self.modules[obs.module] = None
@@ -98,7 +98,7 @@ class Learner:
 
     def add(self, obs: Observation, record: dict[str, Any], places: Places) -> None:
         """Take one record into account."""
-        self.records += 1
+        self.records += not obs.summarised
         args = record.get("args")
         if obs.event == "tpython.start" and isinstance(args, dict) and isinstance(args.get("policy"), dict):
             self.runs[obs.run] = f"{args['policy'].get('name')} {args['policy'].get('mode')}"

@@ -43,6 +43,8 @@ class Observation(NamedTuple):
     programs: tuple[str, ...] = ()   # as named, then as resolved on PATH
     written: tuple[str, ...] = ()    # absolute paths the event writes, creates or removes
     read: tuple[str, ...] = ()       # absolute paths opened for reading
+    times: int = 1                   # how often it happened: 1, or an item's count in a tpython.repeats summary
+    summarised: bool = False         # True: no line of the log, but repeats a summary counted
 
 
 def program_run(obs: Observation) -> Optional[str]:

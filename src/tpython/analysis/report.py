@@ -2,7 +2,8 @@
 
 One pass over the logs fills bounded tables (see :mod:`.bounded`); the
 result is plain data (``--json``) that the terminal and HTML renderers
-both draw from, so the three show the same tables.
+both draw from, so the three show the same tables. Counts are of events:
+a record counts once, a ``tpython.repeats`` item as often as it says.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class RunInfo:
     """One process run: its start and end records and what it did."""
 
     __slots__ = ("run", "pid", "parent", "argv", "policy", "mode", "cwd", "first", "last",
-                 "records", "status", "denials")
+                 "records", "repeats", "status", "denials")
 
     def __init__(self, run: str, pid: Any) -> None:
         self.run, self.pid = run, pid
@@ -43,7 +44,7 @@ class RunInfo:
         self.argv: list[Any] = []
         self.policy = self.mode = self.cwd = None
         self.first = self.last = ""
-        self.records = self.denials = 0
+        self.records = self.repeats = self.denials = 0
         self.status: Optional[int] = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,7 +59,8 @@ class Report:
         self.runs: dict[str, RunInfo] = {}
         self.runs_dropped: set[str] = set()  # runs past MAX_RUNS (ids kept up to MAX_DROPPED)
         self._popen_pending: set[str] = set()  # runs whose last process event was subprocess.Popen
-        self.records = 0
+        self.records = 0  # lines of the logs
+        self.repeats = 0  # occurrences counted in tpython.repeats summaries
         self.categories: dict[str, int] = {}
         self.events: dict[str, int] = {}
         self.denials: Table[Group] = Table(Group)
@@ -81,16 +83,23 @@ class Report:
         return info
 
     def add(self, obs: Observation, record: dict[str, Any], places: Places) -> None:
-        """Take one record into account."""
-        self.records += 1
+        """Take one record into account, as many times as it happened (``obs.times``)."""
+        n = obs.times
+        if obs.summarised:
+            self.repeats += n
+        else:
+            self.records += 1
         event = obs.event
-        self.categories[obs.category] = self.categories.get(obs.category, 0) + 1
+        self.categories[obs.category] = self.categories.get(obs.category, 0) + n
         if event in self.events or len(self.events) < 5000:
-            self.events[event] = self.events.get(event, 0) + 1
-        self.timeline.add(obs.category, obs.ts)
+            self.events[event] = self.events.get(event, 0) + n
+        self.timeline.add(obs.category, obs.ts, n)
         info = self._run(obs, record)
         if info is not None:
-            info.records += 1
+            if obs.summarised:
+                info.repeats += n
+            else:
+                info.records += 1
             info.last = obs.ts
         args = record.get("args")
         if event == "tpython.start" and info is not None and isinstance(args, dict):
@@ -109,35 +118,35 @@ class Report:
                         self.categories[cat] = self.categories.get(cat, 0) + n
         if obs.action in DENIALS or obs.action == "ask" and refused(record):
             if info is not None:
-                info.denials += 1
-            group = self.denials.get((event, obs.rule, obs.module, obs.action, obs.enforced))
+                info.denials += n
+            group = self.denials.get((event, obs.rule, obs.module, obs.action, obs.enforced), n)
             if group is not None:
-                group.add(obs.module, obs.run, obs.action, obs.ts, _short(args))
+                group.add(obs.module, obs.run, obs.action, obs.ts, _short(args), n)
         if obs.host is not None:
             kind = "bind" if event == "socket.bind" else "lookup" if event in LOOKUPS else "connect"
-            group = self.network.get((obs.host, obs.port, kind))
+            group = self.network.get((obs.host, obs.port, kind), n)
             if group is not None:
-                group.add(obs.module, obs.run, obs.action, obs.ts, event)
+                group.add(obs.module, obs.run, obs.action, obs.ts, event, n)
         if obs.programs and not self._same_process(obs):
-            group = self.programs.get(program_run(obs))
+            group = self.programs.get(program_run(obs), n)
             if group is not None:
-                group.add(obs.module, obs.run, obs.action, obs.ts, _short(args))
+                group.add(obs.module, obs.run, obs.action, obs.ts, _short(args), n)
         if obs.written:
             for path in obs.written:
                 if not places.in_work_area(path):
-                    group = self.writes.get(path)
+                    group = self.writes.get(path, n)
                     if group is not None:
-                        group.add(obs.module, obs.run, obs.action, obs.ts, event)
+                        group.add(obs.module, obs.run, obs.action, obs.ts, event, n)
         code = code_digest(obs, args) if event in DYNAMIC_CODE else None
         if code is not None:
-            group = self.code.get((event, obs.module, code[0]))
+            group = self.code.get((event, obs.module, code[0]), n)
             if group is not None:
-                group.add(obs.module, obs.run, obs.action, obs.ts, _short(code[1], 120))
+                group.add(obs.module, obs.run, obs.action, obs.ts, _short(code[1], 120), n)
         if event == "tpython.integrity":
             detail = args if isinstance(args, dict) else {}
-            group = self.integrity.get((str(detail.get("path")), str(detail.get("reason"))))
+            group = self.integrity.get((str(detail.get("path")), str(detail.get("reason"))), n)
             if group is not None:
-                group.add(obs.module, obs.run, obs.action, obs.ts, _short(args))
+                group.add(obs.module, obs.run, obs.action, obs.ts, _short(args), n)
 
     def _same_process(self, obs: Observation) -> bool:
         """True for the fork_exec that carries out the subprocess.Popen just seen (one
@@ -167,6 +176,7 @@ class Report:
         return {
             "files": files,
             "records": self.records,
+            "repeats": self.repeats,
             "runs": [info.as_dict() for info in self.runs.values()],
             "more_runs": len(self.runs_dropped),
             "categories": [{"category": c, "count": n, "top": top.get(c, [])}

@@ -1,7 +1,7 @@
 """The HTML form of `tpython report`: one self-contained page.
 
 The page draws the same data as the terminal report (:mod:`.report_text`),
-with every row, plus a timeline of records per category as inline SVG. It
+with every row, plus a timeline of events per category as inline SVG. It
 fetches nothing (inline CSS, no scripts, no fonts or images) and its Content
 Security Policy forbids scripts and network fetches. Everything taken from a
 log is attacker-controlled text: it all goes through :func:`html.escape`.
@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 import time
 from typing import Any, Callable, Optional
+
+from tpython.analysis.report_text import repeats_note
 
 Column = tuple[str, Callable[[dict[str, Any]], Any], str]  # header, cell value, CSS class
 
@@ -83,7 +85,7 @@ def _table(ident: str, title: str, section: dict[str, Any], columns: list[Column
     lines.append("</tbody></table>")
     more = int(section.get("more_records", 0))
     if more:
-        lines.append(f'<p class="note">… and {more} records in groups beyond the table\'s limit</p>')
+        lines.append(f'<p class="note">… and {more} events in groups beyond the table\'s limit</p>')
     return _section(ident, f"{title} ({len(rows)})", "\n".join(lines) + "\n" + tail)
 
 
@@ -91,6 +93,7 @@ def _summary(data: dict[str, Any]) -> str:
     """The strip of key counts; denials and problems stand out when non-zero."""
     items = [("runs", len(data["runs"]) + data["more_runs"], False),
              ("records", data["records"], False),
+             ("repeats", data.get("repeats", 0), False),
              ("denials", _count(data["denials"]), True),
              ("network destinations", len(data["network"]["rows"]), False),
              ("programs", len(data["programs"]["rows"]), False),
@@ -120,7 +123,7 @@ def _timeline(tl: Optional[dict[str, Any]]) -> str:
                 bars.append(f'<rect x="{slot + 0.1:.2f}" y="{1 - h:.3f}" width="0.8" height="{h:.3f}">'
                             f"<title>{_e(when)}: {_e(n)}</title></rect>")
         svg = (f'<svg viewBox="0 0 {bins} 1" preserveAspectRatio="none" role="img" '
-               f'aria-label="{_e(category)} records over time" fill="{COLOURS[i % len(COLOURS)]}">'
+               f'aria-label="{_e(category)} events over time" fill="{COLOURS[i % len(COLOURS)]}">'
                f'{"".join(bars)}</svg>')
         rows.append(f'<div class="tl-row" data-category="{_e(category)}"><span class="tl-name">{_e(category)}</span>'
                     f'{svg}<span class="tl-total">{_e(sum(counts))}</span></div>')
@@ -128,7 +131,7 @@ def _timeline(tl: Optional[dict[str, Any]]) -> str:
     axis = (f'<div class="tl-axis"><span></span><div><div class="tl-ends"><span>{_e(_utc(start))}</span>'
             f'<span>{_e(_utc(start + bins * width))}</span></div>'
             f"{bins} {plural} of {_e(width)} s each; bars scaled per row</div><span></span></div>")
-    return _section("timeline", "Timeline (records per category)", "\n".join(rows) + "\n" + axis + "\n")
+    return _section("timeline", "Timeline (events per category)", "\n".join(rows) + "\n" + axis + "\n")
 
 
 def _runs(data: dict[str, Any]) -> str:
@@ -140,7 +143,8 @@ def _runs(data: dict[str, Any]) -> str:
         ("Command", lambda r: " ".join(str(a) for a in r["argv"] or []), "long"),
         ("Policy", lambda r: r["policy"], ""), ("Mode", lambda r: r["mode"], ""),
         ("Working directory", lambda r: r["cwd"], "long"), ("Started", lambda r: r["first"][:19], ""),
-        ("Records", lambda r: r["records"], "num"), ("Denials", lambda r: r["denials"], "num"),
+        ("Records", lambda r: r["records"], "num"), ("Repeats", lambda r: r.get("repeats", 0), "num"),
+        ("Denials", lambda r: r["denials"], "num"),
         ("Status", lambda r: "no tpython.exit" if r["status"] is None else f"exit {r['status']}", "")],
         row_class=lambda r: "deny" if r["denials"] else "",
         note=f"… and {data['more_runs']} more runs" if data["more_runs"] else "")
@@ -150,7 +154,8 @@ def render_html(data: dict[str, Any]) -> str:
     """The report as one self-contained HTML page."""
     runs = data["runs"]
     total_runs = len(runs) + data["more_runs"]
-    meta = f'{data["records"]} records, {total_runs} runs, from {", ".join(data["files"])}'
+    meta = (f'{data["records"]} records, {total_runs} runs, from {", ".join(data["files"])}'
+            + repeats_note(data.get("repeats", 0)))
     parts = [f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
              f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
              f'<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -159,7 +164,7 @@ def render_html(data: dict[str, Any]) -> str:
              _summary(data), _timeline(data.get("timeline")), _runs(data)]
     cats = {"rows": data["categories"], "more_records": 0}
     parts.append(_table("categories", "Events by category", cats, [
-        ("Category", lambda r: r["category"], ""), ("Records", lambda r: r["count"], "num"),
+        ("Category", lambda r: r["category"], ""), ("Events", lambda r: r["count"], "num"),
         ("Top events", lambda r: ", ".join(f"{name} {n}" for name, n in r["top"]), "long")]))
     parts.append(_table("denials", "Denials and kills", data["denials"], [
         ("Count", lambda r: r["count"], "num"),

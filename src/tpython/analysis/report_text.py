@@ -17,7 +17,7 @@ def _table(title: str, section: dict[str, Any], cells: Callable[[dict[str, Any]]
     if len(rows) > ROWS:
         lines.append(f"  ... {len(rows) - ROWS} more (see --json or --html)")
     if section["more_records"]:
-        lines.append(f"  ... and {section['more_records']} records in groups beyond the table's limit")
+        lines.append(f"  ... and {section['more_records']} events in groups beyond the table's limit")
     return lines
 
 
@@ -26,17 +26,28 @@ def _by(row: dict[str, Any]) -> str:
     return f"by {modules}" if modules else ""
 
 
+def repeats_note(repeats: int) -> str:
+    """What the header adds when tpython.repeats records counted repeats ("" when none)."""
+    return f"; {repeats} repeats counted in tpython.repeats records, included below" if repeats else ""
+
+
+def _plus(repeats: int) -> str:
+    return f" (+{repeats} repeats)" if repeats else ""
+
+
 def render_text(data: dict[str, Any]) -> str:
     """The report as terminal text."""
     runs = data["runs"]
-    out = [f"tpython report: {data['records']} records, {len(runs)} runs, from {', '.join(data['files'])}"]
+    out = [f"tpython report: {data['records']} records, {len(runs)} runs, from {', '.join(data['files'])}"
+           + repeats_note(data.get("repeats", 0))]
     out.append("\nRuns")
     for run in runs[:ROWS]:
         status = "no tpython.exit" if run["status"] is None else f"exit {run['status']}"
         parent = f" (child of {run['parent']})" if run["parent"] else ""
         argv = " ".join(str(a) for a in run["argv"])[:80]
         out.append(f"  {run['run']} pid {run['pid']}{parent}: {argv}  [{run['policy']}, {run['mode']}] "
-                   f"{run['first'][:19]}  {run['records']} records, {run['denials']} denials, {status}")
+                   f"{run['first'][:19]}  {run['records']} records{_plus(run.get('repeats', 0))}, "
+                   f"{run['denials']} denials, {status}")
     if len(runs) > ROWS or data["more_runs"]:
         out.append(f"  ... {len(runs) - min(len(runs), ROWS) + data['more_runs']} more runs")
     out.append("\nEvents by category")

@@ -10,6 +10,7 @@ from typing import Any, Iterator, Union
 
 from tpython.analysis.generalise import Places
 from tpython.analysis.observe import Observation, observe
+from tpython.analysis.repeats import REPEATS, expand_repeats
 from tpython.errors import LogFileError
 from tpython.logs.verify import ChainTracker, log_lines
 
@@ -17,13 +18,16 @@ MAX_PROBLEMS = 200  # problems kept word for word; the rest are counted
 
 
 class LogStream:
-    """Iterate over ``(observation, record)`` for every tpython record in PATHS."""
+    """Iterate over ``(observation, record)`` for every tpython record in PATHS.
+
+    A ``tpython.repeats`` record comes as itself, then once per item with the record
+    it repeats and ``times`` set to its count (``summarised``): consumers weigh by ``obs.times``."""
 
     def __init__(self, paths: Union[str, list[str]]) -> None:
         self.paths = [paths] if isinstance(paths, str) else list(paths)
         self.tracker = ChainTracker(MAX_PROBLEMS)
         self.runs: dict[str, Places] = {}  # run -> its directories, from tpython.start
-        self.records = 0
+        self.records = 0  # lines of the logs that are records (a summary's items are not)
         self._unknown = Places("/")
 
     def __iter__(self) -> Iterator[tuple[Observation, dict[str, Any]]]:
@@ -39,10 +43,14 @@ class LogStream:
                 continue
             self.records += 1
             run = record["run"]
-            if record.get("event") == "tpython.start":
+            event = record.get("event")
+            if event == "tpython.start":
                 runs[run] = _places(record.get("args"))
             places = runs.get(run, self._unknown)
             yield observe(record, places.cwd), record
+            if event == REPEATS:
+                for repeated, count in expand_repeats(record):
+                    yield observe(repeated, places.cwd)._replace(times=count, summarised=True), repeated
         if not self.records:  # nothing to analyse must not pass for "nothing happened"
             why = f"{lines} line(s), none a tpython record; the first: {first_problem}" if lines else "empty"
             raise LogFileError(f"no tpython run in {', '.join(self.paths)} ({why})")

@@ -31,6 +31,7 @@ CARRIES_OUT = frozenset({"_posixsubprocess.fork_exec", "os.posix_spawn"})
 MAX_LINE = 1024  # a longer answer is no answer
 
 _lock = _thread.allocate_lock()  # one question at a time
+_asking: set[int] = set()  # threads waiting for an answer
 _approved: dict[int, tuple[object, Optional[str]]] = {}  # thread -> (argv list, program) of a yes to LAUNCH
 
 
@@ -104,17 +105,22 @@ def shown(text: str) -> str:
 
 def ask(question: str, rule: Optional[str]) -> tuple[bool, str]:
     """Ask QUESTION on /dev/tty. Returns (allowed, answer)."""
+    ident = _thread.get_ident()
+    if ident in _asking:  # a signal handler of the program's, run while this thread waits for an answer
+        return False, NO  # (no question inside a question)
     with _lock:
         try:
             fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError:
             return False, NO_TERMINAL
         suffix = f" (tpython rule {rule})" if rule else " (tpython)"
+        _asking.add(ident)
         try:
             line = _exchange(fd, f"{shown(question + suffix)}. Continue [y/N] ")
         except OSError:
             line = None
         finally:
+            _asking.discard(ident)
             os.close(fd)
     allowed = line is not None and line.strip().lower() in (b"y", b"yes")
     return allowed, YES if allowed else NO

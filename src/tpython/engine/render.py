@@ -333,21 +333,17 @@ def render_args(event: str, args: tuple[Any, ...]) -> list[Any]:
     out: list[Any] = []
     for i, a in enumerate(args):
         try:
-            out.append(_render_arg(a, i in sources, i in paths, i in texts, i in path_lists))
+            if i in sources and not isa(a, _CODE):
+                out.append(source(a))
+            elif i in paths:
+                out.append(_path(a))
+            elif i in texts:
+                text = text_of(a)
+                out.append(render(a) if text is None else bound(text))
+            elif i in path_lists and plain_seq(a) is not None:
+                out.append([_path(x) for x in plain_seq(a)[:MAX_ITEMS]])  # type: ignore[index]
+            else:
+                out.append(_render(a, 0))
         except Exception:
             out.append(unrenderable(a))
     return out
-
-
-def _render_arg(a: object, is_source: bool, is_path: bool, is_text: bool, is_path_list: bool) -> Any:
-    if is_source and not isa(a, _CODE):
-        return source(a)
-    if is_path:
-        return _path(a)
-    if is_text:
-        text = text_of(a)
-        return render(a) if text is None else bound(text)
-    seq = plain_seq(a) if is_path_list else None
-    if seq is not None:
-        return [_path(x) for x in seq[:MAX_ITEMS]]
-    return render(a)

@@ -204,9 +204,11 @@ def _fixed_dir(glob: str) -> Optional[str]:
     return fixed if fixed.startswith("/") and fixed.count("/") >= 2 else None
 
 
-# Events whose paths C leaves to facts.event_paths: the symbolic links they make or rename
-# point where their targets lead from the link's directory (eventargs.NEW_LINKS, MOVED_LINKS).
-PYTHON_PATH_EVENTS = tuple(sorted({*NEW_LINKS, *MOVED_LINKS}))
+# What C leaves to facts.event_paths: a symbolic link points where its target leads from
+# the link's directory. Events that make one (eventargs.NEW_LINKS), and events that may
+# give one a new name, with the position of the name (MOVED_LINKS: when it is a link).
+NEW_LINK_EVENTS = tuple(sorted(NEW_LINKS))
+MOVED_LINK_SOURCES = tuple(sorted((event, source) for event, (source, _) in MOVED_LINKS.items()))
 
 # The conditions tpython._native evaluates itself (native/conditions.c); `arg` only
 # when every pattern was translated to C's matcher (policy.argregex).
@@ -222,8 +224,8 @@ def lets_through(rule: Rule) -> bool:
 
 def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optional[tuple[Any, ...]]:
     """RULE's conditions as tpython._native evaluates them: (when, unless), each a tuple of
-    ("write", want), ("path", strict_all, glob tokens, move roots, events whose paths only
-    Python works out), ("arg", C regexes),
+    ("write", want), ("path", strict_all, glob tokens, move roots, NEW_LINK_EVENTS,
+    MOVED_LINK_SOURCES), ("arg", C regexes),
     ("caller", name glob tokens) or ("python", key), built exactly as
     :func:`compile_condition` builds its predicates.
 
@@ -255,7 +257,7 @@ def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optiona
             return ("caller", tuple(native_glob_tokens(g, path=False) for g in value))
         globs = [g for p in value for g in expand_path_glob(p, placeholders)]
         return ("path", strict_all, tuple(native_glob_tokens(g) for g in globs),
-                tuple(filter(None, map(_fixed_dir, globs))), PYTHON_PATH_EVENTS)
+                tuple(filter(None, map(_fixed_dir, globs))), NEW_LINK_EVENTS, MOVED_LINK_SOURCES)
 
     def part(conditions: dict[str, Any], strict_all: bool) -> tuple[tuple[Any, ...], ...]:
         ordered = sorted(conditions.items(), key=lambda kv: not in_c(*kv))  # Python's last (stable)

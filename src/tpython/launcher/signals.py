@@ -17,14 +17,21 @@ program sets runs through a wrapper that records `tpython.signal` first (each of
 the first 64 of a signal, then the 128th, 256th, ...; ``received`` counts them).
 
 Python runs signal handlers in the main thread between bytecodes, so one may come
-while that thread is in tpython's own work: half-way through a record (holding the
-recorder's lock, which waiting for would never end), or deciding an event (where
-what a handler does would pass for tpython's work, unaudited). Then the handler
-waits: a thread of tpython's marks the signal as arrived again once the record is
-written, and Python calls the handler at a later bytecode boundary. The end of a
-run waits for a record in progress; the program's handlers wait for any of
-tpython's work; Python's own SIGINT handler (KeyboardInterrupt) waits for a record
-on Python 3.11 and later, where its stand-in leaves no frame in tracebacks.
+while that thread is in tpython's work. A handler of the program's runs as the
+program's work all the same (what it does is audited), and if the thread is half-way
+through a record, holding the recorder's lock (which waiting for would never end),
+once the record is written (:meth:`Recorder.defer`); so do the end of the run and
+the `tpython.signal` record. Python's own SIGINT handler (KeyboardInterrupt) waits
+for a record the same way on Python 3.11 and later, where its stand-in leaves no
+frame in tracebacks.
+
+Python marks a signal in its C handler and runs its Python handler at the next
+bytecode boundary: one that comes just before the main thread blocks (a lock, a
+read) would wait for that call to return, perhaps for ever, where the default action
+ends the process at once. tpython's C module stands in front of Python's C handler
+(native/signals.c) and interrupts the main thread every 20 ms until the end of the
+run is in hand; where it is not built, forked children (a pool's workers) go back to
+the default action, unrecorded, so that terminating them never hangs their parent.
 
 SIGKILL and SIGSTOP cannot be caught; faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
 SIGTRAP, SIGSYS) and SIGABRT end the process before any Python code could run:
@@ -36,8 +43,6 @@ import _signal  # type: ignore[import-not-found]  # `signal` imports enum: not l
 import _thread
 import os
 import sys
-
-import tpython
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,14 +61,11 @@ RECORDED_IN_FULL = 64  # receipts of one signal recorded each; after that, power
 
 _real_signal = _signal.signal
 _real_getsignal = _signal.getsignal
-_DIR = os.path.dirname(os.path.abspath(tpython.__file__)) + os.sep
-BOOTSTRAP = os.path.join(_DIR, "launcher", "bootstrap.py")  # its frames run the program: none further out count
-# tpython's code that runs in the program's stead (wrappers of functions it calls):
-# a signal interrupting it interrupts the program.
-PROGRAM_SIDE = frozenset(os.path.join(_DIR, "launcher", name) for name in ("guards.py", "children.py", "signals.py"))
-# The recorder and the sinks: a frame of theirs in the main thread may hold the recorder's lock.
-RECORDER_SIDE = (os.path.join(_DIR, "engine", "recorder.py"), os.path.join(_DIR, "engine", "native_recorder.py"),
-                 os.path.join(_DIR, "sinks", ""))
+native: Any
+try:  # C in front of Python's handler (native/signals.c): a signal never waits for a blocked call
+    import tpython._native as native
+except ImportError:  # where it is not built: see install()
+    native = None
 
 
 def fatal_signals() -> frozenset[int]:
@@ -95,57 +97,25 @@ def die_by(number: int) -> NoReturn:
     os._exit(128 + number)  # a signal whose default is to do nothing: not one of ours
 
 
-def interrupted_in(frame: Optional[FrameType], files: Callable[[str], bool]) -> bool:
-    """Whether FRAME, or a frame it was called from up to the launcher's (which runs the
-    program), runs code from a file FILES accepts."""
+def recorder_code(recorder: Any) -> tuple[frozenset[Any], frozenset[Any], frozenset[Any]]:
+    """The code of RECORDER's methods that hold its lock: (`emit`, where the Python side
+    makes a record; with `feed`, where C's reach the Python sinks: what waits for the
+    record runs when either is done; with `all_lost` and `lost_in_run`: all of them)."""
+    classes = type(recorder).__mro__
+
+    def code(*names: str) -> frozenset[Any]:
+        return frozenset(vars(cls)[name].__code__ for cls in classes for name in names if name in vars(cls))
+
+    return code("emit"), code("emit", "feed"), code("emit", "feed", "all_lost", "lost_in_run")
+
+
+def interrupted_in(frame: Optional[FrameType], codes: frozenset[Any]) -> bool:
+    """Whether FRAME, or a frame it was called from, runs one of CODES."""
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if filename == BOOTSTRAP:
-            return False
-        if files(filename):
+        if frame.f_code in codes:
             return True
         frame = frame.f_back
     return False
-
-
-def recorder_file(filename: str) -> bool:
-    """The recorder's and the sinks' code: run with the recorder's lock held, often."""
-    return filename.startswith(RECORDER_SIDE)
-
-
-def own_work_file(filename: str) -> bool:
-    """tpython's code, but for the wrappers that run in the program's stead."""
-    return filename.startswith(_DIR) and filename not in PROGRAM_SIDE
-
-
-def _deliver_again(number: int) -> None:
-    """Mark signal NUMBER as arrived once more: Python calls its handler in the main
-    thread at a bytecode boundary to come."""
-    if sys.version_info >= (3, 10):
-        _thread.interrupt_main(number)  # type: ignore[arg-type]  # an int is what it takes
-    else:  # to this thread: its C handler marks it for the main thread
-        _signal.raise_signal(number)
-
-
-def later(engine: Engine, number: int) -> bool:
-    """Have signal NUMBER handled again once the main thread is further on: from a thread
-    of its own, once the recorder's lock is free (the main thread may hold it,
-    half-way through a record: waiting for it there would never end). Marking it from
-    the handler itself would call the handler again at once, inside itself. False
-    when no thread can start."""
-    lock = engine.recorder.lock
-
-    def again() -> None:
-        with lock:
-            pass
-        _deliver_again(number)
-
-    try:
-        with engine.internal():
-            _thread.start_new_thread(again, ())
-    except RuntimeError:
-        return False
-    return True
 
 
 class _Probe:
@@ -169,11 +139,27 @@ def _handler_name(handler: Any) -> str:
     return name if type(name) is str else "handler"
 
 
-def _drop_own_frame(exc: BaseException) -> None:
-    """EXC passes through a stand-in of tpython's: leave its frame out of the traceback
+def _drop_own_frames(exc: BaseException) -> None:
+    """EXC passes through tpython's stand-ins: leave their frames out of the traceback
     (3.11+: a bare ``raise`` adds none back), so that it reads as under plain python."""
-    if sys.version_info >= (3, 11) and exc.__traceback__ is not None:
-        exc.__traceback__ = exc.__traceback__.tb_next
+    if sys.version_info >= (3, 11):
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        exc.__traceback__ = tb
+
+
+def _as_program(engine: Engine, handler: Any, number: int, frame: Optional[FrameType]) -> Any:
+    """HANDLER(NUMBER, FRAME) as the program's work, audited like the rest of it, though
+    the signal may have come while tpython decided an event or asked a question."""
+    ident = _thread.get_ident()
+    busy = ident in engine.busy  # the Python engine's mark
+    engine.busy.discard(ident)
+    try:
+        return native.signal_call(handler, number, frame) if native is not None else handler(number, frame)
+    finally:
+        if busy:
+            engine.busy.add(ident)
 
 
 def install(engine: Engine) -> None:
@@ -185,15 +171,15 @@ def install(engine: Engine) -> None:
     received: dict[int, int] = {}
     ending: list[int] = []
     started = os.getpid()
+    emits, writing, holding = recorder_code(engine.recorder)
 
-    def end_by(number: int, frame: Optional[FrameType]) -> None:
+    def end(number: int) -> None:
+        """Write tpython.exit and the summary, then die by signal NUMBER."""
         if ending:  # a second signal while the end is written: end now
             die_by(number)
-        if interrupted_in(frame, recorder_file):
-            if later(engine, number):
-                return
-            die_by(number)  # unrecorded, as before tpython recorded signals
         ending.append(number)
+        if native is not None:
+            native.signal_taken()
         if os.getpid() != started:  # a forked child (a pool's worker, terminated): the record, no summary
             engine.exit_hooks = []
         try:
@@ -201,28 +187,54 @@ def install(engine: Engine) -> None:
         finally:
             die_by(number)
 
+    def end_by(number: int, frame: Optional[FrameType]) -> None:
+        if interrupted_in(frame, writing) and not ending:
+            engine.recorder.defer(lambda: end(number))  # once the record in progress is written
+            return
+        end(number)
+
     def interrupt(number: int, frame: Optional[FrameType]) -> None:
-        """Python's own SIGINT handler (KeyboardInterrupt), never half-way through a record."""
-        if interrupted_in(frame, recorder_file) and later(engine, number):
+        """Python's own SIGINT handler (KeyboardInterrupt), not half-way through a Python
+        record (C's are whole; an exception out of `feed` would not reach the program)."""
+        if interrupted_in(frame, emits):
+            engine.recorder.defer(lambda: _signal.default_int_handler(number, None))
             return
         try:
             _signal.default_int_handler(number, frame)
         except BaseException as exc:
-            _drop_own_frame(exc)
+            _drop_own_frames(exc)
             raise
 
     def wrap(handler: Any) -> Handler:
         def handler_wrapper(number: int, frame: Optional[FrameType]) -> Any:
-            if interrupted_in(frame, own_work_file) and later(engine, number):
-                return None  # what the handler does must not pass for tpython's own work (unaudited)
             count = received[number] = received.get(number, 0) + 1
-            if count <= RECORDED_IN_FULL or count & (count - 1) == 0:
-                engine.emit_internal("tpython.signal", {"signal": signal_name(number), "received": count,
-                                                        "handler": _handler_name(handler)})
+            record: Optional[Callable[[], None]] = None
+            if (count <= RECORDED_IN_FULL or count & (count - 1) == 0) and not engine.finished:
+                args = {"signal": signal_name(number), "received": count, "handler": _handler_name(handler)}
+
+                def record() -> None:
+                    engine.emit_internal("tpython.signal", args)
+
+            if interrupted_in(frame, emits):  # a record half-made: the handler's own would wait for ever
+
+                def when_written() -> None:
+                    if record is not None:
+                        record()
+                    _as_program(engine, handler, number, frame)
+
+                engine.recorder.defer(when_written)
+                return None
+            if record is not None:
+                if interrupted_in(frame, holding):
+                    engine.recorder.defer(record)
+                else:
+                    record()
             try:
-                return handler(number, frame)
+                if interrupted_in(frame, holding):  # C's record on its way to the Python sinks: as before,
+                    return handler(number, frame)  # what the handler does is not recorded (it would wait)
+                return _as_program(engine, handler, number, frame)
             except BaseException as exc:
-                _drop_own_frame(exc)
+                _drop_own_frames(exc)
                 raise
 
         return handler_wrapper
@@ -240,14 +252,19 @@ def install(engine: Engine) -> None:
             return end_by
         return handler
 
+    def ends_by() -> list[int]:
+        return [number for number, installed in standing_in.items() if installed is end_by]
+
     def signal(signalnum: Any, handler: Any) -> Any:
         number = int(signalnum) if isinstance(signalnum, int) else None
         installed = stand_in(number, handler)
         try:
             previous = _real_signal(signalnum, installed)  # raises as for the program's own arguments
         except BaseException as exc:
-            _drop_own_frame(exc)
+            _drop_own_frames(exc)
             raise
+        if installed is end_by and native is not None:
+            native.signal_front([number])
         if number is None:
             return previous
         stood, was = standing_in.pop(number, None), shown.pop(number, None)
@@ -261,7 +278,7 @@ def install(engine: Engine) -> None:
         try:
             current = _real_getsignal(signalnum)
         except BaseException as exc:
-            _drop_own_frame(exc)
+            _drop_own_frames(exc)
             raise
         number = int(signalnum) if isinstance(signalnum, int) else None
         if number is not None and number in standing_in and standing_in[number] is current:
@@ -275,6 +292,18 @@ def install(engine: Engine) -> None:
         if installed is not current:
             _real_signal(number, installed)
             shown[number], standing_in[number] = current, installed
+
+    def after_fork_in_child() -> None:
+        if native is not None:
+            native.signal_front(ends_by())  # the child's own timer (POSIX timers are not inherited)
+            return
+        for number in ends_by():  # without C, a signal could wait for a blocked call for ever: a pool's
+            _real_signal(number, SIG_DFL)  # terminated worker would hang its parent; it ends unrecorded
+            del standing_in[number], shown[number]
+
+    if native is not None:
+        native.signal_front(ends_by())
+    os.register_at_fork(after_in_child=after_fork_in_child)
     signal.__doc__, getsignal.__doc__ = _real_signal.__doc__, _real_getsignal.__doc__
     signal.__qualname__, getsignal.__qualname__ = signal.__name__, getsignal.__name__
     _signal.signal, _signal.getsignal = signal, getsignal

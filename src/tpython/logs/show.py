@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from fnmatch import fnmatchcase
 from typing import Any, Iterator, Optional, Sequence, TextIO
 
+from tpython.analysis.repeats import REPEATS, expand_repeats
 from tpython.errors import UsageError
 from tpython.logs.reader import Line, follow_lines, read_lines
 from tpython.sinks.stderr import format_body
@@ -41,10 +42,36 @@ def parse_time(text: str, name: str, now: Optional[datetime] = None) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _columns(record: dict[str, Any]) -> str:
+    ts = str(record.get("ts", ""))
+    return f"{ts[:10]} {ts[11:26]:<15} {str(record.get('run', ''))[:RUN_WIDTH]:<{RUN_WIDTH}}"
+
+
 def format_row(record: dict[str, Any]) -> str:
     """One record as `log show` prints it: date and time (UTC), run, then the record."""
-    ts = str(record.get("ts", ""))
-    return f"{ts[:10]} {ts[11:26]:<15} {str(record.get('run', ''))[:RUN_WIDTH]:<{RUN_WIDTH}} {format_body(record)}"
+    if record.get("event") == REPEATS and isinstance(record.get("args"), dict):
+        return f"{_columns(record)} {_repeats_body(record)}"
+    return f"{_columns(record)} {format_body(record)}"
+
+
+def _repeats_body(summary: dict[str, Any]) -> str:
+    """A tpython.repeats summary's own line: how many records repeated, how often in all."""
+    items = list(expand_repeats(summary))
+    body = (f"[{summary.get('action', '?')}] {REPEATS}: {len(items)} record(s) repeated "
+            f"{sum(n for _, n in items)} more time(s)")
+    untracked = summary["args"].get("untracked")
+    if isinstance(untracked, int) and untracked:
+        body += f"; {untracked} record(s) written in full, not tracked"
+    return body
+
+
+def format_repeat(repeated: dict[str, Any], count: int) -> str:
+    """One item of a tpython.repeats summary: ``+COUNT event args  rule=… module=…  (place)``,
+    under the summary's date, time and run."""
+    body = format_body(repeated).split(" ", 1)[1]  # without "[log]": a summary counts only `log` records
+    place = repeated.get("place")
+    where = f"  ({place})".replace("\n", "\\n") if isinstance(place, str) and place else ""
+    return f"{_columns(repeated)}   +{count} {body}{where}"
 
 
 def show_log(path: str, *, event: Optional[str] = None, actions: Optional[Sequence[str]] = None,
@@ -52,7 +79,10 @@ def show_log(path: str, *, event: Optional[str] = None, actions: Optional[Sequen
              until: Optional[str] = None, as_json: bool = False, follow: bool = False,
              out: TextIO = sys.stdout) -> int:
     """Print matching records; bad lines are reported on stderr and skipped. With
-    FOLLOW, keep printing records appended to PATH (across rotations) until interrupted."""
+    FOLLOW, keep printing records appended to PATH (across rotations) until interrupted.
+    A tpython.repeats summary is followed by one line per record it counts repeats of;
+    filters pick those items as records of their own (action `log`, the summary's time
+    and run), so a summary whose items match is shown with the items that match."""
     since_n = parse_time(since, "since") if since is not None else None
     until_n = parse_time(until, "until") if until is not None else None
 
@@ -78,6 +108,15 @@ def show_log(path: str, *, event: Optional[str] = None, actions: Optional[Sequen
             bad += 1
             print(f"tpython: {name}:{line.number}: {line.problem}", file=sys.stderr)
             continue
-        if keep(line.record):
-            print(json.dumps(line.record, ensure_ascii=False) if as_json else format_row(line.record), file=out)
+        record = line.record
+        whole = keep(record)
+        repeats = ([(r, n) for r, n in expand_repeats(record) if whole or keep(r)]
+                   if record.get("event") == REPEATS else [])
+        if as_json and (whole or repeats):  # a summary also when some of its items match
+            print(json.dumps(record, ensure_ascii=False), file=out)
+        elif not as_json:
+            if whole:
+                print(format_row(record), file=out)
+            for repeated, count in repeats:
+                print(format_repeat(repeated, count), file=out)
     return 1 if bad else 0

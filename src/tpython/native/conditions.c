@@ -64,8 +64,11 @@ typedef struct {
     Py_ssize_t n_globs;
     Text *roots;       /* C_PATH: directories a move event may contain */
     Py_ssize_t n_roots;
-    char **py_events;  /* C_PATH: events whose paths only Python works out (links they make) */
-    Py_ssize_t n_py_events;
+    char **new_links;  /* C_PATH: events that make a symbolic link: Python resolves its target */
+    Py_ssize_t n_new_links;
+    char **moved_links; /* C_PATH: events that may give a symbolic link a new name, */
+    int *moved_sources; /* and the position of the name: Python's when it is a link */
+    Py_ssize_t n_moved;
     PyObject **regexes; /* C_ARG: tpython._native.Regex objects, any may match */
     Py_ssize_t n_regexes;
 } Cond;
@@ -388,6 +391,37 @@ items_of(PyObject *items, const char *shape, Py_ssize_t *n, size_t size)
     return room;
 }
 
+/* ((event, position of the name it moves), ...) -> C->moved_links, C->moved_sources */
+static int
+moved_links(PyObject *pairs, Cond *c)
+{
+    PyObject *events = PyTuple_New(PyTuple_GET_SIZE(pairs));
+    if (events == NULL) {
+        return -1;
+    }
+    c->moved_sources = calloc((size_t)(PyTuple_GET_SIZE(pairs) + 1), sizeof(int));
+    int rc = c->moved_sources == NULL ? -1 : 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PyTuple_GET_SIZE(pairs); i++) {
+        PyObject *event;
+        int pos;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(pairs, i), "Ui", &event, &pos)) {
+            rc = -1;
+            break;
+        }
+        Py_INCREF(event);
+        PyTuple_SET_ITEM(events, i, event);
+        c->moved_sources[i] = pos;
+    }
+    if (rc == 0) {
+        rc = names(events, &c->moved_links, &c->n_moved);
+    }
+    else if (!PyErr_Occurred()) {
+        PyErr_NoMemory();
+    }
+    Py_DECREF(events);
+    return rc;
+}
+
 /* 0 built, 1 not for C, -1 error */
 static int
 build_cond(PyObject *spec, Cond *c)
@@ -441,9 +475,10 @@ build_cond(PyObject *spec, Cond *c)
         }
         return 0;
     }
-    PyObject *strict_all, *globs, *roots, *py_events;
-    if (strcmp(kind, "path") != 0 || !PyArg_ParseTuple(spec, "sOO!O!O!", &kind, &strict_all, &PyTuple_Type, &globs,
-                                                       &PyTuple_Type, &roots, &PyTuple_Type, &py_events)) {
+    PyObject *strict_all, *globs, *roots, *new_links, *moved;
+    if (strcmp(kind, "path") != 0
+        || !PyArg_ParseTuple(spec, "sOO!O!O!O!", &kind, &strict_all, &PyTuple_Type, &globs, &PyTuple_Type, &roots,
+                             &PyTuple_Type, &new_links, &PyTuple_Type, &moved)) {
         if (!PyErr_Occurred()) {
             PyErr_Format(PyExc_ValueError, "unknown condition %s", kind);
         }
@@ -451,7 +486,7 @@ build_cond(PyObject *spec, Cond *c)
     }
     c->kind = C_PATH;
     c->strict_all = PyObject_IsTrue(strict_all) == 1;
-    if (names(py_events, &c->py_events, &c->n_py_events) < 0) {
+    if (names(new_links, &c->new_links, &c->n_new_links) < 0 || moved_links(moved, c) < 0) {
         return -1;
     }
     c->n_globs = PyTuple_GET_SIZE(globs);
@@ -715,7 +750,7 @@ add_path(PathFacts *f, const char *path, size_t len)
  * (4 * PATH_MAX bytes: the joined path, it as given, the real one, an fd's path and then
  * room for real_path). */
 static int
-one_path(PathFacts *f, PyObject *value, PyObject *dir_fd, char *buf)
+one_path(PathFacts *f, PyObject *value, PyObject *dir_fd, char *buf, int link_is_python)
 {
     PyObject *encoded = NULL;
     char *fd_text = buf + 3 * PATH_MAX;
@@ -794,6 +829,10 @@ one_path(PathFacts *f, PyObject *value, PyObject *dir_fd, char *buf)
     /* realpath walks the path as given, as the kernel does: `..` after a symbolic link is
      * the parent of where the link leads, which the normalised path does not say */
     memcpy(walked, joined, n + 1);
+    struct stat st;
+    if (link_is_python && lstat(walked, &st) == 0 && S_ISLNK(st.st_mode)) {
+        goto done; /* a symbolic link given a new name: its target is Python's to resolve */
+    }
     n = normpath(joined, n);
     if (n == 0) {
         goto done;
@@ -814,7 +853,7 @@ done:
 
 /* tpython.engine.facts.event_paths, for events whose paths C knows the places of. */
 static int
-event_paths(PathFacts *f, PyObject *args, const Shape *shape)
+event_paths(PathFacts *f, PyObject *args, const Shape *shape, int link_source)
 {
     if (f->state != 0) {
         return f->state;
@@ -835,7 +874,7 @@ event_paths(PathFacts *f, PyObject *args, const Shape *shape)
             continue;
         }
         PyObject *dir_fd = fd_pos >= 0 && fd_pos < nargs ? PyTuple_GET_ITEM(args, fd_pos) : NULL;
-        if (one_path(f, PyTuple_GET_ITEM(args, pos), dir_fd, buf) < 0) {
+        if (one_path(f, PyTuple_GET_ITEM(args, pos), dir_fd, buf, pos == link_source) < 0) {
             free(buf);
             return COND_PYTHON;
         }
@@ -985,7 +1024,16 @@ cond_holds(const Cond *c, const char *event, PyObject *args, const Shape *shape,
         }
         return 0;
     }
-    if (named(c->py_events, c->n_py_events, event) || event_paths(f, args, shape) != 1) {
+    if (named(c->new_links, c->n_new_links, event)) {
+        return COND_PYTHON; /* a link's target from the link's directory: facts.event_paths */
+    }
+    int link_source = -1;
+    for (Py_ssize_t i = 0; i < c->n_moved; i++) {
+        if (strcmp(c->moved_links[i], event) == 0) {
+            link_source = c->moved_sources[i];
+        }
+    }
+    if (event_paths(f, args, shape, link_source) != 1) {
         return COND_PYTHON;
     }
     if (f->n == 0) {

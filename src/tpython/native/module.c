@@ -19,6 +19,7 @@
 #include "regex.h"
 #include "repeats.h"
 #include "render.h"
+#include "signals.h"
 #include "spawn.h"
 
 static PyMethodDef methods[] = {
@@ -87,6 +88,13 @@ static PyMethodDef methods[] = {
      "execve_check(fd, name) -> 0 or the errno of execveat(fd, \"\", AT_EMPTY_PATH | AT_EXECVE_CHECK)."},
     {"execve_check_available", tp_execve_check_available, METH_O,
      "execve_check_available(path) -> whether this kernel understands AT_EXECVE_CHECK (asked of PATH)."},
+    {"signal_front", tp_signal_front, METH_O,
+     "signal_front(numbers): C in front of Python's handler for each signal (a blocked call is interrupted "
+     "until the handler has run)."},
+    {"signal_taken", tp_signal_taken, METH_NOARGS,
+     "signal_taken(): the end of the run is in hand; a second signal ends the process at once."},
+    {"signal_call", tp_signal_call, METH_VARARGS,
+     "signal_call(handler, signum, frame) -> handler(signum, frame), run as the program's work (audited)."},
     {"seccomp_filter", tp_seccomp_filter, METH_VARARGS,
      "seccomp_filter(program) -> None, or (step, errno): set no_new_privs and load the BPF program."},
     {NULL, NULL, 0, NULL},
