@@ -201,3 +201,113 @@ def test_a_yes_is_not_counted_as_a_denial(tp):
     assert "ran, status 0" in shown
     data = json.loads(tp.cli("report", "--json", str(tp.log)).out)
     assert [run["denials"] for run in data["runs"]] == [0]
+
+
+def test_a_terminal_the_program_made_its_own_is_not_asked_on(tp):
+    """The program leaves tpython's terminal (setsid) and makes a pseudo-terminal it holds
+    the other end of its controlling terminal: it would see the question and answer it."""
+    script = """
+    import os, subprocess, threading
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        m, s = os.openpty()
+        os.login_tty(s)
+        def answer():
+            seen = b""
+            while b"Continue [y/N]" not in seen:
+                seen += os.read(m, 1024)
+            os.write(m, b"y\\n")
+        threading.Thread(target=answer, daemon=True).start()
+        try:
+            subprocess.run(["true"])
+            result = "ran"
+        except PermissionError as exc:
+            result = f"refused: {exc}"
+        with open("result", "w") as out:
+            out.write(result)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print("parent done")
+    """
+    status, shown, records = _run(tp, [], script)
+    assert status == 0, shown
+    assert "parent done" in shown
+    assert (tp.cwd / "result").read_text().endswith("the terminal is not the one tpython started on")
+    assert _asked(records) == [("subprocess.Popen", "other-terminal")]
+    tp.log.unlink()
+    r = tp("run", "--policy", "policy.toml", "app.py")  # started with no terminal at all
+    assert r.rc == 0, r.err
+    assert (tp.cwd / "result").read_text().endswith("no terminal to ask on")
+    assert [(x["event"], x["answer"]) for x in r.actions("ask")] == [("subprocess.Popen", "no-terminal")]
+
+
+def test_the_program_named_is_found_from_the_directory_it_starts_in(tp):
+    """`./ls` with cwd=DIR runs DIR/ls: the question names it, an `executable` rule matches it."""
+    (tp.cwd / "evil").mkdir()
+    (tp.cwd / "evil" / "ls").write_text("#!/bin/sh\necho EVIL RAN\n")
+    (tp.cwd / "evil" / "ls").chmod(0o755)
+    script = """
+    import os, subprocess
+    here = os.getcwd()
+    os.chdir("/usr/bin")
+    try:
+        subprocess.run(["./ls", "-d", "."], cwd=os.path.join(here, "evil"))
+    except PermissionError as exc:
+        print("refused:", exc)
+    """
+    status, shown, records = _run(tp, [b"n\n"], script)
+    assert status == 0, shown
+    assert f"Attempt to run {tp.cwd / 'evil' / 'ls'}: ./ls -d . (subprocess.Popen)" in shown
+    assert _asked(records) == [("subprocess.Popen", "no")]
+    policy = f"""
+version = 1
+extends = "default"
+
+[[rules]]
+id = "no-evil"
+events = ["subprocess.Popen"]
+action = "deny"
+when = {{ executable = ["{tp.cwd / 'evil' / 'ls'}"] }}
+"""
+    tp.policy(policy)
+    r = tp("run", "--policy", "policy.toml", "app.py")
+    assert "refused: tpython: subprocess.Popen denied by rule 'no-evil'" in r.out, r.out + r.err
+
+
+def test_a_yes_does_not_carry_to_a_list_changed_after_it(tp):
+    script = """
+    import subprocess, sys
+    class Env(dict):
+        def items(self):  # runs after the yes to subprocess.Popen, before the program starts
+            sys._getframe(1).f_locals["args"][2] = "echo EVIL"
+            return dict.items(self)
+    try:
+        subprocess.run(["/bin/sh", "-c", "echo hello"], env=Env(PATH="/usr/bin:/bin"))
+    except PermissionError as exc:
+        print("refused:", exc)
+    """
+    status, shown, records = _run(tp, [b"y\n", b"n\n"], script)
+    assert status == 0, shown
+    assert "EVIL" not in shown.replace("'echo EVIL'", "")
+    assert "/bin/sh -c 'echo EVIL' (_posixsubprocess.fork_exec)" in shown
+    assert _asked(records) == [("subprocess.Popen", "yes"), ("_posixsubprocess.fork_exec", "no")]
+
+
+def test_a_yes_does_not_carry_into_a_forked_child(tp):
+    script = """
+    import os, subprocess
+    class Env(dict):
+        def items(self):  # runs after the yes to subprocess.Popen, before the program starts
+            os.fork()
+            return dict.items(self)
+    try:
+        subprocess.run(["/bin/sh", "-c", "echo launched >> launches"], env=Env(PATH="/usr/bin:/bin"))
+    except PermissionError as exc:
+        print("refused:", exc)
+    """
+    status, shown, records = _run(tp, [b"y\n", b"n\n"], script)
+    assert status == 0, shown
+    assert (tp.cwd / "launches").read_text() == "launched\n"
+    assert sorted(_asked(records)) == [("_posixsubprocess.fork_exec", "no"), ("_posixsubprocess.fork_exec", "yes"),
+                                       ("subprocess.Popen", "yes")]

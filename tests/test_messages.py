@@ -80,6 +80,21 @@ def test_launcher_says_permission_denied_on_an_interpreter_this_user_cannot_reac
         shutil.rmtree(root)
 
 
+def test_shell_script_says_which_python3_it_could_not_run(tmp_path):
+    """The shell script (installed where the launcher cannot be built) with no python3 it
+    may run beside it or on PATH: one line naming where it looked and why it may fail."""
+    script = tmp_path / "bin" / "tpython"
+    script.parent.mkdir()
+    shutil.copyfile(Path(__file__).parent.parent / "scripts" / "tpython", script)
+    script.chmod(0o755)
+    (script.parent / "python3").symlink_to(tmp_path / "gone" / "python3")  # a venv whose interpreter went away
+    proc = subprocess.run(["/bin/sh", str(script), "info"], env={"PATH": str(tmp_path / "empty")},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 127
+    assert proc.stderr == (f"tpython: no python3 this user can run, beside {script} or on PATH: missing, "
+                           "or a directory on its way is not searchable\n")
+
+
 # -- tpython run without a program ------------------------------------------------------
 
 def test_run_without_a_program_is_a_usage_error(tp):

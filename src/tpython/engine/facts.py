@@ -269,10 +269,12 @@ def parse_address(host: str) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6A
     return addr
 
 
-def _which(name: str, env: object) -> Optional[str]:
-    """Resolve NAME the way exec*p would, with the PATH of ENV (or ours)."""
+def _which(name: str, env: object, cwd: Optional[str] = None) -> Optional[str]:
+    """Resolve NAME the way exec*p would, with the PATH of ENV (or ours), from the
+    directory CWD when the launch gives one (a relative name or PATH entry is found
+    from there, where the new program starts), else from ours."""
     if "/" in name:
-        return _abspath(name, None)
+        return _abspath(_from(cwd, name), None)
     path_value = None
     if isa(env, dict):  # read with dict's own methods and keys as plain text: no code of the program runs
         as_text = as_bytes = None
@@ -287,10 +289,15 @@ def _which(name: str, env: object) -> Optional[str]:
     if path_value is None:
         path_value = os.environ.get("PATH", os.defpath)
     for directory in path_value.split(os.pathsep):
-        candidate = os.path.join(directory or ".", name)
+        candidate = _from(cwd, os.path.join(directory or ".", name))
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return _abspath(candidate, None)
     return None
+
+
+def _from(cwd: Optional[str], path: str) -> str:
+    """PATH as seen from the directory CWD (None: ours)."""
+    return path if cwd is None or os.path.isabs(path) else os.path.join(cwd, path)
 
 
 def _first_word(command: str) -> Optional[str]:
@@ -298,16 +305,22 @@ def _first_word(command: str) -> Optional[str]:
     return words[0] if words else None
 
 
-def event_executables(event: str, args: tuple[Any, ...]) -> Optional[list[str]]:
-    """Programs an event would run: as named, as resolved on PATH, and with symlinks resolved.
+def event_executables(event: str, args: tuple[Any, ...], cwd: Optional[str] = None) -> Optional[list[str]]:
+    """Programs an event would run: as named, as resolved on PATH, and with symlinks resolved;
+    relative names are found from CWD (subprocess.Popen: its own cwd argument), else from ours.
 
     None when the program cannot be known from the arguments.
     """
     names: list[str] = []
     env: object = None
-    if event == "subprocess.Popen":
+    if event == "subprocess.Popen":  # (executable, args, cwd, env)
         exe, argv = (args + (None, None))[:2]
         env = args[3] if len(args) > 3 else None
+        given = args[2] if len(args) > 2 else None
+        if given is not None:
+            cwd = path_text(given)
+            if cwd is None:  # a directory only the program's own code could name: nothing is known
+                return None
         seq = plain_seq(argv)
         if seq is not None:
             argv = seq
@@ -354,7 +367,7 @@ def event_executables(event: str, args: tuple[Any, ...]) -> Optional[list[str]]:
     found: list[str] = []
     for name in names:
         found.append(name)
-        resolved = _which(name, env)
+        resolved = _which(name, env, cwd)
         if resolved:
             found.append(resolved)
             real = os.path.realpath(resolved) if "\0" not in resolved else resolved  # NUL: the call fails

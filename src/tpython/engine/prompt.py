@@ -4,7 +4,10 @@
 event is allowed when the line typed is `y` or `yes` (any case); an empty line,
 anything else, end of file before a line, or an error on the terminal is a no
 (answer "no"). With no controlling terminal there is no question and the answer is
-no ("no-terminal"). What was typed before the question is discarded, and the
+no ("no-terminal"); so too when tpython started without one, and when the controlling
+terminal or the session is no longer the one tpython started on ("other-terminal"): a
+program that made a terminal of its own its controlling one must not answer there.
+What was typed before the question is discarded, and the
 question is shown with control characters escaped, so the program can neither
 answer nor redraw it.
 
@@ -12,12 +15,16 @@ One question per decision: `subprocess` starts a program in two events
 (`subprocess.Popen`, then `_posixsubprocess.fork_exec` or `os.posix_spawn` with the
 same argument list); the question names the program that would really run (found
 on PATH as exec would), and a yes to the first event answers the second, in the
-same thread, when it would run that same program with that same list.
+same thread, when it would run that same program with a list of the same contents, in
+the same process (a fork in between drops it).
 """
 from __future__ import annotations
 
 import _thread
 import os
+
+from tpython.engine.facts import event_executables
+from tpython.engine.render import path_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,34 +32,80 @@ if TYPE_CHECKING:
 
     from tpython.engine.rules import EventFacts
 
-YES, NO, NO_TERMINAL = "yes", "no", "no-terminal"
+YES, NO, NO_TERMINAL, OTHER_TERMINAL = "yes", "no", "no-terminal", "other-terminal"
 LAUNCH = "subprocess.Popen"  # the first event of a subprocess launch; the second carries its yes
 CARRIES_OUT = frozenset({"_posixsubprocess.fork_exec", "os.posix_spawn"})
 MAX_LINE = 1024  # a longer answer is no answer
 
 _lock = _thread.allocate_lock()  # one question at a time
 _asking: set[int] = set()  # threads waiting for an answer
-_approved: dict[int, tuple[object, Optional[str]]] = {}  # thread -> (argv list, program) of a yes to LAUNCH
+# thread -> (argv contents, directory, program) of a yes to LAUNCH
+_approved: dict[int, tuple[tuple[object, ...], Optional[str], Optional[str]]] = {}
+
+
+def terminal() -> Optional[tuple[int, int]]:
+    """(session id, device number of the controlling terminal); None without one."""
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        device = int(fields[4])  # tty_nr: after state, ppid, pgrp, session
+        return (os.getsid(0), device) if device else None
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+STARTED_ON = terminal()  # taken when the engine is imported, before the program runs
+
+
+def _forget_approvals() -> None:
+    """In a forked child: no yes of the parent's carries over; the lock of a question
+    another thread of the parent's was asking is not held here."""
+    global _lock
+    _approved.clear()
+    _lock = _thread.allocate_lock()
+
+
+os.register_at_fork(after_in_child=_forget_approvals)
 
 
 def ask_about(event: str, facts: EventFacts, rule: Optional[str]) -> tuple[bool, str]:
     """Decide an `ask`: (allowed, answer), the answer as recorded ("yes", "no", "no-terminal")."""
     ident = _thread.get_ident()
     approved = _approved.pop(ident, None)
+    argv = _contents(facts.args[1] if len(facts.args) > 1 else None)
+    if approved is not None and event in CARRIES_OUT and argv is not None and _same(argv, approved[0]):
+        # the second event names no directory: its programs are found from the approved one
+        if runnable(event_executables(event, facts.args, approved[1])) == approved[2]:
+            return True, YES  # the launch the question before was about (the same list, the same program)
     program = runnable(facts.executables)
-    argv = facts.args[1] if len(facts.args) > 1 else None
-    if (approved is not None and event in CARRIES_OUT and argv is not None and approved[0] is argv
-            and approved[1] == program):
-        return True, YES  # the launch the question before was about (the very same list)
     allowed, how = ask(describe(event, facts, program), rule)
     if allowed and event == LAUNCH and argv is not None:
-        _approved[ident] = (argv, program)
+        given = facts.args[2] if len(facts.args) > 2 else None
+        _approved[ident] = (argv, None if given is None else path_text(given), program)
     return allowed, how
+
+
+def _contents(argv: object) -> Optional[tuple[object, ...]]:
+    """A copy of a launch's argument list (list or tuple, read with their own types'
+    methods: no code of the program runs); None for anything else."""
+    if isinstance(argv, list):
+        return tuple(list.__iter__(argv))
+    if isinstance(argv, tuple):
+        return tuple(tuple.__iter__(argv))
+    return None
+
+
+def _same(now: tuple[object, ...], then: tuple[object, ...]) -> bool:
+    """Whether two argument lists are equal without running the program's code: each
+    argument the very same object, or plain text (str, bytes) of the same value."""
+    return len(now) == len(then) and all(
+        a is b or (type(a) is type(b) and type(a) in (str, bytes) and a == b) for a, b in zip(now, then))
 
 
 def refusal(how: str) -> str:
     """Why an ask denied, for the PolicyViolation's message."""
-    return "no terminal to ask on" if how == NO_TERMINAL else "not confirmed at the terminal"
+    return {NO_TERMINAL: "no terminal to ask on",
+            OTHER_TERMINAL: "the terminal is not the one tpython started on"}.get(how, "not confirmed at the terminal")
 
 
 def runnable(executables: Optional[list[str]]) -> Optional[str]:
@@ -108,11 +161,18 @@ def ask(question: str, rule: Optional[str]) -> tuple[bool, str]:
     ident = _thread.get_ident()
     if ident in _asking:  # a signal handler of the program's, run while this thread waits for an answer
         return False, NO  # (no question inside a question)
+    if STARTED_ON is None:
+        return False, NO_TERMINAL
     with _lock:
+        if terminal() != STARTED_ON:
+            return False, OTHER_TERMINAL
         try:
             fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError:
             return False, NO_TERMINAL
+        if terminal() != STARTED_ON:  # changed while it was opened: this may be the other one
+            os.close(fd)
+            return False, OTHER_TERMINAL
         suffix = f" (tpython rule {rule})" if rule else " (tpython)"
         _asking.add(ident)
         try:
