@@ -213,11 +213,13 @@ def test_denial_traceback_ends_at_the_programs_call(tp, engine, condition):
     r = tp("run", "--quiet", "--policy", "policy.toml", "app.py")
     assert r.rc == 1
     caught, uncaught = r.err.split("----\n")
-    for text in (caught, uncaught):
+    # On 3.9 and 3.10 the Python engine's exception keeps one hook frame, which only the
+    # launcher leaves out (of an uncaught one): docs/limits.md
+    for text in (caught, uncaught) if engine == "native" or sys.version_info >= (3, 11) else (uncaught,):
         files = _traceback_files(text)
         assert files and all(f == str(app) for f in files), text
-        lines = text.strip().splitlines()
-        assert lines[-3].strip() == 'with open("secret.txt") as f:', text
+        lines = [line for line in text.strip().splitlines() if set(line.strip()) - set("^~ ")]  # 3.11+: carets
+        assert lines[-2].strip() == 'with open("secret.txt") as f:', text
         assert lines[-1] == ("tpython.errors.PolicyViolation: tpython: open of 'secret.txt' denied by rule "
                              f"'no-secret' of policy '{tp.cwd / 'policy.toml'}'"), text
 

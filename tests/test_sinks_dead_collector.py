@@ -208,13 +208,14 @@ tcp = socket.socket(); tcp.bind(("127.0.0.1", 0)); tcp.listen()
 journald.SOCKET = f"{d}/journal.sock"
 record = {"event": "open", "action": "log", "run": "ab", "seq": 0, "args": ["x" * 100]}
 line = b'{"x":"' + b'z' * 30 + b'"}\n'  # two lines fill rotate_bytes
+specs = [parse_sink_spec(s) for s in (  # parsed at start, before any hook, as `tpython run` does
+    f"jsonl:{d}/a.jsonl", "syslog", f"syslog+udp://127.0.0.1:{udp.getsockname()[1]}",
+    f"syslog+tcp://127.0.0.1:{tcp.getsockname()[1]}", "journald")]
 events, armed = [], [True]
 sys.addaudithook(lambda event, args: armed[0] and events.append(event))
 # Armed, only the sinks' own work: opening, sending, failing, reconnecting, rotating.
 options = {"syslog_socket": f"{d}/log.sock", "rotate_bytes": 40, "rotate_keep": 2}
-sinks = [open_sink(parse_sink_spec(s), options) for s in (
-    f"jsonl:{d}/a.jsonl", "syslog", f"syslog+udp://127.0.0.1:{udp.getsockname()[1]}",
-    f"syslog+tcp://127.0.0.1:{tcp.getsockname()[1]}", "journald")]
+sinks = [open_sink(spec, options) for spec in specs]
 armed[0] = False
 peer, _ = tcp.accept()
 armed[0] = True
