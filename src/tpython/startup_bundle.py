@@ -4,8 +4,8 @@
 finding, opening and reading each one's ``.pyc`` costs about 4 ms of every
 start. ``__pycache__/startup.TAG.bundle`` beside the package holds the same
 compiled code (every module of the package, compiled from its source) in one
-file, read once: an index, then each module's code, which is unmarshalled
-where it lies in that one buffer.
+file: an index, read at start, then each module's code, read (`pread`) only
+when the module is imported: a run imports about half of them.
 
 The bundle is written only when tpython is built (:func:`build`, called by
 ``setup.py``): into the wheel, so that it is one of the installed files that
@@ -40,13 +40,14 @@ BUNDLE = os.path.join(PACKAGE_DIR, "__pycache__", f"startup.{sys.implementation.
 FORMAT = 6  # 5: index, then code; 6: made at build time, paths relative to the package, sealed or not
 _LENGTH_BYTES = 8  # the file begins with the index's length, little-endian
 _ACTIVE: "list[BundleFinder]" = []
+_OPEN: "list[int]" = []  # the bundle's descriptor while tpython starts
 
 
 class BundleFinder:
     """A meta path finder and loader for ``tpython.*`` modules held in the bundle.
     ENTRIES: name -> (is_package, source path, source mtime_ns (None: not checked, a
-    sealed bundle), source size, marshalled code (bytes, or a view of the bundle as
-    read), cached path: the ``.pyc`` path cache_from_source gives, about 10 µs of
+    sealed bundle), source size, where its marshalled code is (the bundle's open
+    descriptor, offset, length), cached path: the ``.pyc`` path cache_from_source gives, about 10 µs of
     importlib's path code for each of some 45 modules otherwise)."""
 
     def __init__(self, entries: "dict[str, tuple[Any, ...]]") -> None:
@@ -73,7 +74,8 @@ class BundleFinder:
 
     def exec_module(self, module: "Any") -> None:
         entry = self.entries[module.__spec__.name]
-        code = marshal.loads(entry[4])
+        fd, offset, length = entry[4]
+        code = marshal.loads(os.pread(fd, length, offset))
         _fix_co_filename(code, entry[1])  # compiled where it was built: named where it is (as a .pyc's is)
         exec(code, module.__dict__)
 
@@ -89,21 +91,28 @@ def _fresh(entry: "tuple[Any, ...]") -> bool:
 def read_bundle(path: str = BUNDLE, package_dir: str = PACKAGE_DIR) -> "dict[str, tuple[Any, ...]]":
     """The entries of the bundle at PATH (see :class:`BundleFinder`), its relative paths
     made absolute under PACKAGE_DIR; none when it cannot be used. Entries that would run
-    past the file's end are left out."""
+    past the file's end are left out. The bundle stays open (its code is read as it is
+    imported) until :func:`finish`."""
     entries: dict[str, tuple[Any, ...]] = {}
     try:
-        with open(path, "rb") as f:
-            data = memoryview(f.read())  # one read, no copy of each module's code (about 90 pages)
-        code_at = _LENGTH_BYTES + int.from_bytes(data[:_LENGTH_BYTES], "little")
-        index = marshal.loads(data[_LENGTH_BYTES:code_at])
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return {}
+    _OPEN.append(fd)
+    try:
+        end = os.fstat(fd).st_size
+        code_at = _LENGTH_BYTES + int.from_bytes(os.pread(fd, _LENGTH_BYTES, 0), "little")
+        if not _LENGTH_BYTES < code_at <= end:
+            return {}
+        index = marshal.loads(os.pread(fd, code_at - _LENGTH_BYTES, _LENGTH_BYTES))
         if not (isinstance(index, dict) and index.get("format") == FORMAT and isinstance(index.get("modules"), dict)):
             return {}
         sealed = index.get("sealed") is True
         for name, (is_package, origin, mtime_ns, size, offset, length, cached) in index["modules"].items():
             start = code_at + offset
-            if 0 <= offset and 0 <= length and start + length <= len(data):
+            if 0 <= offset and 0 <= length and start + length <= end:
                 entries[name] = (is_package, os.path.join(package_dir, origin), None if sealed else mtime_ns, size,
-                                 data[start:start + length], os.path.join(package_dir, cached))
+                                 (fd, start, length), os.path.join(package_dir, cached))
     except (OSError, ValueError, EOFError, TypeError):
         return {}
     return entries
@@ -119,7 +128,10 @@ def use_bundle() -> None:
 
 
 def finish() -> None:
-    """Take the finder out of ``sys.meta_path``: the program never meets it."""
+    """Take the finder out of ``sys.meta_path`` and close the bundle: the program never
+    meets either."""
+    while _OPEN:
+        os.close(_OPEN.pop())
     if not _ACTIVE:
         return
     finder = _ACTIVE.pop()
