@@ -24,25 +24,6 @@ TPYTHON = [_SCRIPT] if os.access(_SCRIPT, os.X_OK) else [sys.executable, "-m", "
 MODULE_TPYTHON = [sys.executable, "-m", "tpython"]
 
 
-def _built_engines() -> list[str]:
-    try:
-        import tpython._native  # noqa: F401
-    except ImportError:
-        return ["python"]
-    return ["native", "python"]
-
-
-# Test modules that set BOTH_ENGINES = True run every `tp` test once per engine
-# (as coverage.py runs its suite once per tracer); test_native.py fails when the
-# native engine was not built, so a missing compiler cannot hide half the runs.
-ENGINES = _built_engines()
-
-
-def pytest_generate_tests(metafunc: Any) -> None:
-    if getattr(metafunc.module, "BOTH_ENGINES", False) and "tp" in metafunc.fixturenames:
-        metafunc.parametrize("engine", ENGINES)
-
-
 @dataclass
 class Result:
     """What one `tpython` invocation did."""
@@ -88,8 +69,6 @@ class Runner:
         argv = list(args)
         if log and argv and argv[0] == "run" and not any(a.startswith("--log") for a in argv):
             argv[1:1] = ["--log", f"jsonl:{self.log}"]
-        if self.engine and argv and argv[0] == "run" and not any(a.startswith("--engine") for a in argv):
-            argv[1:1] = ["--engine", self.engine]
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("TPYTHON")}
         if env:
             full_env.update(env)

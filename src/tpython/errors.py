@@ -55,6 +55,13 @@ class StartDenied(Error):
     exit_status = 78
 
 
+class NativeMissing(Error):
+    """tpython's C module (the engine that makes every decision) was not built or cannot load."""
+
+    slug = "native-missing"
+    exit_status = 78
+
+
 class PolicyViolation(PermissionError):
     """Raised into the program when the policy denies an audit event.
 

@@ -5,7 +5,6 @@ import os
 import sys
 
 from tpython import __version__
-from tpython.engine.selection import engine_choice
 from tpython.errors import Error, UsageError
 
 TYPE_CHECKING = False
@@ -16,7 +15,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_USAGE = 2
 
-RUN_USAGE = ("tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--engine native|python]\n"
+RUN_USAGE = ("tpython run [--policy FILE|PROFILE] [--mode audit|enforce]\n"
              "            [--log SINK]... [--quiet]\n"
              "            [--] (SCRIPT | -m MODULE | -c CODE | -) [ARGS...]")
 
@@ -26,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="tpython", description="Security transparency for CPython: audit, log and enforce.")
-    version = f"tpython {__version__} (engine: {engine_choice('auto').name})"
+    version = f"tpython {__version__}"
     parser.add_argument("--version", action="version", version=version)
     parser.add_argument("--verbose", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -93,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("run", metavar="RUN", help="a log (repeat with a comma for several)")
     diff.add_argument("--json", action="store_true", help="machine-readable output")
 
-    sub.add_parser("info", help="engine in use and platform features")
+    sub.add_parser("info", help="whether the C engine loads, and platform features")
     return parser
 
 

@@ -1,4 +1,4 @@
-"""`tpython info`: the engine in use and what this platform offers."""
+"""`tpython info`: the C engine and what this platform offers."""
 from __future__ import annotations
 
 import os
@@ -7,17 +7,17 @@ import sys
 from typing import TextIO
 
 from tpython import __version__
-from tpython.engine.selection import engine_choice, native_module
+from tpython.engine import c_module
 
 
 def info(out: TextIO = sys.stdout) -> int:
-    """Print the engine and platform features."""
+    """Print whether the C engine loads, and the platform features."""
     print(f"tpython {__version__}", file=out)
-    choice = engine_choice("auto")
-    print(f"engine: {choice.name} ({choice.detail})", file=out)
+    missing = c_module.missing_reason()
+    print(f"engine: {'C audit hook (tpython._native)' if not missing else 'missing: ' + missing}", file=out)
     print(f"python: {platform.python_implementation()} {platform.python_version()} ({sys.executable})", file=out)
     print(f"platform: {platform.system()} {platform.release()} {platform.machine()}", file=out)
-    native = native_module()
+    native = None if missing else c_module.load()
     from tpython.integrity import kernel
 
     features = {

@@ -1,11 +1,8 @@
-"""The Python engine: one audit hook, a dispatch table, a recorder.
+"""The run's Python side: what the C engine hands back (the slow path), start and exit records.
 
-Hot path (see :func:`Engine.make_hook`): one dict lookup; an event that no
-rule names and whose category is counted or allowed returns at once.
-Everything else runs in :meth:`Engine.handle` with this thread marked
-busy, so the engine's own work (rendering, writing, prompting, importing
-its own modules) never recurses into the hook and is never recorded as
-the program's behaviour.
+The audit hook is C's (:mod:`tpython.engine.native`, ``tpython._native``);
+this module keeps what a run does around it: `tpython.start`, `tpython.exit`,
+the tallies for the summary, and the decisions C still hands to Python.
 """
 from __future__ import annotations
 
@@ -31,10 +28,7 @@ if TYPE_CHECKING:
 
 
 KILL_STATUS = 255
-COUNT = sys.intern("count")
-ALLOW = sys.intern("allow")
 _get_ident = _thread.get_ident
-_getframe = sys._getframe
 
 
 def denial(event: str, rule: Optional[str], policy: str, message: str, args: tuple[Any, ...]) -> PolicyViolation:
@@ -49,18 +43,6 @@ def denial(event: str, rule: Optional[str], policy: str, message: str, args: tup
             path = value
             break
     return PolicyViolation(event, rule, policy, message, path=path)
-
-
-def drop_own_frames(exc: BaseException) -> None:
-    """Before the hook re-raises EXC (bare ``raise``, which adds no frame): drop the hook's
-    own frames from its traceback, so that it ends at the program's call, as a
-    PermissionError from the operating system would. Python 3.9 and 3.10 re-raise the
-    traceback saved when the handler was entered, so the hook's own frame stays there
-    (tpython's launcher leaves it out when it prints an uncaught one)."""
-    if sys.version_info >= (3, 11):
-        exc.__traceback__ = None
-    elif exc.__traceback__ is not None:
-        exc.__traceback__.tb_next = None
 
 
 class Engine:
@@ -87,62 +69,6 @@ class Engine:
     def make_recorder(self, sinks: list[Sink], warn_fd: int) -> Recorder:
         """The recorder this engine writes through."""
         return Recorder(sinks, warn_fd)
-
-    # -- the hook ---------------------------------------------------------
-    def make_hook(self, guard: Optional[Callable[[str, tuple[Any, ...]], None]] = None,
-                  guard_events: frozenset[str] = frozenset()) -> Callable[[str, tuple[Any, ...]], None]:
-        """The audit hook, with everything it needs bound as locals. GUARD (the
-        integrity layer's second line) sees GUARD_EVENTS first, whatever the policy says."""
-        table_get = self.table.table.get
-        lookup = self.table.lookup
-        counts = self.counts
-        counts_get = counts.get
-        busy = self.busy
-        handle = self.handle
-        get_ident = _get_ident
-
-        count, allow = COUNT, ALLOW
-
-        def tpython_audit_hook(event: str, args: tuple[Any, ...]) -> None:
-            try:
-                if event in guard_events and not (busy and get_ident() in busy):
-                    guard(event, args)  # type: ignore[misc]  # raises to refuse
-                entry = table_get(event)
-                if entry is None:
-                    if busy and get_ident() in busy:
-                        return
-                    entry = lookup(event)
-                if entry is count:  # table entries are interned: identity is enough
-                    if not busy or get_ident() not in busy:
-                        counts[event] = counts_get(event, 0) + 1
-                    return
-                if entry is allow or busy and get_ident() in busy:
-                    return
-                handle(event, args, entry)
-            except BaseException as exc:  # a denial: its traceback ends at the program's call
-                drop_own_frames(exc)
-                raise
-
-        return tpython_audit_hook
-
-    def install(self, guard: Optional[Any] = None) -> None:
-        """Add the audit hook. GUARD (the integrity layer's second line) sees its events first."""
-        sys.addaudithook(self.make_hook(guard, guard.EVENTS) if guard is not None else self.make_hook())
-
-    def handle(self, event: str, args: tuple[Any, ...], entry: Any) -> None:
-        """Decide, record and enforce one event (the slow path)."""
-        ident = _get_ident()
-        self.busy.add(ident)
-        try:
-            try:
-                frame: Optional[FrameType] = _getframe(2)
-            except ValueError:  # raised from C with no Python frame below the hook
-                frame = None
-            _, _, then = self.decide(event, args, entry, frame)
-            if then is not None:
-                then()
-        finally:
-            self.busy.discard(ident)
 
     def decide(self, event: str, args: tuple[Any, ...], entry: Any,
                frame: Optional[FrameType]) -> tuple[str, Optional[str], Optional[Callable[[], None]]]:

@@ -106,7 +106,12 @@ class NativeEngine(Engine):
             "enforce": self.enforce, "policy": self.policy.name, "violation": denial,
             "move_events": tuple(sorted(MOVE_EVENTS)), "write_events": tuple(sorted(WRITE_EVENTS)),
             "write_flags": WRITE_FLAGS, "fail_closed": self.fail_closed,
+            "on_kill": self._on_kill,
         }
+
+    def _on_kill(self, event: str, rule: Optional[str]) -> None:
+        """C killed the process for EVENT: tpython.exit and the summary, then C ends it."""
+        self._end(f"killed by rule {rule!r} on {event}")
     def internal(self) -> ContextManager[None]:
         if self.sealed:  # the program runs: only C marks tpython's own work (slow path, open_code)
             return NO_CONTEXT
@@ -135,8 +140,8 @@ class NativeEngine(Engine):
             logged = int(self.native.stats()["logged_in_c"])
             if logged:
                 self.actions["log"] = self.actions.get("log", 0) + logged
-            for event, rule, n in self.native.denials():
-                self.actions["deny"] = self.actions.get("deny", 0) + n
+            for event, rule, n, action in self.native.denials():
+                self.actions[action] = self.actions.get(action, 0) + n
                 self.denials[(event, rule)] = self.denials.get((event, rule), 0) + n
         super().finish(status, reason=reason, signal=signal)
 

@@ -22,10 +22,9 @@ import sys
 
 import tpython
 from tpython import startup_bundle
+from tpython.engine import c_module
 from tpython.engine.facts import trust_urllib_parse
-from tpython.engine.hook import Engine
 from tpython.engine.render import trust_pathlib
-from tpython.engine.selection import make_engine
 from tpython.errors import Error, LaunchRefused, PolicyViolation, StartDenied
 from tpython.launcher import children, guards, signals
 from tpython.launcher.spec import ENV_VAR, FAULT_VARIABLE, LaunchSpec, Target, interpreter_argv, package_parent
@@ -38,6 +37,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any, NoReturn, Optional
+
+    from tpython.engine.native import NativeEngine as Engine
 
 
 _TPYTHON_DIR = os.path.dirname(os.path.abspath(tpython.__file__)) + os.sep
@@ -138,7 +139,10 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
     except Error as exc:
         _die(str(exc), exc.exit_status)
     try:
-        engine = make_engine(policy, sinks, warn_fd=warn_fd)
+        c_module.load()
+        from tpython.engine.native import NativeEngine
+
+        engine = NativeEngine(policy, sinks, warn_fd=warn_fd)
     except Error as exc:
         _die(str(exc), exc.exit_status)
     guards.wrap_fork_exec(sys.audit)
@@ -521,7 +525,7 @@ def _interact() -> None:
 
 def _strip_tpython(tb: Optional[TracebackType]) -> Optional[TracebackType]:
     """Drop the leading frames that belong to tpython's launcher, and the audit hook's
-    frame at the end of a denial's (Python 3.9 and 3.10 keep it: engine.hook.drop_own_frames)."""
+    frame at the end of a denial's (Python 3.9 and 3.10 keep it)."""
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
         if filename.startswith(_TPYTHON_DIR) or filename == "<string>" and tb.tb_frame.f_back is None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import sys
 
-from tpython.engine.selection import engine_choice
+from tpython.engine import c_module
 from tpython.errors import Error, SinkError, UsageError
 from tpython.launcher.spec import ENV_VAR, FAULT_VARIABLE, LaunchSpec, Target, interpreter_argv
-from tpython.policy.model import ENGINES, MODES, Policy
+from tpython.policy.model import MODES, Policy
 from tpython.policy.profile_cache import cached_policy
 from tpython.sinks.spec import DEFAULT_SPEC, parse_sink_spec
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
 
-_HELP = """usage: tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--engine native|python]
+_HELP = """usage: tpython run [--policy FILE|PROFILE] [--mode audit|enforce]
                    [--log SINK]... [--quiet]
                    [--] (SCRIPT | -m MODULE | -c CODE | -) [ARGS...]
 
@@ -30,7 +30,6 @@ Run a Python program under tpython's audit hook and policy.
 options:
   --policy FILE|PROFILE  a policy file, or a built-in profile: default, strict (default: default)
   --mode audit|enforce   override the policy's mode; audit blocks nothing
-  --engine native|python override the policy's engine (default: native when it was built)
   --log SINK             where records go (repeatable): jsonl:PATH, stderr, syslog,
                          syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT, journald
                          (default: the policy's [log] sinks, else jsonl:tpython-audit.jsonl)
@@ -40,7 +39,7 @@ options:
 
 def parse_run_args(argv: list[str]) -> tuple[dict[str, object], Target]:
     """Split `tpython run` arguments into tpython's options and the target."""
-    opts: dict[str, object] = {"policy": None, "mode": None, "engine": None, "log": [], "quiet": False,
+    opts: dict[str, object] = {"policy": None, "mode": None, "log": [], "quiet": False,
                                "no_program": False}
     i = 0
 
@@ -68,11 +67,6 @@ def parse_run_args(argv: list[str]) -> tuple[dict[str, object], Target]:
             if mode not in MODES:
                 raise UsageError(f"tpython run: --mode must be audit or enforce, not {mode!r}")
             opts["mode"] = mode
-        elif arg == "--engine" or arg.startswith("--engine="):
-            engine = value("--engine")
-            if engine not in ENGINES:
-                raise UsageError(f"tpython run: --engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-            opts["engine"] = engine
         elif arg == "--log" or arg.startswith("--log="):
             opts["log"].append(value("--log"))  # type: ignore[attr-defined]
         elif arg in ("--quiet", "-q"):
@@ -235,13 +229,12 @@ def run_command(argv: list[str], executable: Optional[str] = None,
         sys.stdout.write(_HELP)
         return 0
     policy = _load_policy(str(opts["policy"] or "default"))
-    policy = policy.with_overrides(mode=opts["mode"], sinks=tuple(opts["log"]),  # type: ignore[arg-type]
-                                   engine=opts["engine"])  # type: ignore[arg-type]
+    policy = policy.with_overrides(mode=opts["mode"], sinks=tuple(opts["log"]))  # type: ignore[arg-type]
     if os.environ.get(FAULT_VARIABLE) == "launch":  # tests: tpython failing before the boot
         raise RuntimeError(f"fault injected ({FAULT_VARIABLE}=launch)")
     if opts["no_program"]:
         _check_no_program(target, policy)
-    engine_choice(policy.engine)  # a policy that requires the native engine stops here without it
+    c_module.load()  # every decision is C's: without the module, one line and nothing runs
     for sink in policy.sinks or (DEFAULT_SPEC,):
         check_sink_writable(sink)
     manifest_sha256 = _verify_manifest(policy)

@@ -35,9 +35,9 @@
 __extension__ unsigned short tpython_audit_semaphore __attribute__((unused)) __attribute__((section(".probes")));
 #endif
 
-enum { A_ALLOW, A_COUNT, A_LOG, A_ASK, A_DENY, A_KILL, A_PYTHON, A_LOG_C, A_DENY_C, A_COND, N_ACTIONS };
+enum { A_ALLOW, A_COUNT, A_LOG, A_ASK, A_DENY, A_KILL, A_PYTHON, A_LOG_C, A_DENY_C, A_COND, A_KILL_C, N_ACTIONS };
 static const char *const ACTION_NAMES[N_ACTIONS] = {"allow", "count", "log", "ask", "deny", "kill", "python",
-                                                    "log-in-c", "deny-in-c", "conditions-in-c"};
+                                                    "log-in-c", "deny-in-c", "conditions-in-c", "kill-in-c"};
 
 typedef struct Rule Rule;
 
@@ -45,18 +45,18 @@ typedef struct {
     const char *name;
     uint64_t hash;
     size_t len;
-    int action;                /* A_ALLOW, A_COUNT, A_LOG_C, A_DENY_C, A_COND: decided here; or A_PYTHON */
+    int action;                /* A_ALLOW, A_COUNT, A_LOG_C, A_DENY_C, A_KILL_C, A_COND: decided here; or A_PYTHON */
     int can_block;             /* a deny or kill is possible (candidate rule or default) */
     const char *rule;          /* the deciding rule's id, or "" */
     const char *message;       /* the deciding rule's message, or "" */
     const Shape *shape;        /* where its paths are, or NULL */
-    uint64_t count;            /* counted, or denied in C */
+    uint64_t count;            /* counted, or denied or killed in C */
     /* A_COND: rules whose conditions C evaluates, in order, before `final` */
-    int final;                 /* A_ALLOW, A_LOG_C or A_DENY_C, with rule/message/count above */
+    int final;                 /* A_ALLOW, A_COUNT, A_LOG_C, A_DENY_C or A_KILL_C, with rule/message/count above */
     int n_steps;
     const Rule **steps;
-    int *step_actions;         /* each step's action when it applies (A_PYTHON: ask, kill, count) */
-    uint64_t *step_counts;     /* denied in C by each step */
+    int *step_actions;         /* each step's action when it applies (A_PYTHON: ask) */
+    uint64_t *step_counts;     /* counted, denied or killed in C by each step */
 } Entry;
 
 #define TABLE_BITS 13
@@ -100,6 +100,7 @@ static int log_in_c_enabled; /* records of unconditional `log` and `deny` events
 static int enforce;          /* the policy's mode: enforce (1) or audit (0) */
 static char *policy_name;
 static PyObject *violation;  /* engine.hook.denial(event, rule, policy, message, args): a PolicyViolation */
+static PyObject *on_kill;    /* on_kill(event, rule): writes tpython.exit and ends the process (C ends it after) */
 static uint64_t logged_in_c;
 static PyInterpreterState *main_interp;
 
@@ -218,8 +219,8 @@ shape_of(const char *event)
 static int
 c_action(int action)
 {
-    if ((action == A_LOG || action == A_DENY) && log_in_c_enabled && chain_is_ready()) {
-        return action == A_LOG ? A_LOG_C : A_DENY_C;
+    if ((action == A_LOG || action == A_DENY || action == A_KILL) && log_in_c_enabled && chain_is_ready()) {
+        return action == A_LOG ? A_LOG_C : action == A_DENY ? A_DENY_C : A_KILL_C;
     }
     return action == A_ALLOW || action == A_COUNT ? action : A_PYTHON;
 }
@@ -291,7 +292,7 @@ resolve(const char *event, Entry *e)
     }
     e->step_actions = malloc((size_t)e->n_steps * sizeof(int));
     e->step_counts = calloc((size_t)e->n_steps, sizeof(uint64_t));
-    if (final == A_PYTHON || final == A_COUNT || e->step_actions == NULL || e->step_counts == NULL) {
+    if (final == A_PYTHON || e->step_actions == NULL || e->step_counts == NULL) {
         free_steps(e);
         e->action = A_PYTHON;
         e->rule = "";
@@ -299,8 +300,7 @@ resolve(const char *event, Entry *e)
         return;
     }
     for (int k = 0; k < e->n_steps; k++) {
-        int a = c_action(e->steps[k]->action);
-        e->step_actions[k] = a == A_COUNT ? A_PYTHON : a;
+        e->step_actions[k] = c_action(e->steps[k]->action);
     }
     e->final = final;
     e->action = A_COND;
@@ -546,6 +546,35 @@ deny_in_c(const char *event, PyObject *args, const Entry *entry, const char *rul
     return -1;
 }
 
+/* A `kill`: recorded, then (enforced) the process ends with status 255. Python's on_kill
+ * writes tpython.exit and the summary first (main interpreter only; it runs under the
+ * hook like any code); whatever it does or fails to do, C ends the process after it,
+ * and the event never proceeds. A record that fails does not save the process. */
+static int
+kill_in_c(const char *event, PyObject *args, const Entry *entry, const char *rule_id, uint64_t *counter,
+          int in_main)
+{
+    int delivered;
+    int rc = record_in_c(event, args, entry, "kill", enforce, rule_id, "", in_main, &delivered);
+    if (rc != 0) {
+        PyErr_Clear();
+    }
+    __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+    probe(event, "kill", rule_id);
+    if (!enforce) {
+        return 0;
+    }
+    if (rc == 0 && delivered == 0 && fail_closed) {
+        fail_closed_exit(event, rule_id);
+    }
+    if (in_main && on_kill != NULL) {
+        PyObject *r = PyObject_CallFunction(on_kill, "sz", event, rule_id[0] ? rule_id : NULL);
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+    _exit(255);
+}
+
 /* The raised exception without its traceback: the frames it has are tpython's own (the
  * enforcement the slow path returned), and the program's frames are added to it as it
  * propagates, so that it ends at the program's call as the operating system's errors do. */
@@ -707,6 +736,14 @@ hook(const char *event, PyObject *args, void *user_data)
             probe(event, "allow", rule);
             return 0;
         }
+        if (action == A_COUNT) {
+            __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+            probe(event, "count", rule);
+            return 0;
+        }
+    }
+    if (action == A_KILL_C) {
+        return kill_in_c(event, args, e, rule, counter, in_main);
     }
     if (action == A_LOG_C && log_in_c(event, args, e, rule, in_main) == 0) {
         return 0;
@@ -923,11 +960,12 @@ build_options(PyObject *options)
     PyObject *writes = PyDict_GetItemString(options, "write_events");
     PyObject *flags = PyDict_GetItemString(options, "write_flags");
     PyObject *fail_closed_obj = PyDict_GetItemString(options, "fail_closed");
+    PyObject *on_kill_obj = PyDict_GetItemString(options, "on_kill");
     if (!shapes_obj || !log_in_c_obj || !stdlib || !site || !tpython_dir || !lookup || !launcher_file || !enforce_obj
-        || !policy_obj || !violation_obj || !moves || !writes || !flags || !fail_closed_obj) {
+        || !policy_obj || !violation_obj || !moves || !writes || !flags || !fail_closed_obj || !on_kill_obj) {
         PyErr_SetString(PyExc_KeyError, "options need shapes, log_in_c, stdlib, site, tpython, package_lookup, "
                                         "launcher_file, enforce, policy, violation, move_events, write_events, "
-                                        "write_flags, fail_closed");
+                                        "write_flags, fail_closed, on_kill");
         return -1;
     }
     long long write_flags = PyLong_AsLongLong(flags);
@@ -941,6 +979,8 @@ build_options(PyObject *options)
     fail_closed = PyObject_IsTrue(fail_closed_obj) == 1;
     Py_INCREF(violation_obj);
     violation = violation_obj;
+    Py_INCREF(on_kill_obj);
+    on_kill = on_kill_obj;
     if (build_shapes(shapes_obj) < 0 || attrib_configure(stdlib, site, tpython_dir, launcher_file, lookup) < 0) {
         return -1;
     }
@@ -1013,8 +1053,17 @@ tp_counts(PyObject *module, PyObject *unused)
     unsigned used = __atomic_load_n(&table_used, __ATOMIC_ACQUIRE);
     for (unsigned i = 0; i < used; i++) {
         const char *name = entries[i].name;
-        uint64_t n = __atomic_load_n(&entries[i].count, __ATOMIC_RELAXED);
-        if (n == 0 || entries[i].action != A_COUNT) {
+        const Entry *e = &entries[i];
+        uint64_t n = 0;
+        if (e->action == A_COUNT || (e->action == A_COND && e->final == A_COUNT)) {
+            n = __atomic_load_n(&e->count, __ATOMIC_RELAXED);
+        }
+        for (int k = 0; e->action == A_COND && k < e->n_steps; k++) {
+            if (e->step_actions[k] == A_COUNT) {
+                n += __atomic_load_n(&e->step_counts[k], __ATOMIC_RELAXED);
+            }
+        }
+        if (n == 0) {
             continue;
         }
         PyObject *value = PyLong_FromUnsignedLongLong(n);
@@ -1029,18 +1078,19 @@ tp_counts(PyObject *module, PyObject *unused)
 }
 
 static int
-append_denial(PyObject *out, const char *event, const char *rule, uint64_t n)
+append_denial(PyObject *out, const char *event, const char *rule, uint64_t n, int action)
 {
     if (n == 0) {
         return 0;
     }
-    PyObject *item = Py_BuildValue("(szK)", event, rule[0] ? rule : NULL, (unsigned long long)n);
+    PyObject *item = Py_BuildValue("(szKs)", event, rule[0] ? rule : NULL, (unsigned long long)n,
+                                   action == A_KILL_C ? "kill" : "deny");
     int rc = item == NULL ? -1 : PyList_Append(out, item);
     Py_XDECREF(item);
     return rc;
 }
 
-/* denials() -> [(event, rule or None, n)] of the events denied in C */
+/* denials() -> [(event, rule or None, n, "deny" | "kill")] of the events denied or killed in C */
 PyObject *
 tp_denials(PyObject *module, PyObject *unused)
 {
@@ -1051,12 +1101,15 @@ tp_denials(PyObject *module, PyObject *unused)
         const Entry *e = &entries[i];
         const char *name = e->name;
         int rc = 0;
-        if (e->action == A_DENY_C || (e->action == A_COND && e->final == A_DENY_C)) {
-            rc = append_denial(out, name, e->rule, __atomic_load_n(&e->count, __ATOMIC_RELAXED));
+        int final = e->action == A_COND ? e->final : e->action;
+        if (final == A_DENY_C || final == A_KILL_C) {
+            rc = append_denial(out, name, e->rule, __atomic_load_n(&e->count, __ATOMIC_RELAXED), final);
         }
         for (int k = 0; rc == 0 && e->action == A_COND && k < e->n_steps; k++) {
-            if (e->step_actions[k] == A_DENY_C) {
-                rc = append_denial(out, name, e->steps[k]->id, __atomic_load_n(&e->step_counts[k], __ATOMIC_RELAXED));
+            int a = e->step_actions[k];
+            if (a == A_DENY_C || a == A_KILL_C) {
+                rc = append_denial(out, name, e->steps[k]->id, __atomic_load_n(&e->step_counts[k], __ATOMIC_RELAXED),
+                                   a);
             }
         }
         if (rc < 0) {
@@ -1135,7 +1188,7 @@ tp_decide(PyObject *module, PyObject *args)
         (void)counter;
     }
     static const char *const public_names[N_ACTIONS] = {"allow", "count", "log", "ask", "deny", "kill", "python",
-                                                        "log", "deny", "python"};
+                                                        "log", "deny", "python", "kill"};
     return Py_BuildValue("(sz)", public_names[action], action == A_PYTHON || !rule[0] ? NULL : rule);
 }
 

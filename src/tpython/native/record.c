@@ -603,15 +603,27 @@ set_py_lost(PyObject *lost)
     buf_free(&b);
 }
 
-int
-chain_feed_python(const char *line, size_t len)
+/* Lines made while this thread was handing one to the Python sinks (by events the
+ * sinks' code raised itself), handed over right after it, in order. */
+typedef struct Pending {
+    struct Pending *next;
+    size_t len;
+    char line[];
+} Pending;
+static _Thread_local int feeding;  /* 1: handing a line over; 2: handing over the lines that waited */
+static uint64_t not_refed;         /* lines made by the sinks' code while it took the lines that waited */
+static _Thread_local Pending *pending_head, *pending_tail;
+
+static int
+feed_one(const char *line, size_t len)
 {
-    if (line_listener == NULL) {
-        return 0;
-    }
     PyObject *type, *value, *traceback;
     PyErr_Fetch(&type, &value, &traceback); /* an exception C is about to raise stays */
-    int previous = tp_busy_enter(); /* the sinks' own system calls are tpython's work */
+    /* Once the program runs, the sinks' Python code runs as any code does: under the
+     * hook, never in a state where the hook stands aside (what it does is decided and
+     * recorded like the program's own work). Before, it is tpython's start-up work. */
+    int previous = tp_is_busy();
+    tp_busy_leave(!tp_is_sealed());
     PyObject *result = PyObject_CallFunction(line_listener, "y#", line, (Py_ssize_t)len);
     tp_busy_leave(previous);
     int took = 0;
@@ -627,6 +639,57 @@ chain_feed_python(const char *line, size_t len)
     Py_XDECREF(result);
     PyErr_Clear();
     PyErr_Restore(type, value, traceback);
+    return took;
+}
+
+/* Hand LINE to the Python sinks. Returns how many took it; a line made while this
+ * thread is already handing one over waits for it (0 here, delivered right after). */
+int
+chain_feed_python(const char *line, size_t len)
+{
+    if (line_listener == NULL) {
+        return 0;
+    }
+    if (feeding == 2) {
+        /* Made by the sinks' own code while it took a line made by the sinks' own code: in
+         * the JSONL files only, or a sink that acts on its records would never be done. */
+        if (__atomic_fetch_add(&not_refed, 1, __ATOMIC_RELAXED) == 0) {
+            chain_warn("tpython: the Python sinks' own code raised events while it wrote records; their records "
+                       "are in the JSONL files, not handed to those sinks again\n");
+        }
+        return 0;
+    }
+    if (feeding) {
+        Pending *p = malloc(sizeof(Pending) + len);
+        if (p == NULL) {
+            chain_warn("tpython: a record for the Python sinks was lost (out of memory)\n");
+            return 0;
+        }
+        p->next = NULL;
+        p->len = len;
+        memcpy(p->line, line, len);
+        if (pending_tail != NULL) {
+            pending_tail->next = p;
+        }
+        else {
+            pending_head = p;
+        }
+        pending_tail = p;
+        return 0;
+    }
+    feeding = 1;
+    int took = feed_one(line, len);
+    feeding = 2;
+    while (pending_head != NULL) {
+        Pending *p = pending_head;
+        pending_head = p->next;
+        if (pending_head == NULL) {
+            pending_tail = NULL;
+        }
+        (void)feed_one(p->line, p->len);
+        free(p);
+    }
+    feeding = 0;
     return took;
 }
 

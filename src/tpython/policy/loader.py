@@ -11,7 +11,7 @@ import sys
 from tpython.errors import PolicyError
 from tpython.policy import profile_cache
 from tpython.policy.eventnames import declared_matcher, event_problem, toml_string
-from tpython.policy.model import ACTIONS, CONDITION_KEYS, ENGINES, LAUNCH_KINDS, MODES, Policy, Rule
+from tpython.policy.model import ACTIONS, CONDITION_KEYS, LAUNCH_KINDS, MODES, Policy, Rule
 from tpython.policy.patterns import (
     PatternError,
     compile_globs,
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 
 
+# `engine` was a choice between the C engine and a Python one; only C's is left, so the
+# values that chose it are accepted (and change nothing) and any other is an error.
+OLD_ENGINE_VALUES = ("auto", "native")
 _TOP_KEYS = {"version", "extends", "mode", "engine", "description", "launch", "integrity", "log", "defaults", "rules",
              "custom_events"}
 _LAUNCH_KEYS = {"allow", "refuse_ld_preload"}
@@ -224,8 +227,9 @@ def _validate_top(src: _Source, data: dict[str, Any]) -> None:
         raise _fail(src, "version", f"unsupported policy version {version} (this tpython reads version 1)")
     if "mode" in data and data["mode"] not in MODES:
         raise _fail(src, "mode", f"mode must be one of {', '.join(MODES)}, not {data['mode']!r}")
-    if "engine" in data and data["engine"] not in ENGINES:
-        raise _fail(src, "engine", f"engine must be one of {', '.join(ENGINES)}, not {data['engine']!r}")
+    if "engine" in data and data["engine"] not in OLD_ENGINE_VALUES:
+        raise _fail(src, "engine", f"engine = {data['engine']!r} is not available: tpython has one engine, in C, "
+                                   "and decides everything there; delete the line")
     for table, known in (("launch", _LAUNCH_KEYS), ("integrity", _INTEGRITY_KEYS), ("log", _LOG_KEYS)):
         value = data.get(table, {})
         if not isinstance(value, dict):
@@ -397,7 +401,6 @@ def _merge(chain: list[tuple[_Source, dict[str, Any], str]], places: dict[str, l
     """Merge base-first; the extending file's rules come first. PLACES: the placeholder
     values, each worked out when a path glob first names it."""
     mode = "enforce"
-    engine = "auto"
     launch_allow: list[str] = ["file", "module"]
     refuse_ld = False
     defaults: dict[str, str] = {}
@@ -409,7 +412,6 @@ def _merge(chain: list[tuple[_Source, dict[str, Any], str]], places: dict[str, l
     declared = declared_matcher([name for _, data, _ in chain for name in data.get("custom_events", [])])
     for src, data, _ in reversed(chain):
         mode = data.get("mode", mode)
-        engine = data.get("engine", engine)
         launch = data.get("launch", {})
         launch_allow = list(launch.get("allow", launch_allow))
         refuse_ld = launch.get("refuse_ld_preload", refuse_ld)
@@ -429,7 +431,7 @@ def _merge(chain: list[tuple[_Source, dict[str, Any], str]], places: dict[str, l
             ids[rule.id] = src.label
         rules = own + rules
     return Policy(
-        name=chain[0][2], mode=mode, engine=engine, launch_allow=tuple(launch_allow), refuse_ld_preload=refuse_ld,
+        name=chain[0][2], mode=mode, launch_allow=tuple(launch_allow), refuse_ld_preload=refuse_ld,
         defaults=defaults, rules=tuple(rules), sinks=tuple(sinks), integrity=integrity, log=log,
         sources=tuple(src.label for src, _, _ in chain),
     )

@@ -18,7 +18,6 @@ else:
 
 ACTIONS = ("allow", "count", "log", "ask", "deny", "kill")
 MODES = ("audit", "enforce")
-ENGINES = ("auto", "native", "python")  # auto: native when built; native: refuse to start without it
 LAUNCH_KINDS = ("file", "module", "command", "stdin", "interactive")
 CONDITION_KEYS = ("path", "write", "host", "port", "executable", "module", "arg", "caller")
 
@@ -40,7 +39,6 @@ class Policy(NamedTuple):
 
     name: str
     mode: str = "enforce"
-    engine: str = "auto"
     launch_allow: tuple[str, ...] = ("file", "module")
     refuse_ld_preload: bool = False
     defaults: dict[str, str] = {}  # category -> action; "*" catch-all
@@ -75,14 +73,11 @@ class Policy(NamedTuple):
         """SHA-256 of the canonical serialisation; names this exact policy in logs."""
         return sha256_hex(self.to_json().encode())
 
-    def with_overrides(self, *, mode: str | None = None, sinks: tuple[str, ...] | None = None,
-                       engine: str | None = None) -> Policy:
-        """A copy with the command line's --mode / --log / --engine applied."""
+    def with_overrides(self, *, mode: str | None = None, sinks: tuple[str, ...] | None = None) -> Policy:
+        """A copy with the command line's --mode / --log applied."""
         policy = self
         if mode is not None:
             policy = policy._replace(mode=mode)
-        if engine is not None:
-            policy = policy._replace(engine=engine)
         if sinks:
             policy = policy._replace(sinks=sinks)
         return policy
