@@ -1,14 +1,14 @@
-"""Build the C module tpython._native; tpython still installs if it cannot be built.
+"""Build the C module tpython._native: the engine that makes every decision.
 
-Metadata lives in pyproject.toml; this file only declares the extension.
-`optional=True` makes setuptools warn and go on when there is no compiler or
-no Python headers; tpython then runs the Python engine, reports the open_code
-hook as unavailable (`tpython info`, `tpython.start`) and refuses policies that
-require either. The USDT probe is compiled in when <sys/sdt.h> is present
-(Debian: systemtap-sdt-dev). SHA-256 (the record chain, code digests) comes
-from GNU Nettle (Debian: nettle-dev to build, libnettle8 to run), which loads
-in a fraction of the time OpenSSL's libcrypto takes at every start.
+Metadata lives in pyproject.toml; this file declares the extension. Without
+it tpython cannot decide anything, so an install that cannot build it fails,
+and first says in one line what is missing (`BuildNative.preflight`): a C
+compiler, the Python headers, GNU Nettle (SHA-256 for the record chain and
+code digests; Debian: nettle-dev to build, libnettle8 to run; it loads in a
+fraction of the time OpenSSL's libcrypto takes at every start). The USDT
+probe is compiled in when <sys/sdt.h> is present (Debian: systemtap-sdt-dev).
 """
+import glob
 import os  # noqa: I001  (distutils comes after setuptools, which provides it)
 import shutil
 import sys
@@ -17,18 +17,18 @@ import tempfile
 from typing import Optional
 
 from setuptools import Command, Extension, setup
+from setuptools.command.build_ext import build_ext
 
 # setuptools' own copy of distutils (Python 3.12 has none), found once setuptools is imported
 from distutils.command.build_scripts import build_scripts
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 NATIVE = "src/tpython/native/"
-NATIVE_SOURCES = [NATIVE + name for name in ("module.c", "dispatch.c", "record.c", "render.c", "attrib.c",
-                                             "opencode.c", "codecheck.c", "kernel.c", "conditions.c", "spawn.c",
-                                             "regex.c", "literals.c", "net.c", "repeats.c", "signals.c")]
-NATIVE_HEADERS = [NATIVE + name for name in ("dispatch.h", "record.h", "render.h", "attrib.h", "opencode.h",
-                                             "codecheck.h", "kernel.h", "conditions.h", "probes.h", "spawn.h",
-                                             "regex.h", "literals.h", "net.h", "repeats.h", "signals.h")]
+NATIVE_SOURCES = sorted(glob.glob(NATIVE + "*.c"))
+NATIVE_HEADERS = sorted(glob.glob(NATIVE + "*.h"))
+# What the C module includes from outside CPython, with the Debian package that has it.
+NATIVE_NEEDS = (("Python.h", "the Python headers (Debian: python3-dev)"),
+                ("nettle/sha2.h", "GNU Nettle's headers (Debian: nettle-dev)"))
 
 
 def _c_string(data: bytes) -> str:
@@ -69,6 +69,39 @@ def build_launcher(target: str, script: Optional[bytes] = None, build_executable
                                  runtime_library_dirs=[libdir])
         shutil.copyfile(os.path.join(tmp, "tpython"), target)
     os.chmod(target, 0o755)
+
+
+class BuildNative(build_ext):
+    """tpython._native, after checking that what it needs is there: an install that
+    cannot build it stops with one line naming what is missing, not a compiler's
+    screenful (pip shows a failed build's output)."""
+
+    def run(self) -> None:
+        self.preflight()
+        super().run()
+
+    def preflight(self) -> None:
+        from distutils.ccompiler import new_compiler  # setuptools' copy, where the standard library has none
+        from distutils.errors import CompileError
+        from distutils.sysconfig import customize_compiler
+
+        compiler = new_compiler()
+        customize_compiler(compiler)
+        include = [sysconfig.get_paths()["include"]]
+        cc = (getattr(compiler, "compiler_so", None) or ["cc"])[0]
+        if shutil.which(cc) is None:
+            raise SystemExit(f"tpython: cannot build its C module (the engine): no C compiler ({cc} not found); "
+                             "install gcc (Debian: build-essential)")
+        with tempfile.TemporaryDirectory() as tmp:
+            for header, what in NATIVE_NEEDS:
+                source = os.path.join(tmp, "need.c")
+                with open(source, "w") as f:
+                    f.write(f"#include <{header}>\nint tpython_need;\n")
+                try:
+                    compiler.compile([source], output_dir=tmp, include_dirs=include)
+                except CompileError:
+                    raise SystemExit(f"tpython: cannot build its C module (the engine): <{header}> is missing; "
+                                     f"install {what}") from None
 
 
 class BuildScripts(build_scripts):
@@ -131,8 +164,7 @@ if __name__ == "__main__":  # as pip's build backend and `python setup.py` run i
     from setuptools.command.build import build
 
     build.sub_commands.append(("build_caches", None))  # last: after build_py and build_ext
-    setup(cmdclass={"build_scripts": BuildScripts, "build_caches": BuildCaches},
+    setup(cmdclass={"build_scripts": BuildScripts, "build_caches": BuildCaches, "build_ext": BuildNative},
           ext_modules=[Extension("tpython._native", NATIVE_SOURCES, depends=NATIVE_HEADERS,
                                  libraries=["nettle"],  # SHA-256 (GNU Nettle)
-                                 extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-                                 optional=True)])
+                                 extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"])])
