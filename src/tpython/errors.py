@@ -55,8 +55,9 @@ class StartDenied(Error):
     exit_status = 78
 
 
-class PolicyViolation(PermissionError):
-    """Raised into the program when the policy denies an audit event.
+class _PythonPolicyViolation(PermissionError):
+    """Raised into the program when the policy denies an audit event (where the C module
+    is not built: the C type of native/violation.c otherwise, which the program cannot modify).
 
     The message names the event, the path it was about (when it has one), the
     rule and the policy; ``reason`` is the message without the ``tpython:`` prefix.
@@ -74,3 +75,20 @@ class PolicyViolation(PermissionError):
         if detail:
             self.reason += f": {detail}"
         super().__init__(f"tpython: {self.reason}")
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    PolicyViolation = _PythonPolicyViolation
+else:
+    def __getattr__(name):
+        """PolicyViolation: the C module's type (loaded on first use: the `tpython` command's
+        other subcommands do without it), or the Python class where it is not built."""
+        if name != "PolicyViolation":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        try:
+            from tpython._native import PolicyViolation as found  # tpython's own directory, not sys.path
+        except ImportError:
+            found = _PythonPolicyViolation
+        globals()["PolicyViolation"] = found
+        return found
