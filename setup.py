@@ -26,11 +26,11 @@ NATIVE = "src/tpython/native/"
 NATIVE_SOURCES = [NATIVE + name for name in ("module.c", "dispatch.c", "record.c", "render.c", "attrib.c",
                                              "opencode.c", "codecheck.c", "kernel.c", "conditions.c", "spawn.c",
                                              "regex.c", "literals.c", "net.c", "repeats.c", "signals.c",
-                                             "originals.c", "violation.c")]
+                                             "originals.c", "violation.c", "signalguard.c")]
 NATIVE_HEADERS = [NATIVE + name for name in ("dispatch.h", "record.h", "render.h", "attrib.h", "opencode.h",
                                              "codecheck.h", "kernel.h", "conditions.h", "probes.h", "spawn.h",
                                              "regex.h", "literals.h", "net.h", "repeats.h", "signals.h",
-                                             "originals.h", "violation.h")]
+                                             "originals.h", "violation.h", "signalguard.h")]
 
 
 def _c_string(data: bytes) -> str:
