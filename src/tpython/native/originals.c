@@ -46,26 +46,31 @@ writable(uintptr_t address)
 }
 
 int
-tp_patch_meth(PyMethodDef *def, PyCFunction wrapper)
+tp_patch_pointer(void **field, void *value)
 {
-    uintptr_t field = (uintptr_t)&def->ml_meth;
-    int can_write = writable(field);
-    if (can_write == 1) {
-        __atomic_store_n(&def->ml_meth, wrapper, __ATOMIC_RELEASE);
+    uintptr_t address = (uintptr_t)field;
+    if (writable(address) == 1) {
+        __atomic_store_n(field, value, __ATOMIC_RELEASE);
         return 0;
     }
-    /* a def in read-only memory (a const array, or RELRO): writable for the store, then back */
+    /* in read-only memory (a const array, or RELRO): writable for the store, then back */
     long page_size = sysconf(_SC_PAGESIZE);
-    uintptr_t page = field & ~((uintptr_t)page_size - 1);
-    size_t length = (field + sizeof(PyCFunction) > page + (uintptr_t)page_size) ? 2 * (size_t)page_size
-                                                                                 : (size_t)page_size;
+    uintptr_t page = address & ~((uintptr_t)page_size - 1);
+    size_t length = (address + sizeof(void *) > page + (uintptr_t)page_size) ? 2 * (size_t)page_size
+                                                                             : (size_t)page_size;
     if (mprotect((void *)page, length, PROT_READ | PROT_WRITE) != 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    __atomic_store_n(&def->ml_meth, wrapper, __ATOMIC_RELEASE);
+    __atomic_store_n(field, value, __ATOMIC_RELEASE);
     mprotect((void *)page, length, PROT_READ);
     return 0;
+}
+
+int
+tp_patch_meth(PyMethodDef *def, PyCFunction wrapper)
+{
+    return tp_patch_pointer((void **)&def->ml_meth, (void *)wrapper);
 }
 
 PyMethodDef *

@@ -3,6 +3,9 @@
 #define TPYTHON_ORIGINALS_H
 #include <Python.h>
 
+/* Store VALUE at FIELD, static data of an extension's (perhaps in read-only memory). 0, or -1
+ * with an error. */
+int tp_patch_pointer(void **field, void *value);
 /* Point DEF's ml_meth at WRAPPER (the def may be in read-only memory). 0, or -1 with an error. */
 int tp_patch_meth(PyMethodDef *def, PyCFunction wrapper);
 /* FUNCTION's PyMethodDef when it is the builtin NAME with calling convention FLAGS, else NULL

@@ -14,6 +14,11 @@
  * A Relay, called by Python with (signum, frame), asks tpython's `relay` whether to record
  * `tpython.signal` and how to run the handler, then calls the handler itself: no frame of
  * tpython's is on the stack while the program's handler runs.
+ *
+ * A new instance of the module (multi-phase init, 3.10+: a re-import, `_imp.create_builtin`)
+ * runs its exec slot, which forgets each Python handler behind a C handler of its own (a
+ * signal would then be "ignored due to race condition"): that slot is wrapped too, and puts
+ * the stand-ins back.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -38,6 +43,7 @@ static char fatal[NSIG];          /* signals whose end is recorded */
 static PyObject *shown[NSIG];     /* what the program set, where a stand-in stands in for it */
 static PyObject *standing[NSIG];  /* that stand-in */
 static PyObject *end_by, *interrupt, *relay, *default_int;
+static int (*exec_original)(PyObject *module); /* the module's Py_mod_exec, or NULL */
 
 /* -- Relay: the program's handler behind tpython's record ------------------------- */
 
@@ -231,6 +237,51 @@ getsignal_wrapper(PyObject *self, PyObject *signalnum)
     return current;
 }
 
+/* The module's exec, then tpython's stand-ins back in Python's handler table. */
+static int
+exec_wrapper(PyObject *module)
+{
+    if (exec_original(module) < 0) {
+        return -1;
+    }
+    for (int number = 1; number < NSIG; number++) {
+        if (standing[number] == NULL) {
+            continue;
+        }
+        PyObject *signalnum = PyLong_FromLong(number);
+        PyObject *call[2] = {signalnum, standing[number]};
+        PyObject *previous = signalnum != NULL ? signal_original(module, call, 2) : NULL;
+        Py_XDECREF(signalnum);
+        if (previous == NULL) {
+            PyErr_Clear(); /* not the main thread of the main interpreter: its handlers are not set there */
+            continue;
+        }
+        Py_DECREF(previous);
+        if (standing[number] == end_by && front(number) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Wrap the exec slot of the module's def (multi-phase init); none before 3.10. */
+static int
+wrap_exec(PyObject *module)
+{
+    PyModuleDef *def = PyModule_Check(module) ? PyModule_GetDef(module) : NULL;
+    if (def == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    for (PyModuleDef_Slot *slot = def->m_slots; slot != NULL && slot->slot != 0; slot++) {
+        if (slot->slot == Py_mod_exec && slot->value != (void *)exec_wrapper) {
+            exec_original = (int (*)(PyObject *))slot->value;
+            return tp_patch_pointer(&slot->value, (void *)exec_wrapper);
+        }
+    }
+    return 0;
+}
+
 /* -- from tpython's start --------------------------------------------------------- */
 
 PyObject *
@@ -270,7 +321,7 @@ tp_signal_guard(PyObject *module, PyObject *args)
     default_int = int_handler;
     interrupt = interrupt_fn != Py_None ? (Py_INCREF(interrupt_fn), interrupt_fn) : NULL;
     if (tp_patch_meth(set_def, (PyCFunction)(void (*)(void))signal_wrapper) < 0
-        || tp_patch_meth(get_def, getsignal_wrapper) < 0) {
+        || tp_patch_meth(get_def, getsignal_wrapper) < 0 || wrap_exec(signal_module) < 0) {
         return NULL;
     }
     guarded = 1;
