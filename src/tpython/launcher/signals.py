@@ -15,6 +15,10 @@ The program sees none of it: `signal.signal` and `signal.getsignal` (the `_signa
 functions the `signal` module calls) report what the program set. A handler the
 program sets runs through a wrapper that records `tpython.signal` first (each of
 the first 64 of a signal, then the 128th, 256th, ...; ``received`` counts them).
+Where the C module is built, `_signal.signal` and `getsignal` are wrapped in C
+(native/signalguard.c, which decides what stands in for what the program set; the
+genuine functions are C pointers only) and this module gives C what runs in Python:
+`relay` (the record, and how the handler runs), `end_by` and `interrupt`.
 
 Python runs signal handlers in the main thread between bytecodes, so one may come
 while that thread is in tpython's work. A handler of the program's runs as the
