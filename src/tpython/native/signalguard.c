@@ -132,6 +132,16 @@ number_of(PyObject *signalnum)
     return overflow == 0 && n >= 1 && n < NSIG ? (int)n : 0;
 }
 
+/* Whether HANDLER is Python's SIGINT handler, of any instance of the module (each has its own
+ * function object, all from one def). */
+static int
+is_default_int(PyObject *handler)
+{
+    return handler == default_int
+           || (PyCFunction_Check(handler) && ((PyCFunctionObject *)handler)->m_ml
+                                                  == ((PyCFunctionObject *)default_int)->m_ml);
+}
+
 /* What Python's handler table gets when the program sets HANDLER for NUMBER (new reference). */
 static PyObject *
 stand_in(int number, PyObject *handler)
@@ -140,11 +150,12 @@ stand_in(int number, PyObject *handler)
         Py_INCREF(handler);
         return handler;
     }
-    if (handler == default_int && interrupt != NULL) {
+    int int_handler = is_default_int(handler);
+    if (int_handler && interrupt != NULL) {
         Py_INCREF(interrupt);
         return interrupt;
     }
-    if (handler != default_int && PyCallable_Check(handler)) {
+    if (!int_handler && PyCallable_Check(handler)) {
         Relay *wrapper = PyObject_GC_New(Relay, &RelayType);
         if (wrapper == NULL) {
             return NULL;
@@ -299,6 +310,10 @@ tp_signal_guard(PyObject *module, PyObject *args)
     }
     PyMethodDef *set_def = tp_builtin_def(signal_fn, "signal", METH_FASTCALL);
     PyMethodDef *get_def = set_def != NULL ? tp_builtin_def(getsignal_fn, "getsignal", METH_O) : NULL;
+    if (get_def != NULL && !PyCFunction_Check(int_handler)) {
+        PyErr_SetString(PyExc_TypeError, "signal_guard: default_int_handler is not a builtin");
+        return NULL;
+    }
     PyObject *numbers_seq = get_def != NULL ? PySequence_Fast(numbers, "signal_guard: signal numbers") : NULL;
     if (numbers_seq == NULL || PyType_Ready(&RelayType) < 0) {
         Py_XDECREF(numbers_seq);
@@ -335,7 +350,7 @@ tp_signal_guard(PyObject *module, PyObject *args)
         PyObject *current = signalnum != NULL ? getsignal_original(signal_module, signalnum) : NULL;
         int at_default = current != NULL && PyLong_CheckExact(current) && PyLong_AsLong(current) == 0;
         PyObject *installed = current == NULL ? NULL
-                              : (at_default || current == default_int) ? stand_in(number, current)
+                              : (at_default || is_default_int(current)) ? stand_in(number, current)
                                                                        : (Py_INCREF(current), current);
         PyObject *previous = installed == NULL || installed == current
                                  ? NULL
