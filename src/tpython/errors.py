@@ -62,22 +62,17 @@ class NativeMissing(Error):
     exit_status = 78
 
 
-class PolicyViolation(PermissionError):
-    """Raised into the program when the policy denies an audit event.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tpython._native import PolicyViolation as PolicyViolation
+else:
+    def __getattr__(name):
+        """PolicyViolation: the C module's type (native/violation.c), raised from C; the
+        program cannot modify it. Loaded on first use: the `tpython` command's other
+        subcommands do without the C module."""
+        if name != "PolicyViolation":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from tpython._native import PolicyViolation as found  # tpython's own directory, not sys.path
 
-    The message names the event, the path it was about (when it has one), the
-    rule and the policy; ``reason`` is the message without the ``tpython:`` prefix.
-    """
-
-    def __init__(self, event: str, rule: "str | None", policy: str, detail: str = "",
-                 path: "str | None" = None) -> None:
-        self.event = event
-        self.rule = rule
-        self.policy = policy
-        self.path = path
-        what = f"rule {rule!r}" if rule else "the category default"
-        subject = f"{event} of {path!r}" if path is not None else event
-        self.reason = f"{subject} denied by {what} of policy {policy!r}"
-        if detail:
-            self.reason += f": {detail}"
-        super().__init__(f"tpython: {self.reason}")
+        globals()["PolicyViolation"] = found
+        return found

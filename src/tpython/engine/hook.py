@@ -32,8 +32,9 @@ _get_ident = _thread.get_ident
 
 
 def denial(event: str, rule: Optional[str], policy: str, message: str, args: tuple[Any, ...]) -> PolicyViolation:
-    """The exception a denial raises into the program (both engines: C calls this too),
-    naming the event's first path argument when the program gave it as text."""
+    """The exception a denial decided in Python raises into the program, naming the event's
+    first path argument when the program gave it as text (C raises its own denials:
+    native/violation.c)."""
     path = None
     for position, _ in PATH_ARGS.get(event, ()):
         value = args[position] if position < len(args) else None

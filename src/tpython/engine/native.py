@@ -13,7 +13,7 @@ import sys
 
 from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, TEXT_ARGS, WRITE_EVENTS
 from tpython.engine.facts import WRITE_FLAGS
-from tpython.engine.hook import Engine, denial
+from tpython.engine.hook import Engine
 from tpython.engine.native_recorder import NativeRecorder
 from tpython.engine.recorder import NO_CONTEXT
 from tpython.engine.render import SOURCE_ARGS
@@ -103,7 +103,7 @@ class NativeEngine(Engine):
             "stdlib": list(where.stdlib), "site": list(where.site), "tpython": where.tpython,
             "launcher_file": self.attributor.launcher_file,
             "package_lookup": package_lookup,
-            "enforce": self.enforce, "policy": self.policy.name, "violation": denial,
+            "enforce": self.enforce, "policy": self.policy.name,
             "move_events": tuple(sorted(MOVE_EVENTS)), "write_events": tuple(sorted(WRITE_EVENTS)),
             "write_flags": WRITE_FLAGS, "fail_closed": self.fail_closed,
             "on_kill": self._on_kill,

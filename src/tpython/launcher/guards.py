@@ -2,14 +2,17 @@
 
 * ``_posixsubprocess.fork_exec`` raises no audit event before CPython 3.14
   (python/cpython#115322); it is wrapped to raise the event 3.14 raises,
-  with the same arguments (executable_list, args, env).
+  with the same arguments (executable_list, args, env). Where the C module is
+  built the wrapper is C (native/originals.c): the function object stays the
+  builtin, in every instance of the module, and the original is a C pointer.
 * ``socket.socket.connect``/``connect_ex``/``bind``/``sendto`` resolve a host
   name in C before they raise their event, so a denied connection would
   still have sent the DNS query; they are wrapped to raise
   ``socket.getaddrinfo`` first when the address holds a name.
 
-Both are Python-level wrappers: code that reaches the unwrapped functions
-(`_socket.socket`, the wrapper's closure) avoids them; README "Limits".
+The socket methods' wrappers (and fork_exec's without the C module) are Python:
+code that reaches the unwrapped functions (`_socket.socket`, the wrapper's closure)
+avoids them; docs/limits.md.
 """
 from __future__ import annotations
 
@@ -28,6 +31,13 @@ def wrap_fork_exec(audit: Callable[..., None]) -> None:
     import _posixsubprocess  # imported before the hook on every version: strict denies re-imports
 
     if sys.version_info >= (3, 14):
+        return
+    try:
+        from tpython import _native
+    except ImportError:  # not built: a Python wrapper (its closure holds the original)
+        pass
+    else:
+        _native.wrap_fork_exec(_posixsubprocess.fork_exec)
         return
 
     original = _posixsubprocess.fork_exec

@@ -15,6 +15,10 @@ The program sees none of it: `signal.signal` and `signal.getsignal` (the `_signa
 functions the `signal` module calls) report what the program set. A handler the
 program sets runs through a wrapper that records `tpython.signal` first (each of
 the first 64 of a signal, then the 128th, 256th, ...; ``received`` counts them).
+Where the C module is built, `_signal.signal` and `getsignal` are wrapped in C
+(native/signalguard.c, which decides what stands in for what the program set; the
+genuine functions are C pointers only) and this module gives C what runs in Python:
+`relay` (the record, and how the handler runs), `end_by` and `interrupt`.
 
 Python runs signal handlers in the main thread between bytecodes, so one may come
 while that thread is in tpython's work. A handler of the program's runs as the
@@ -58,6 +62,7 @@ FATAL_NAMES = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "
                "SIGXCPU", "SIGVTALRM", "SIGPROF", "SIGIO", "SIGPWR")
 ALIASES = frozenset({"SIGIOT", "SIGPOLL", "SIGCLD"})  # other names of SIGABRT, SIGIO, SIGCHLD
 RECORDED_IN_FULL = 64  # receipts of one signal recorded each; after that, powers of two
+RELAY_DONE, RELAY_PROGRAM, RELAY_PLAIN = 0, 1, 2  # what relay() says of the handler (native/signalguard.c)
 
 _real_signal = _signal.signal
 _real_getsignal = _signal.getsignal
@@ -91,9 +96,12 @@ def signal_name(number: int) -> str:
 def die_by(number: int) -> NoReturn:
     """End the process by signal NUMBER with its default action (as the caller then sees
     it: killed by that signal)."""
-    _real_signal(number, SIG_DFL)
-    _signal.pthread_sigmask(_signal.SIG_UNBLOCK, [number])
-    _signal.raise_signal(number)
+    if native is not None:  # _signal.signal is C's wrapper: SIG_DFL would stand end_by in again
+        native.signal_die(number)
+    else:
+        _real_signal(number, SIG_DFL)
+        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, [number])
+        _signal.raise_signal(number)
     os._exit(128 + number)  # a signal whose default is to do nothing: not one of ours
 
 
@@ -166,8 +174,6 @@ def install(engine: Engine) -> None:
     """Record the end of the run by a signal, and each signal a handler of the program's
     takes (step 5 of the launcher's start, after `tpython.start`)."""
     fatal = fatal_signals()
-    shown: dict[int, Any] = {}  # what the program set, where a handler of tpython's stands in for it
-    standing_in: dict[int, Any] = {}  # that handler of tpython's
     received: dict[int, int] = {}
     ending: list[int] = []
     started = os.getpid()
@@ -205,34 +211,65 @@ def install(engine: Engine) -> None:
             _drop_own_frames(exc)
             raise
 
+    def relay(handler: Any, number: int, frame: Optional[FrameType]) -> int:
+        """A signal for HANDLER of the program's: record `tpython.signal` (or have it recorded
+        once the record in progress is written), and say how HANDLER runs now: RELAY_DONE (not
+        now: once that record is written), RELAY_PROGRAM (as the program's work) or RELAY_PLAIN."""
+        count = received[number] = received.get(number, 0) + 1
+        record: Optional[Callable[[], None]] = None
+        if (count <= RECORDED_IN_FULL or count & (count - 1) == 0) and not engine.finished:
+            args = {"signal": signal_name(number), "received": count, "handler": _handler_name(handler)}
+
+            def record() -> None:
+                engine.emit_internal("tpython.signal", args)
+
+        if interrupted_in(frame, emits):  # a record half-made: the handler's own would wait for ever
+
+            def when_written() -> None:
+                if record is not None:
+                    record()
+                _as_program(engine, handler, number, frame)
+
+            engine.recorder.defer(when_written)
+            return RELAY_DONE
+        if record is not None:
+            if interrupted_in(frame, holding):
+                engine.recorder.defer(record)
+            else:
+                record()
+        if interrupted_in(frame, holding):  # C's record on its way to the Python sinks: as before,
+            return RELAY_PLAIN  # what the handler does is not recorded (it would wait)
+        if engine.busy and _thread.get_ident() in engine.busy:  # the Python engine's mark: lifted here
+            try:
+                _as_program(engine, handler, number, frame)
+            except BaseException as exc:
+                _drop_own_frames(exc)
+                raise
+            return RELAY_DONE
+        return RELAY_PROGRAM
+
+    if native is not None:  # C decides what stands in (native/signalguard.c); the originals are C's
+        native.signal_guard(_real_signal, _real_getsignal, tuple(sorted(fatal)), end_by,
+                            interrupt if sys.version_info >= (3, 11) else None, relay, _signal.default_int_handler)
+        os.register_at_fork(after_in_child=native.signal_refront)  # the child's own timer
+        return
+    _install_in_python(engine, fatal, end_by, interrupt, relay)
+
+
+def _install_in_python(engine: Engine, fatal: frozenset[int], end_by: Handler, interrupt: Handler,
+                       relay: Callable[[Any, int, Optional[FrameType]], int]) -> None:
+    """Where the C module is not built: Python wrappers of `_signal.signal` and `getsignal`
+    (the genuine ones stay reachable from them: docs/limits.md)."""
+    shown: dict[int, Any] = {}  # what the program set, where a handler of tpython's stands in for it
+    standing_in: dict[int, Any] = {}  # that handler of tpython's
+
     def wrap(handler: Any) -> Handler:
         def handler_wrapper(number: int, frame: Optional[FrameType]) -> Any:
-            count = received[number] = received.get(number, 0) + 1
-            record: Optional[Callable[[], None]] = None
-            if (count <= RECORDED_IN_FULL or count & (count - 1) == 0) and not engine.finished:
-                args = {"signal": signal_name(number), "received": count, "handler": _handler_name(handler)}
-
-                def record() -> None:
-                    engine.emit_internal("tpython.signal", args)
-
-            if interrupted_in(frame, emits):  # a record half-made: the handler's own would wait for ever
-
-                def when_written() -> None:
-                    if record is not None:
-                        record()
-                    _as_program(engine, handler, number, frame)
-
-                engine.recorder.defer(when_written)
+            how = relay(handler, number, frame)
+            if how == RELAY_DONE:
                 return None
-            if record is not None:
-                if interrupted_in(frame, holding):
-                    engine.recorder.defer(record)
-                else:
-                    record()
             try:
-                if interrupted_in(frame, holding):  # C's record on its way to the Python sinks: as before,
-                    return handler(number, frame)  # what the handler does is not recorded (it would wait)
-                return _as_program(engine, handler, number, frame)
+                return handler(number, frame) if how == RELAY_PLAIN else _as_program(engine, handler, number, frame)
             except BaseException as exc:
                 _drop_own_frames(exc)
                 raise
@@ -252,9 +289,6 @@ def install(engine: Engine) -> None:
             return end_by
         return handler
 
-    def ends_by() -> list[int]:
-        return [number for number, installed in standing_in.items() if installed is end_by]
-
     def signal(signalnum: Any, handler: Any) -> Any:
         number = int(signalnum) if isinstance(signalnum, int) else None
         installed = stand_in(number, handler)
@@ -263,8 +297,6 @@ def install(engine: Engine) -> None:
         except BaseException as exc:
             _drop_own_frames(exc)
             raise
-        if installed is end_by and native is not None:
-            native.signal_front([number])
         if number is None:
             return previous
         stood, was = standing_in.pop(number, None), shown.pop(number, None)
@@ -294,15 +326,11 @@ def install(engine: Engine) -> None:
             shown[number], standing_in[number] = current, installed
 
     def after_fork_in_child() -> None:
-        if native is not None:
-            native.signal_front(ends_by())  # the child's own timer (POSIX timers are not inherited)
-            return
-        for number in ends_by():  # without C, a signal could wait for a blocked call for ever: a pool's
-            _real_signal(number, SIG_DFL)  # terminated worker would hang its parent; it ends unrecorded
+        for number in [n for n, installed in standing_in.items() if installed is end_by]:
+            # without C, a signal could wait for a blocked call for ever: a pool's terminated
+            _real_signal(number, SIG_DFL)  # worker would hang its parent; it ends unrecorded
             del standing_in[number], shown[number]
 
-    if native is not None:
-        native.signal_front(ends_by())
     os.register_at_fork(after_in_child=after_fork_in_child)
     signal.__doc__, getsignal.__doc__ = _real_signal.__doc__, _real_getsignal.__doc__
     signal.__qualname__, getsignal.__qualname__ = signal.__name__, getsignal.__name__

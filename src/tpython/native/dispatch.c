@@ -30,6 +30,7 @@
 #include "record.h"
 #include "render.h"
 #include "repeats.h"
+#include "violation.h"
 
 #ifdef TPYTHON_PROBES
 __extension__ unsigned short tpython_audit_semaphore __attribute__((unused)) __attribute__((section(".probes")));
@@ -99,7 +100,6 @@ static Py_ssize_t n_shapes;
 static int log_in_c_enabled; /* records of unconditional `log` and `deny` events are written here */
 static int enforce;          /* the policy's mode: enforce (1) or audit (0) */
 static char *policy_name;
-static PyObject *violation;  /* engine.hook.denial(event, rule, policy, message, args): a PolicyViolation */
 static PyObject *on_kill;    /* on_kill(event, rule): writes tpython.exit and ends the process (C ends it after) */
 static uint64_t logged_in_c;
 static PyInterpreterState *main_interp;
@@ -531,15 +531,8 @@ deny_in_c(const char *event, PyObject *args, const Entry *entry, const char *rul
         return 0;
     }
     const char *rule = rule_id[0] ? rule_id : NULL;
-    if (in_main && violation != NULL) {
-        PyObject *exc = PyObject_CallFunction(violation, "szssO", event, rule, policy_name, message, args);
-        if (exc != NULL && PyExceptionInstance_Check(exc)) {
-            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-            Py_DECREF(exc);
-            return -1;
-        }
-        Py_XDECREF(exc);
-        PyErr_Clear(); /* the class was tampered with: still denied, with the plain exception */
+    if (in_main) {
+        return tp_raise_violation(event, rule, policy_name, message, args, entry != NULL ? entry->shape : NULL);
     }
     PyErr_Format(PyExc_PermissionError, "tpython: %s denied by rule %s of policy %s", event,
                  rule ? rule : "default", policy_name);
@@ -955,16 +948,15 @@ build_options(PyObject *options)
     PyObject *launcher_file = PyDict_GetItemString(options, "launcher_file");
     PyObject *enforce_obj = PyDict_GetItemString(options, "enforce");
     PyObject *policy_obj = PyDict_GetItemString(options, "policy");
-    PyObject *violation_obj = PyDict_GetItemString(options, "violation");
     PyObject *moves = PyDict_GetItemString(options, "move_events");
     PyObject *writes = PyDict_GetItemString(options, "write_events");
     PyObject *flags = PyDict_GetItemString(options, "write_flags");
     PyObject *fail_closed_obj = PyDict_GetItemString(options, "fail_closed");
     PyObject *on_kill_obj = PyDict_GetItemString(options, "on_kill");
     if (!shapes_obj || !log_in_c_obj || !stdlib || !site || !tpython_dir || !lookup || !launcher_file || !enforce_obj
-        || !policy_obj || !violation_obj || !moves || !writes || !flags || !fail_closed_obj || !on_kill_obj) {
+        || !policy_obj || !moves || !writes || !flags || !fail_closed_obj || !on_kill_obj) {
         PyErr_SetString(PyExc_KeyError, "options need shapes, log_in_c, stdlib, site, tpython, package_lookup, "
-                                        "launcher_file, enforce, policy, violation, move_events, write_events, "
+                                        "launcher_file, enforce, policy, move_events, write_events, "
                                         "write_flags, fail_closed, on_kill");
         return -1;
     }
@@ -977,8 +969,6 @@ build_options(PyObject *options)
     }
     enforce = PyObject_IsTrue(enforce_obj) == 1;
     fail_closed = PyObject_IsTrue(fail_closed_obj) == 1;
-    Py_INCREF(violation_obj);
-    violation = violation_obj;
     Py_INCREF(on_kill_obj);
     on_kill = on_kill_obj;
     if (build_shapes(shapes_obj) < 0 || attrib_configure(stdlib, site, tpython_dir, launcher_file, lookup) < 0) {

@@ -14,13 +14,16 @@
 #include "kernel.h"
 #include "net.h"
 #include "opencode.h"
+#include "originals.h"
 #include "probes.h"
 #include "record.h"
 #include "regex.h"
 #include "repeats.h"
 #include "render.h"
+#include "signalguard.h"
 #include "signals.h"
 #include "spawn.h"
+#include "violation.h"
 
 static PyMethodDef methods[] = {
     {"install_audit", tp_install_audit, METH_VARARGS,
@@ -95,6 +98,15 @@ static PyMethodDef methods[] = {
      "signal_taken(): the end of the run is in hand; a second signal ends the process at once."},
     {"signal_call", tp_signal_call, METH_VARARGS,
      "signal_call(handler, signum, frame) -> handler(signum, frame), run as the program's work (audited)."},
+    {"signal_guard", tp_signal_guard, METH_VARARGS,
+     "signal_guard(signal, getsignal, fatal, end_by, interrupt, relay, default_int_handler): wrap _signal.signal "
+     "and getsignal in C and put tpython's stand-ins in place (once per process)."},
+    {"signal_refront", tp_signal_refront, METH_NOARGS,
+     "signal_refront(): C in front of each signal whose end is recorded (a forked child's own timer)."},
+    {"signal_die", tp_signal_die, METH_O,
+     "signal_die(number): the default action back for signal NUMBER, which is then raised."},
+    {"wrap_fork_exec", tp_wrap_fork_exec, METH_O,
+     "wrap_fork_exec(_posixsubprocess.fork_exec) -> whether it now raises its audit event from C."},
     {"seccomp_filter", tp_seccomp_filter, METH_VARARGS,
      "seccomp_filter(program) -> None, or (step, errno): set no_new_privs and load the BPF program."},
     {NULL, NULL, 0, NULL},
@@ -113,6 +125,16 @@ PyInit__native(void)
     if (m != NULL && (PyModule_AddIntConstant(m, "PROBES", TPYTHON_PROBES) < 0
                       || PyModule_AddIntConstant(m, "SECBIT_EXEC_RESTRICT_FILE", TP_SECBIT_EXEC_RESTRICT_FILE) < 0
                       || PyModule_AddIntConstant(m, "SECBIT_EXEC_DENY_INTERACTIVE", TP_SECBIT_EXEC_DENY_INTERACTIVE) < 0 || PyType_Ready(&RegexType) < 0)) {
+        Py_CLEAR(m);
+    }
+    if (m != NULL && tp_violation_ready() == 0) {
+        Py_INCREF(&ViolationType);
+        if (PyModule_AddObject(m, "PolicyViolation", (PyObject *)&ViolationType) < 0) {
+            Py_DECREF(&ViolationType);
+            Py_CLEAR(m);
+        }
+    }
+    else {
         Py_CLEAR(m);
     }
     if (m != NULL) {
