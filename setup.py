@@ -25,10 +25,12 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 NATIVE = "src/tpython/native/"
 NATIVE_SOURCES = [NATIVE + name for name in ("module.c", "dispatch.c", "record.c", "render.c", "attrib.c",
                                              "opencode.c", "codecheck.c", "kernel.c", "conditions.c", "spawn.c",
-                                             "regex.c", "literals.c", "net.c", "repeats.c", "signals.c")]
+                                             "globs.c", "pathfacts.c", "netconds.c", "execconds.c",
+                                             "argregex.c", "literals.c", "net.c", "repeats.c", "signals.c")]
 NATIVE_HEADERS = [NATIVE + name for name in ("dispatch.h", "record.h", "render.h", "attrib.h", "opencode.h",
                                              "codecheck.h", "kernel.h", "conditions.h", "probes.h", "spawn.h",
-                                             "regex.h", "literals.h", "net.h", "repeats.h", "signals.h")]
+                                             "globs.h", "pathfacts.h", "netconds.h", "execconds.h",
+                                             "argregex.h", "literals.h", "net.h", "repeats.h", "signals.h")]
 
 
 def _c_string(data: bytes) -> str:
@@ -133,6 +135,6 @@ if __name__ == "__main__":  # as pip's build backend and `python setup.py` run i
     build.sub_commands.append(("build_caches", None))  # last: after build_py and build_ext
     setup(cmdclass={"build_scripts": BuildScripts, "build_caches": BuildCaches},
           ext_modules=[Extension("tpython._native", NATIVE_SOURCES, depends=NATIVE_HEADERS,
-                                 libraries=["nettle"],  # SHA-256 (GNU Nettle)
+                                 libraries=["nettle", "pcre2-8"],  # SHA-256 (GNU Nettle); `arg` regexes (PCRE2)
                                  extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
                                  optional=True)])

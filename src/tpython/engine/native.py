@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, TEXT_ARGS, WRITE_EVENTS
+from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, TEXT_ARGS, WRITE_EVENTS, condition_facts
 from tpython.engine.facts import WRITE_FLAGS
 from tpython.engine.hook import Engine, denial
 from tpython.engine.native_recorder import NativeRecorder
@@ -50,7 +50,7 @@ class NativeEngine(Engine):
     def frozen_tables(self) -> tuple[dict[str, str], str, list[tuple[Any, ...]]]:
         """What C needs to resolve any event name: catalog defaults, the default of
         unknown events, and each rule's event globs, action, whether it has conditions,
-        id, message, and the conditions C evaluates itself (or None)."""
+        id, message, and its conditions as C evaluates them (None: it has none)."""
         by_category = {category: self.policy.default_for(category) for category in CATEGORIES}
         defaults = {name: by_category[info.category] for name, info in EVENTS.items()}
         places = self.table.placeholders
@@ -106,6 +106,7 @@ class NativeEngine(Engine):
             "enforce": self.enforce, "policy": self.policy.name, "violation": denial,
             "move_events": tuple(sorted(MOVE_EVENTS)), "write_events": tuple(sorted(WRITE_EVENTS)),
             "write_flags": WRITE_FLAGS, "fail_closed": self.fail_closed,
+            "condition_facts": condition_facts(),  # where events keep hosts, ports, programs
         }
     def internal(self) -> ContextManager[None]:
         if self.sealed:  # the program runs: only C marks tpython's own work (slow path, open_code)
