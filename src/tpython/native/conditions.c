@@ -267,15 +267,21 @@ build_cond(PyObject *spec, Cond *c)
     }
     if (strcmp(kind, "host") == 0) {
         c->kind = C_HOST;
-        return host_cond_build(spec, &c->host);
+        int rc = host_cond_build(spec, &c->host);
+        c->strict_all = c->host.strict_all;
+        return rc;
     }
     if (strcmp(kind, "port") == 0) {
         c->kind = C_PORT;
-        return port_cond_build(spec, &c->port);
+        int rc = port_cond_build(spec, &c->port);
+        c->strict_all = c->port.strict_all;
+        return rc;
     }
     if (strcmp(kind, "executable") == 0) {
         c->kind = C_EXE;
-        return exe_cond_build(spec, &c->exe);
+        int rc = exe_cond_build(spec, &c->exe);
+        c->strict_all = c->exe.strict_all;
+        return rc;
     }
     if (strcmp(kind, "path") == 0) {
         c->kind = C_PATH;
