@@ -1,8 +1,9 @@
 """Every rule condition is evaluated in C: `host`, `port`, `executable`, `module` and
 `arg` (PCRE2) beside `path`, `write` and `caller`, end to end through `tpython run`.
 
-The last test replaces the Python engine's condition code in sys.modules with stubs
-(what an attacker did to switch enforcement off): the denials still hold.
+Each program first replaces the Python engine's condition code in sys.modules with
+stubs (STUBS: what an attacker did in issue 19 to switch enforcement off), so every
+decision seen here is C's.
 """
 from __future__ import annotations
 
@@ -31,12 +32,15 @@ def attempt(label, action):
 
 def _outcomes(out: str) -> dict[str, str]:
     return {line.rsplit(" ", 1)[0] if line.endswith(" denied") else line.split(" ran")[0]:
-            "denied" if line.endswith(" denied") else "ran" for line in out.splitlines() if line.strip()}
+            "denied" if line.endswith(" denied") else "ran"
+            for line in out.splitlines() if line.strip() and not line.startswith("replaced ")}
 
 
-def _run(tp, policy: str, body: str) -> tuple[dict[str, str], object]:
+def _run(tp, policy: str, body: str, stubbed: bool = True) -> tuple[dict[str, str], object]:
+    """Run BODY under POLICY with the native engine; STUBBED: the Python engine's condition
+    code replaced by stubs first (STUBS), so that only C can have decided."""
     tp.policy(policy)
-    tp.script(TRY + textwrap.dedent(body))
+    tp.script(TRY + (STUBS if stubbed else "") + textwrap.dedent(body))
     r = tp("run", "--quiet", "--policy", "policy.toml", "--engine", "native", "app.py")
     assert r.rc == 0, r.err
     return _outcomes(r.out), r
@@ -309,9 +313,9 @@ def test_the_python_engine_stubbed_out_changes_no_decision(tp):
         attempt("path", lambda: open("private/x", "w"))
     """
     checks = ["host", "port", "exe", "module", "arg", "path"]
-    outcomes, _ = _run(tp, policy, body)
+    outcomes, _ = _run(tp, policy, body, stubbed=False)
     assert outcomes == {c: "denied" for c in checks}, outcomes  # the policy denies them all
-    outcomes, r = _run(tp, policy, STUBS + textwrap.dedent(body))
+    outcomes, r = _run(tp, policy, body)
     assert {k: v for k, v in outcomes.items() if k in checks} == {c: "denied" for c in checks}, outcomes
     assert "replaced " in r.out and "replaced 0\n" not in r.out
     assert {rec["rule"] for rec in r.actions("deny")} == {f"c-{c}" for c in checks}
