@@ -10,7 +10,7 @@ Patterns are compiled with the policy, before the hooks are installed, with
 string methods where they suffice: `re` is imported only when a glob needs a
 regular expression, and then when it is first matched; `ipaddress` when a
 host entry is an address. So the built-in profiles start without either (the
-native engine matches their path globs in C, see also `argregex`).
+native engine matches their globs in C, and `arg` patterns with PCRE2).
 """
 from __future__ import annotations
 
