@@ -265,38 +265,38 @@ def test_the_python_engine_stubbed_out_changes_no_decision(tp):
     pkg = tp.cwd / "vendored"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("import os\ndef listing():\n    return os.listdir('.')\n")
-    policy = f"""
+    policy = """
         version = 1
         [[rules]]
         id = "c-host"
         events = ["socket.getaddrinfo"]
         action = "deny"
-        when = {{ host = ["127.0.0.0/8"] }}
+        when = { host = ["127.0.0.0/8"] }
         [[rules]]
         id = "c-port"
         events = ["socket.connect"]
         action = "deny"
-        when = {{ port = ["9000-9100"] }}
+        when = { port = ["9000-9100"] }
         [[rules]]
         id = "c-exe"
         events = ["subprocess.Popen"]
         action = "deny"
-        when = {{ executable = ["tool"] }}
+        when = { executable = ["tool"] }
         [[rules]]
         id = "c-module"
         events = ["os.listdir"]
         action = "deny"
-        when = {{ module = ["vendored"] }}
+        when = { module = ["vendored"] }
         [[rules]]
         id = "c-arg"
         events = ["open"]
         action = "deny"
-        when = {{ arg = ['secret(?=\\d)'] }}
+        when = { arg = ['secret(?=\\d)'] }
         [[rules]]
         id = "c-path"
         events = ["open"]
         action = "deny"
-        when = {{ path = ["{{cwd}}/private/**"], write = true }}
+        when = { path = ["{cwd}/private/**"], write = true }
     """
     body = f"""
         import os, socket, subprocess

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Mapping, Optional
 
 
 # event -> positions of path arguments, and for each the position of its dir_fd.
@@ -108,7 +108,7 @@ PROGRAM_LIST_ARGS: dict[str, int] = {"_posixsubprocess.fork_exec": 0}
 
 def condition_facts() -> dict[str, tuple[tuple[object, ...], ...]]:
     """The tables above as tpython._native reads them: (event, position or None, ...) rows."""
-    def rows(table: dict[str, object]) -> tuple[tuple[object, ...], ...]:
+    def rows(table: Mapping[str, object]) -> tuple[tuple[object, ...], ...]:
         return tuple((event, *(where if isinstance(where, tuple) else (where,))) for event, where in table.items())
 
     return {"socket_address": rows(SOCKET_ADDRESS_ARGS), "host_port": rows(HOST_PORT_ARGS), "url": rows(URL_ARGS),
