@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 NATIVE = "src/tpython/native/"
 NATIVE_SOURCES = [NATIVE + name for name in ("module.c", "dispatch.c", "record.c", "render.c", "attrib.c",
                                              "opencode.c", "codecheck.c", "kernel.c", "conditions.c", "spawn.c",
-                                             "globs.c", "pathfacts.c", "netconds.c", "execconds.c",
+                                             "globs.c", "pathfacts.c", "realpath.c", "netconds.c", "execconds.c",
                                              "argregex.c", "literals.c", "net.c", "repeats.c", "signals.c")]
 NATIVE_HEADERS = [NATIVE + name for name in ("dispatch.h", "record.h", "render.h", "attrib.h", "opencode.h",
                                              "codecheck.h", "kernel.h", "conditions.h", "probes.h", "spawn.h",

@@ -203,11 +203,12 @@ def _fixed_dir(glob: str) -> Optional[str]:
     return fixed if fixed.startswith("/") and fixed.count("/") >= 2 else None
 
 
-# What C leaves to facts.event_paths: a symbolic link points where its target leads from
-# the link's directory. Events that make one (eventargs.NEW_LINKS), and events that may
-# give one a new name, with the position of the name (MOVED_LINKS: when it is a link).
-NEW_LINK_EVENTS = tuple(sorted(NEW_LINKS))
-MOVED_LINK_SOURCES = tuple(sorted((event, source) for event, (source, _) in MOVED_LINKS.items()))
+# A symbolic link points where its target leads from the link's directory. Events that
+# make one, with the positions of its target text and of the link (eventargs.NEW_LINKS),
+# and events that may give one a new name, with the positions of the name and of the new
+# name (MOVED_LINKS: when the name is a link), as tpython._native reads them.
+NEW_LINK_EVENTS = tuple(sorted((event, target, link) for event, (target, link) in NEW_LINKS.items()))
+MOVED_LINK_NAMES = tuple(sorted((event, source, new) for event, (source, new) in MOVED_LINKS.items()))
 
 
 def lets_through(rule: Rule) -> bool:
@@ -220,7 +221,7 @@ def lets_through(rule: Rule) -> bool:
 def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optional[tuple[Any, ...]]:
     """RULE's conditions as tpython._native evaluates them (every kind; None: it has none):
     (when, unless), each a tuple of ("write", want), ("path", strict_all, glob tokens, move
-    roots, NEW_LINK_EVENTS, MOVED_LINK_SOURCES), ("host", strict_all, name glob tokens,
+    roots, NEW_LINK_EVENTS, MOVED_LINK_NAMES), ("host", strict_all, name glob tokens,
     ((packed network, prefix length), ...)), ("port", strict_all, ((low, high), ...)),
     ("executable", strict_all, tokens of globs with a slash, tokens of bare globs),
     ("module", name glob tokens), ("caller", name glob tokens) or ("arg", strict_all,
@@ -252,7 +253,7 @@ def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optiona
         if key == "path":
             globs = [g for p in value for g in expand_path_glob(p, placeholders)]
             return ("path", strict_all, tuple(native_glob_tokens(g) for g in globs),
-                    tuple(filter(None, map(_fixed_dir, globs))), NEW_LINK_EVENTS, MOVED_LINK_SOURCES)
+                    tuple(filter(None, map(_fixed_dir, globs))), NEW_LINK_EVENTS, MOVED_LINK_NAMES)
         raise ValueError(f"unknown condition {key!r}")  # the loader rejects these first
 
     return (tuple(one(k, v, narrowing) for k, v in rule.when.items()),

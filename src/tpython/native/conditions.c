@@ -39,9 +39,8 @@ typedef struct {
     GlobList globs;     /* C_PATH, C_CALLER, C_MODULE */
     Text *roots;        /* C_PATH: directories a move event may contain */
     Py_ssize_t n_roots;
-    char **new_links;   /* C_PATH: events that make a symbolic link: Python resolves its target */
-    Py_ssize_t n_new_links;
-    PlaceTable moved;   /* C_PATH: events that may give a symbolic link a new name, and where the name is */
+    PlaceTable new_links; /* C_PATH: events that make a symbolic link: (its target text, the link) */
+    PlaceTable moved;   /* C_PATH: events that may give a symbolic link a new name: (the name, the new name) */
     PyObject **regexes; /* C_ARG: tpython._native.Regex objects, any may match */
     Py_ssize_t n_regexes;
     HostCond host;
@@ -213,7 +212,7 @@ build_arg(PyObject *spec, Cond *c)
     return 0;
 }
 
-/* ("path", strict_all, (glob tokens, ...), move roots, NEW_LINK_EVENTS, MOVED_LINK_SOURCES) */
+/* ("path", strict_all, (glob tokens, ...), move roots, NEW_LINK_EVENTS, MOVED_LINK_NAMES) */
 static int
 build_path(PyObject *spec, Cond *c)
 {
@@ -223,7 +222,7 @@ build_path(PyObject *spec, Cond *c)
         return -1;
     }
     c->strict_all = PyObject_IsTrue(strict_all) == 1;
-    if (cond_names(new_links, &c->new_links, &c->n_new_links) < 0 || places_build(moved, &c->moved) < 0
+    if (places_build(new_links, &c->new_links) < 0 || places_build(moved, &c->moved) < 0
         || globs_build(globs, &c->globs) < 0) {
         return -1;
     }
@@ -454,11 +453,7 @@ module_matches(const Cond *c, EventFacts *f)
 static int
 path_holds(const Cond *c, const char *event, PyObject *args, const Shape *shape, EventFacts *f)
 {
-    if (cond_named(c->new_links, c->n_new_links, event)) {
-        return COND_PYTHON; /* a link's target from the link's directory: facts.event_paths */
-    }
-    const int *source = places_of(&c->moved, event);
-    int r = event_paths(f, event, args, shape, source ? source[0] : -1);
+    int r = event_paths(f, event, args, shape, places_of(&c->new_links, event), places_of(&c->moved, event));
     if (r != 1) {
         return r;
     }

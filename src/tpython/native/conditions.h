@@ -14,11 +14,13 @@
 
 typedef struct CondSet CondSet;
 
+#define FACT_PATHS (2 * SHAPE_MAX + 2) /* each path argument and its real path; a link's target and its real path */
+
 /* The facts of one event, each worked out once, on first use, for all of its rules. */
 typedef struct {
     int state;                       /* paths: 0 not yet, 1 known, COND_PYTHON: unknowable here */
     int n;
-    PyObject *paths[2 * SHAPE_MAX];  /* str, in the current interpreter */
+    PyObject *paths[FACT_PATHS];     /* str, in the current interpreter */
     int args_state;                  /* 0: not yet, 1: ARGS_TEXT holds them, COND_UNKNOWN */
     char *args_text;                 /* the arguments as EventFacts.args_json, UTF-8 */
     size_t args_len;

@@ -10,8 +10,11 @@ int pathfacts_configure(PyObject *write_events, long long write_flags);
 int root_changed(void);
 /* tpython.engine.facts.is_write: 1, 0 or COND_PYTHON. */
 int is_write(const char *event, PyObject *args);
-/* The event's candidate paths into F: 1, COND_UNKNOWN or COND_PYTHON. */
-int event_paths(EventFacts *f, const char *event, PyObject *args, const Shape *shape, int link_source);
+/* The event's candidate paths into F: 1, COND_UNKNOWN or COND_PYTHON. NEW_LINK: (position
+ * of a new symbolic link's target text, of the link) when EVENT makes one; MOVED: (position
+ * of a name, of its new name) when EVENT may give a symbolic link a new name; or NULL. */
+int event_paths(EventFacts *f, const char *event, PyObject *args, const Shape *shape, const int *new_link,
+                const int *moved);
 /* posixpath.normpath of an absolute path, in place; its new length (0: out of memory). */
 size_t normpath(char *path, size_t len);
 /* os.readlink("/proc/self/fd/FD") into BUF; -1 when it cannot be read. */
