@@ -1,11 +1,12 @@
 """The native engine: the audit hook in C (``tpython._native``), Python for the rest.
 
 The policy is compiled here into plain tables (catalog defaults, rules' event
-globs and whether they have conditions) and handed to C once; C copies them
+globs, their conditions as C evaluates them) and handed to C once; C copies them
 and never consults a Python object for them again. Events decided as `allow`
-or `count` never leave C. The rest reach :meth:`NativeEngine.slow_path`, which
-decides conditions and writes records with the Python engine's code and
-returns the decision to C, which fires the USDT probe and then enforces.
+or `count` never leave C, and C evaluates every condition. The rest (ask, kill,
+values only Python renders) reach :meth:`NativeEngine.slow_path`, which decides
+and writes records with the Python engine's code and returns the decision to C,
+which fires the USDT probe and then enforces.
 """
 from __future__ import annotations
 
