@@ -319,3 +319,21 @@ def test_the_python_engine_stubbed_out_changes_no_decision(tp):
     assert {k: v for k, v in outcomes.items() if k in checks} == {c: "denied" for c in checks}, outcomes
     assert "replaced " in r.out and "replaced 0\n" not in r.out
     assert {rec["rule"] for rec in r.actions("deny")} == {f"c-{c}" for c in checks}
+
+
+@pytest.mark.xfail(strict=True, reason="C evaluates the conditions, but an event whose deciding rule is `ask`, "
+                   "`kill` or `count` (or whose default is) still reaches the slow path, which decides it again "
+                   "with the Python engine's code: dispatch.c's restructuring (issue 19) closes it")
+@pytest.mark.parametrize("action", ["kill", "ask"])
+def test_a_condition_of_a_rule_c_hands_to_python_is_still_c_s(tp, action):
+    tp.policy(f"""
+        version = 1
+        [[rules]]
+        id = "stop-local"
+        events = ["socket.getaddrinfo"]
+        action = "{action}"
+        when = {{ host = ["127.0.0.0/8"] }}
+    """)
+    tp.script(TRY + STUBS + "import socket\nattempt('local', lambda: socket.getaddrinfo('127.1', 80))\n")
+    r = tp("run", "--quiet", "--policy", "policy.toml", "--engine", "native", "app.py", input="")
+    assert "replaced " in r.out and "local ran" not in r.out, r.out
