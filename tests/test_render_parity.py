@@ -64,7 +64,8 @@ VALUES = {
     "socket": sock, "list subclass": ListSub([1, Plain]), "dict subclass": DictSub(a=1),
     "non-str keys": {1: Plain, (2,): function}, "deep": [[[[[Plain(), function, sys]]]]],
     "meta_path": sys.meta_path, "path_hooks": sys.path_hooks, "type of type": type,
-    "ints": [0, -1, 7, 2 ** 63 - 1, -2 ** 63, True, False], "big ints": [2 ** 63, -2 ** 63 - 1, 10 ** 30, 2 ** 1023, 2 ** 1024, -2 ** 2000],
+    "ints": [0, -1, 7, 2 ** 63 - 1, -2 ** 63, True, False], "big ints": [2 ** 63, -2 ** 63 - 1, 10 ** 30,
+                                                                            2 ** 1023, 2 ** 1024, -2 ** 2000],
 }
 written_in_c = []
 for name, value in VALUES.items():
