@@ -5,7 +5,8 @@ it tpython cannot decide anything, so an install that cannot build it fails,
 and first says in one line what is missing (`BuildNative.preflight`): a C
 compiler, the Python headers, GNU Nettle (SHA-256 for the record chain and
 code digests; Debian: nettle-dev to build, libnettle8 to run; it loads in a
-fraction of the time OpenSSL's libcrypto takes at every start). The USDT
+fraction of the time OpenSSL's libcrypto takes at every start) and PCRE2 (the
+`arg` condition's regular expressions; Debian: libpcre2-dev). The USDT
 probe is compiled in when <sys/sdt.h> is present (Debian: systemtap-sdt-dev).
 """
 import glob
@@ -28,7 +29,8 @@ NATIVE_SOURCES = sorted(glob.glob(NATIVE + "*.c"))
 NATIVE_HEADERS = sorted(glob.glob(NATIVE + "*.h"))
 # What the C module includes from outside CPython, with the Debian package that has it.
 NATIVE_NEEDS = (("Python.h", "the Python headers (Debian: python3-dev)"),
-                ("nettle/sha2.h", "GNU Nettle's headers (Debian: nettle-dev)"))
+                ("nettle/sha2.h", "GNU Nettle's headers (Debian: nettle-dev)"),
+                ("pcre2.h", "PCRE2's headers (Debian: libpcre2-dev)"))
 
 
 def _c_string(data: bytes) -> str:
@@ -96,7 +98,7 @@ class BuildNative(build_ext):
             for header, what in NATIVE_NEEDS:
                 source = os.path.join(tmp, "need.c")
                 with open(source, "w") as f:
-                    f.write(f"#include <{header}>\nint tpython_need;\n")
+                    f.write(f"#define PCRE2_CODE_UNIT_WIDTH 8\n#include <{header}>\nint tpython_need;\n")
                 try:
                     compiler.compile([source], output_dir=tmp, include_dirs=include)
                 except CompileError:
@@ -166,5 +168,5 @@ if __name__ == "__main__":  # as pip's build backend and `python setup.py` run i
     build.sub_commands.append(("build_caches", None))  # last: after build_py and build_ext
     setup(cmdclass={"build_scripts": BuildScripts, "build_caches": BuildCaches, "build_ext": BuildNative},
           ext_modules=[Extension("tpython._native", NATIVE_SOURCES, depends=NATIVE_HEADERS,
-                                 libraries=["nettle"],  # SHA-256 (GNU Nettle)
+                                 libraries=["nettle", "pcre2-8"],  # SHA-256 (GNU Nettle); `arg` regexes (PCRE2)
                                  extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"])])

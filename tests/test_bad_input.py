@@ -17,7 +17,7 @@ BAD_POLICIES = {
                               ["policy.toml:6", "rule 'c'", "unknown condition key 'hots'"]),
     "unknown top key": ('version = 1\nrulez = []\n', ["policy.toml:2", "unknown key 'rulez'"]),
     "bad regex": ('version = 1\n[[rules]]\nid = "a"\nevents = ["open"]\naction = "deny"\n'
-                  'when = { arg = ["(unclosed"] }\n', ["rule 'a'", "bad regex"]),
+                  'when = { arg = ["(unclosed"] }\n', ["rule 'a'", "bad regex", "missing closing parenthesis"]),
     "bad glob": ('version = 1\n[[rules]]\nid = "g"\nevents = ["open"]\naction = "deny"\n'
                  'when = { path = ["/etc/[abc"] }\n', ["rule 'g'", "unclosed '['"]),
     "missing id": ('version = 1\n[[rules]]\nevents = ["open"]\naction = "deny"\n', ["missing `id`"]),

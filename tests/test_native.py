@@ -276,12 +276,13 @@ print("main done")
 @pytest.mark.skipif(sys.version_info >= (3, 13), reason="_xxsubinterpreters was renamed in 3.13")
 @pytest.mark.parametrize("condition, ran", [
     ('{ arg = "rm -rf" }', ["true"]),  # C evaluates it there too: exactly the policy
-    ('{ module = ["__main__"] }', []),  # only Python can: fail closed, both denied
+    # and every other condition: the subinterpreter's top-level `<string>` code is, like
+    # the launcher's, no module's (attribution), so no `module` matches there
+    ('{ module = ["__main__"] }', ["true", "rm -rf /nonexistent-tpython-test"]),
 ])
 def test_subinterpreter_events_meet_the_native_hook(tp, condition, ran):
     """A C hook is runtime-wide: the subinterpreter's events are counted, and decided by
-    the policy where C evaluates the conditions; one that needs Python and could be denied
-    is denied (fail closed). The Python engine never sees them."""
+    the policy, whose conditions C evaluates. The Python engine never sees them."""
     tp.policy(textwrap.dedent(f"""
         version = 1
         extends = "default"

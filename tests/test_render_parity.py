@@ -64,7 +64,8 @@ VALUES = {
     "socket": sock, "list subclass": ListSub([1, Plain]), "dict subclass": DictSub(a=1),
     "non-str keys": {1: Plain, (2,): function}, "deep": [[[[[Plain(), function, sys]]]]],
     "meta_path": sys.meta_path, "path_hooks": sys.path_hooks, "type of type": type,
-    "ints": [0, -1, 7, 2 ** 63 - 1, -2 ** 63, True, False], "big ints": [2 ** 63, -2 ** 63 - 1, 10 ** 30],
+    "ints": [0, -1, 7, 2 ** 63 - 1, -2 ** 63, True, False], "big ints": [2 ** 63, -2 ** 63 - 1, 10 ** 30,
+                                                                            2 ** 1023, 2 ** 1024, -2 ** 2000],
 }
 written_in_c = []
 for name, value in VALUES.items():
@@ -103,9 +104,10 @@ C_RENDERS = {"builtin class", "heap class", "nested class", "metaclass", "instan
 C_RENDERS |= {"source str", "source non-ASCII", "source surrogate", "source bytes", "source bad UTF-8",
               "source bytearray", "source str subclass", "source code", "source object", "source empty"}
 C_RENDERS |= {"command bytes", "command bad bytes", "command str", "command long"}
+C_RENDERS |= {"big ints"}  # as render._int: the value up to 1024 bits, else its size
 # What only Python renders (C sends it there).
 PYTHON_RENDERS = {"odd module class", "odd module instance", "memoryview", "path", "socket", "list subclass",
-                  "dict subclass", "non-str keys", "source memoryview", "command memoryview", "big ints"}
+                  "dict subclass", "non-str keys", "source memoryview", "command memoryview"}
 
 
 def _rendered(tp, engine: str) -> tuple[dict[str, object], set[str]]:
@@ -137,6 +139,7 @@ def test_c_renders_named_values_exactly_as_python(tp):
     assert python_args["source str"]["length"] == 600 and len(python_args["source str"]["excerpt"]) == 200
     assert python_args["source code"]["code"]["name"] == "function"
     assert python_args["ints"] == [0, -1, 7, 2 ** 63 - 1, -2 ** 63, True, False]
-    assert python_args["big ints"] == [2 ** 63, -2 ** 63 - 1, 10 ** 30]
+    assert python_args["big ints"] == [2 ** 63, -2 ** 63 - 1, 10 ** 30, 2 ** 1023, "<int of 1025 bits>",
+                                       "<negative int of 2001 bits>"]
     assert python_args["command bytes"] == "ls -l /tmp"  # os.system's command, as text
     assert python_args["command bad bytes"] == "echo \udcff"

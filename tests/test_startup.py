@@ -78,8 +78,8 @@ def test_the_program_inherits_no_python_module_of_the_standard_library_plain_pyt
 
 
 def test_strict_loads_no_heavy_module_with_the_native_engine(tp):
-    """strict's `arg` regexes are matched by tpython._native's POSIX matcher (policy.argregex),
-    its event and caller globs with string methods, its path globs in C: no `re` at start."""
+    """strict's `arg` regexes are matched by PCRE2 in tpython._native, its event globs with
+    string methods, its path and caller globs in C: no `re` at start."""
     _, extra = _loaded_beyond_plain(tp, "--policy", "strict", "--engine", "native")
     assert sorted(extra & HEAVY) == []
 

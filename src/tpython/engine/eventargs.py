@@ -7,7 +7,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Mapping, Optional
 
 
 # event -> positions of path arguments, and for each the position of its dir_fd.
@@ -80,3 +80,36 @@ TEXT_ARGS: dict[str, tuple[int, ...]] = {"os.system": (0,)}
 
 # Arguments that are lists of paths (the program list of fork_exec).
 PATH_LIST_ARGS: dict[str, tuple[int, ...]] = {"_posixsubprocess.fork_exec": (0,)}
+
+# Where events keep the remote host and port (`host` and `port` conditions):
+# event -> position of a socket address (a (host, port, ...) tuple, or an AF_UNIX path).
+SOCKET_ADDRESS_ARGS: dict[str, int] = {"socket.connect": 1, "socket.bind": 1, "socket.sendto": 1,
+                                       "socket.sendmsg": 1, "socket.getnameinfo": 0}
+# event -> (position of the host, position of the port or None).
+HOST_PORT_ARGS: dict[str, tuple[int, Optional[int]]] = {
+    "socket.getaddrinfo": (0, 1), "socket.gethostbyname": (0, None), "socket.gethostbyaddr": (0, None),
+    "http.client.connect": (1, 2), "ftplib.connect": (1, 2), "smtplib.connect": (1, 2), "poplib.connect": (1, 2),
+    "imaplib.open": (1, 2), "nntplib.connect": (1, 2), "telnetlib.Telnet.open": (1, 2)}
+# event -> position of a URL (its host and port as urllib.parse.urlsplit reads them).
+URL_ARGS: dict[str, int] = {"urllib.Request": 0, "webbrowser.open": 0}
+
+# Where events keep the programs they run (`executable` conditions):
+# event -> (position of the program, of its argument list (whose first item names the
+# program when that is None, and whose ("sh", "-c", command) names the command's
+# program too), of its environment (its PATH), of its working directory); None: none.
+PROGRAM_ARGS: dict[str, tuple[int, Optional[int], Optional[int], Optional[int]]] = {
+    "subprocess.Popen": (0, 1, 3, 2), "os.exec": (0, None, 2, None), "os.posix_spawn": (0, None, 2, None),
+    "os.spawn": (1, None, 3, None)}
+# event -> position of a shell command: /bin/sh runs it, and the program its first word names.
+SHELL_ARGS: dict[str, int] = {"os.system": 0}
+# event -> position of a list of programs, tried in turn.
+PROGRAM_LIST_ARGS: dict[str, int] = {"_posixsubprocess.fork_exec": 0}
+
+
+def condition_facts() -> dict[str, tuple[tuple[object, ...], ...]]:
+    """The tables above as tpython._native reads them: (event, position or None, ...) rows."""
+    def rows(table: Mapping[str, object]) -> tuple[tuple[object, ...], ...]:
+        return tuple((event, *(where if isinstance(where, tuple) else (where,))) for event, where in table.items())
+
+    return {"socket_address": rows(SOCKET_ADDRESS_ARGS), "host_port": rows(HOST_PORT_ARGS), "url": rows(URL_ARGS),
+            "programs": rows(PROGRAM_ARGS), "shell": rows(SHELL_ARGS), "program_lists": rows(PROGRAM_LIST_ARGS)}

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import os
 
-from tpython.engine.eventargs import MOVED_LINKS, NEW_LINKS, PATH_ARGS, WRITE_EVENTS
+from tpython.engine.eventargs import (
+    HOST_PORT_ARGS,
+    MOVED_LINKS,
+    NEW_LINKS,
+    PATH_ARGS,
+    PROGRAM_ARGS,
+    PROGRAM_LIST_ARGS,
+    SHELL_ARGS,
+    SOCKET_ADDRESS_ARGS,
+    URL_ARGS,
+    WRITE_EVENTS,
+)
 from tpython.engine.render import exact_str, inet_aton, is_ipv6, isa, path_text, plain_bytes, plain_seq
 
 TYPE_CHECKING = False
@@ -19,13 +30,9 @@ if TYPE_CHECKING:
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
-_SOCKET_ADDRESS = {"socket.connect": 1, "socket.bind": 1, "socket.sendto": 1, "socket.sendmsg": 1,
-                   "socket.getnameinfo": 0}
-_HOST_PORT = {"socket.getaddrinfo": (0, 1), "socket.gethostbyname": (0, None),
-              "socket.gethostbyaddr": (0, None), "http.client.connect": (1, 2),
-              "ftplib.connect": (1, 2), "smtplib.connect": (1, 2), "poplib.connect": (1, 2),
-              "imaplib.open": (1, 2), "nntplib.connect": (1, 2), "telnetlib.Telnet.open": (1, 2)}
-_URL_ARG = {"urllib.Request": 0, "webbrowser.open": 0}
+_SOCKET_ADDRESS = SOCKET_ADDRESS_ARGS
+_HOST_PORT = HOST_PORT_ARGS
+_URL_ARG = URL_ARGS
 
 
 # urllib.parse.urlsplit, taken from the module the moment it is first imported (see
@@ -313,10 +320,13 @@ def event_executables(event: str, args: tuple[Any, ...], cwd: Optional[str] = No
     """
     names: list[str] = []
     env: object = None
-    if event == "subprocess.Popen":  # (executable, args, cwd, env)
-        exe, argv = (args + (None, None))[:2]
-        env = args[3] if len(args) > 3 else None
-        given = args[2] if len(args) > 2 else None
+
+    def arg(pos: Optional[int]) -> Any:
+        return args[pos] if pos is not None and pos < len(args) else None
+
+    if event in PROGRAM_ARGS:  # eventargs.PROGRAM_ARGS: program, argument list, environment, cwd
+        exe_pos, argv_pos, env_pos, cwd_pos = PROGRAM_ARGS[event]
+        exe, argv, env, given = arg(exe_pos), arg(argv_pos), arg(env_pos), arg(cwd_pos)
         if given is not None:
             cwd = path_text(given)
             if cwd is None:  # a directory only the program's own code could name: nothing is known
@@ -324,7 +334,7 @@ def event_executables(event: str, args: tuple[Any, ...], cwd: Optional[str] = No
         seq = plain_seq(argv)
         if seq is not None:
             argv = seq
-        first = exe if exe is not None else (argv[0] if isa(argv, tuple) and argv else argv)
+        first = exe if exe is not None or argv_pos is None else (argv[0] if isa(argv, tuple) and argv else argv)
         text = path_text(first)
         if text is None:
             return None
@@ -334,34 +344,21 @@ def event_executables(event: str, args: tuple[Any, ...], cwd: Optional[str] = No
             word = _first_word(shell_cmd) if shell_cmd else None
             if word:
                 names.append(word)
-    elif event == "os.system":
+    elif event in SHELL_ARGS:
         names.append("/bin/sh")
-        command = path_text(args[0]) if args else None
+        command = path_text(arg(SHELL_ARGS[event]))
         word = _first_word(command) if command else None
         if word:
             names.append(word)
-    elif event in ("os.exec", "os.posix_spawn"):
-        text = path_text(args[0]) if args else None
-        if text is None:
+    elif event in PROGRAM_LIST_ARGS:
+        exes = plain_seq(arg(PROGRAM_LIST_ARGS[event]))
+        if exes is None:
             return None
-        names.append(text)
-        env = args[2] if len(args) > 2 else None
-    elif event == "os.spawn":
-        text = path_text(args[1]) if len(args) > 1 else None
-        if text is None:
-            return None
-        names.append(text)
-        env = args[3] if len(args) > 3 else None
-    elif event == "_posixsubprocess.fork_exec":
-        exes = plain_seq(args[0]) if args else None  # (executable_list, args, env)
-        if exes is not None:
-            for exe in exes:
-                text = path_text(exe)
-                if text is None:
-                    return None
-                names.append(text)
-        else:
-            return None
+        for exe in exes:
+            text = path_text(exe)
+            if text is None:
+                return None
+            names.append(text)
     else:
         return []
     found: list[str] = []

@@ -1,17 +1,18 @@
 """The native engine: the audit hook in C (``tpython._native``), Python for the rest.
 
 The policy is compiled here into plain tables (catalog defaults, rules' event
-globs and whether they have conditions) and handed to C once; C copies them
+globs, their conditions as C evaluates them) and handed to C once; C copies them
 and never consults a Python object for them again. Events decided as `allow`
-or `count` never leave C. The rest reach :meth:`NativeEngine.slow_path`, which
-decides conditions and writes records with the Python engine's code and
-returns the decision to C, which fires the USDT probe and then enforces.
+or `count` never leave C, and C evaluates every condition. The rest (ask, kill,
+values only Python renders) reach :meth:`NativeEngine.slow_path`, which decides
+and writes records with the Python engine's code and returns the decision to C,
+which fires the USDT probe and then enforces.
 """
 from __future__ import annotations
 
 import sys
 
-from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, TEXT_ARGS, WRITE_EVENTS
+from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, TEXT_ARGS, WRITE_EVENTS, condition_facts
 from tpython.engine.facts import WRITE_FLAGS
 from tpython.engine.hook import Engine
 from tpython.engine.native_recorder import NativeRecorder
@@ -50,7 +51,7 @@ class NativeEngine(Engine):
     def frozen_tables(self) -> tuple[dict[str, str], str, list[tuple[Any, ...]]]:
         """What C needs to resolve any event name: catalog defaults, the default of
         unknown events, and each rule's event globs, action, whether it has conditions,
-        id, message, and the conditions C evaluates itself (or None)."""
+        id, message, and its conditions as C evaluates them (None: it has none)."""
         by_category = {category: self.policy.default_for(category) for category in CATEGORIES}
         defaults = {name: by_category[info.category] for name, info in EVENTS.items()}
         places = self.table.placeholders
@@ -107,6 +108,7 @@ class NativeEngine(Engine):
             "move_events": tuple(sorted(MOVE_EVENTS)), "write_events": tuple(sorted(WRITE_EVENTS)),
             "write_flags": WRITE_FLAGS, "fail_closed": self.fail_closed,
             "on_kill": self._on_kill,
+            "condition_facts": condition_facts(),  # where events keep hosts, ports, programs
         }
 
     def _on_kill(self, event: str, rule: Optional[str]) -> None:

@@ -16,6 +16,7 @@ from tpython.jsontext import dumps
 from tpython.policy.catalog import category_of
 from tpython.policy.model import Policy, Rule
 from tpython.policy.patterns import (
+    compile_arg_regex,
     compile_globs,
     expand_path_glob,
     native_glob_tokens,
@@ -180,9 +181,7 @@ def compile_condition(key: str, value: Any, strict_all: bool, placeholders: dict
         match = compile_globs(list(value), path=False)
         return lambda f: f.caller is not None and match(f.caller)
     if key == "arg":
-        from tpython.policy.argregex import compile_arg  # only policies with `arg` conditions load it
-
-        regexes = [compile_arg(v) for v in value]
+        regexes = [compile_arg_regex(v) for v in value]
         return lambda f: any(rx.search(f.args_json) for rx in regexes)
     raise ValueError(f"unknown condition {key!r}")  # the loader rejects these first
 
@@ -204,15 +203,12 @@ def _fixed_dir(glob: str) -> Optional[str]:
     return fixed if fixed.startswith("/") and fixed.count("/") >= 2 else None
 
 
-# What C leaves to facts.event_paths: a symbolic link points where its target leads from
-# the link's directory. Events that make one (eventargs.NEW_LINKS), and events that may
-# give one a new name, with the position of the name (MOVED_LINKS: when it is a link).
-NEW_LINK_EVENTS = tuple(sorted(NEW_LINKS))
-MOVED_LINK_SOURCES = tuple(sorted((event, source) for event, (source, _) in MOVED_LINKS.items()))
-
-# The conditions tpython._native evaluates itself (native/conditions.c); `arg` only
-# when every pattern was translated to C's matcher (policy.argregex).
-NATIVE_CONDITIONS = frozenset({"path", "write", "arg", "caller"})
+# A symbolic link points where its target leads from the link's directory. Events that
+# make one, with the positions of its target text and of the link (eventargs.NEW_LINKS),
+# and events that may give one a new name, with the positions of the name and of the new
+# name (MOVED_LINKS: when the name is a link), as tpython._native reads them.
+NEW_LINK_EVENTS = tuple(sorted((event, target, link) for event, (target, link) in NEW_LINKS.items()))
+MOVED_LINK_NAMES = tuple(sorted((event, source, new) for event, (source, new) in MOVED_LINKS.items()))
 
 
 def lets_through(rule: Rule) -> bool:
@@ -223,49 +219,45 @@ def lets_through(rule: Rule) -> bool:
 
 
 def native_conditions(rule: Rule, placeholders: dict[str, list[str]]) -> Optional[tuple[Any, ...]]:
-    """RULE's conditions as tpython._native evaluates them: (when, unless), each a tuple of
-    ("write", want), ("path", strict_all, glob tokens, move roots, NEW_LINK_EVENTS,
-    MOVED_LINK_SOURCES), ("arg", C regexes),
-    ("caller", name glob tokens) or ("python", key), built exactly as
-    :func:`compile_condition` builds its predicates.
-
-    A condition only Python evaluates (`host`, `module`, ..., an `arg` pattern only `re`
-    takes) comes after the others: C decides every event one of those others settles
-    (a `when` that fails: the rule does not apply; an `unless` that fails: it does) and
-    hands the rest to Python, which decides them in full. None when C can evaluate none
-    of them."""
+    """RULE's conditions as tpython._native evaluates them (every kind; None: it has none):
+    (when, unless), each a tuple of ("write", want), ("path", strict_all, glob tokens, move
+    roots, NEW_LINK_EVENTS, MOVED_LINK_NAMES), ("host", strict_all, name glob tokens,
+    ((packed network, prefix length), ...)), ("port", strict_all, ((low, high), ...)),
+    ("executable", strict_all, tokens of globs with a slash, tokens of bare globs),
+    ("module", name glob tokens), ("caller", name glob tokens) or ("arg", strict_all,
+    PCRE2 patterns). STRICT_ALL: every candidate value must match and an unknowable one
+    fails (a `when` that narrows an exemption, an `unless` that widens a denial)."""
     if not (rule.when or rule.unless):
         return None
     narrowing = lets_through(rule)
-    c_regexes: dict[str, Any] = {}
-    if "arg" in rule.when or "arg" in rule.unless:
-        from tpython.policy.argregex import compile_arg
 
-        c_regexes = {p: compile_arg(p).native_regex for part in (rule.when, rule.unless) for p in part.get("arg", ())}
-
-    def in_c(key: str, value: Any) -> bool:
-        return key in NATIVE_CONDITIONS and (key != "arg" or None not in (c_regexes[p] for p in value))
+    def names(globs: list[str]) -> tuple[Any, ...]:
+        return tuple(native_glob_tokens(g, path=False) for g in globs)
 
     def one(key: str, value: Any, strict_all: bool) -> tuple[Any, ...]:
-        if not in_c(key, value):
-            return ("python", key)
         if key == "write":
             return ("write", bool(value))
+        if key in ("caller", "module"):
+            return (key, names(value))
         if key == "arg":
-            return ("arg", tuple(c_regexes[p] for p in value))
-        if key == "caller":
-            return ("caller", tuple(native_glob_tokens(g, path=False) for g in value))
-        globs = [g for p in value for g in expand_path_glob(p, placeholders)]
-        return ("path", strict_all, tuple(native_glob_tokens(g) for g in globs),
-                tuple(filter(None, map(_fixed_dir, globs))), NEW_LINK_EVENTS, MOVED_LINK_SOURCES)
+            return ("arg", strict_all, tuple(value))
+        if key == "port":
+            return ("port", strict_all, tuple(parse_port(v) for v in value))
+        if key == "host":
+            entries = [parse_host(v) for v in value]
+            networks = tuple((e.network_address.packed, e.prefixlen) for e in entries if not isinstance(e, str))
+            return ("host", strict_all, names([e for e in entries if isinstance(e, str)]), networks)
+        if key == "executable":
+            return ("executable", strict_all, names([v for v in value if "/" in v]),
+                    names([v for v in value if "/" not in v]))
+        if key == "path":
+            globs = [g for p in value for g in expand_path_glob(p, placeholders)]
+            return ("path", strict_all, tuple(native_glob_tokens(g) for g in globs),
+                    tuple(filter(None, map(_fixed_dir, globs))), NEW_LINK_EVENTS, MOVED_LINK_NAMES)
+        raise ValueError(f"unknown condition {key!r}")  # the loader rejects these first
 
-    def part(conditions: dict[str, Any], strict_all: bool) -> tuple[tuple[Any, ...], ...]:
-        ordered = sorted(conditions.items(), key=lambda kv: not in_c(*kv))  # Python's last (stable)
-        return tuple(one(k, v, strict_all) for k, v in ordered)
-
-    if not any(in_c(k, v) for conditions in (rule.when, rule.unless) for k, v in conditions.items()):
-        return None
-    return part(rule.when, narrowing), part(rule.unless, not narrowing)
+    return (tuple(one(k, v, narrowing) for k, v in rule.when.items()),
+            tuple(one(k, v, not narrowing) for k, v in rule.unless.items()))
 
 
 class CompiledRule:

@@ -70,7 +70,7 @@ struct Rule {
     Py_ssize_t n_globs;
     int action;
     int conditional;
-    CondSet *conds;            /* conditions C evaluates, or NULL: Python's */
+    CondSet *conds;            /* its conditions (NULL: it has none) */
     char *id;
     char *message;
 };
@@ -237,9 +237,8 @@ free_steps(Entry *e)
     e->n_steps = 0;
 }
 
-/* Fill E for EVENT: the first matching rule without conditions decides, rules
- * before it whose conditions C evaluates become steps, and any other
- * conditional rule before it sends the event to Python. */
+/* Fill E for EVENT: the first matching rule without conditions decides, and the
+ * conditional rules before it become steps (C evaluates every condition). */
 static void
 resolve(const char *event, Entry *e)
 {
@@ -269,7 +268,7 @@ resolve(const char *event, Entry *e)
             e->rule = rule->id;
             e->message = rule->message;
         }
-        else if (rule->conds != NULL) {
+        else { /* conditional: C evaluates its conditions (build_rules refuses one without) */
             const Rule **grown = realloc(e->steps, (size_t)(e->n_steps + 1) * sizeof(Rule *));
             if (grown == NULL) {
                 python = 1;
@@ -277,9 +276,6 @@ resolve(const char *event, Entry *e)
             }
             e->steps = grown;
             e->steps[e->n_steps++] = rule;
-        }
-        else {
-            python = 1;
         }
     }
     int final = python ? A_PYTHON : c_action(action < 0 ? deflt : action);
@@ -673,7 +669,7 @@ static int
 decide_cond(const char *event, PyObject *args, Entry *e, const char **rule, const char **message,
             uint64_t **counter)
 {
-    PathFacts facts = {0};
+    EventFacts facts = {0};
     int action = e->final;
     *rule = e->rule;
     *message = e->message;
@@ -834,7 +830,10 @@ build_rules(PyObject *list)
         Rule *r = &rules[i];
         r->conditional = conditional;
         r->conds = conds_build(conds);
-        if (r->conds == NULL && PyErr_Occurred()) {
+        if (r->conds == NULL && (PyErr_Occurred() || conditional)) {
+            if (!PyErr_Occurred()) { /* C evaluates every condition: a rule with some has a table */
+                PyErr_SetString(PyExc_ValueError, "a conditional rule without its conditions");
+            }
             return -1;
         }
         if (parse_action(action, &r->action) < 0 || (r->id = copy_str(id, "rule id")) == NULL
@@ -948,20 +947,15 @@ build_options(PyObject *options)
     PyObject *launcher_file = PyDict_GetItemString(options, "launcher_file");
     PyObject *enforce_obj = PyDict_GetItemString(options, "enforce");
     PyObject *policy_obj = PyDict_GetItemString(options, "policy");
-    PyObject *moves = PyDict_GetItemString(options, "move_events");
-    PyObject *writes = PyDict_GetItemString(options, "write_events");
-    PyObject *flags = PyDict_GetItemString(options, "write_flags");
     PyObject *fail_closed_obj = PyDict_GetItemString(options, "fail_closed");
     PyObject *on_kill_obj = PyDict_GetItemString(options, "on_kill");
     if (!shapes_obj || !log_in_c_obj || !stdlib || !site || !tpython_dir || !lookup || !launcher_file || !enforce_obj
-        || !policy_obj || !moves || !writes || !flags || !fail_closed_obj || !on_kill_obj) {
+        || !policy_obj || !fail_closed_obj || !on_kill_obj) {
         PyErr_SetString(PyExc_KeyError, "options need shapes, log_in_c, stdlib, site, tpython, package_lookup, "
-                                        "launcher_file, enforce, policy, move_events, write_events, "
-                                        "write_flags, fail_closed, on_kill");
+                                        "launcher_file, enforce, policy, fail_closed, on_kill");
         return -1;
     }
-    long long write_flags = PyLong_AsLongLong(flags);
-    if ((write_flags == -1 && PyErr_Occurred()) || conds_configure(moves, writes, write_flags) < 0) {
+    if (conds_configure(options) < 0) { /* move_events, write_events, write_flags, condition_facts */
         return -1;
     }
     if ((policy_name = copy_str(policy_obj, "policy name")) == NULL) {

@@ -10,6 +10,7 @@
 #include <Python.h>
 
 #include "conditions.h"
+#include "globs.h"
 #include "dispatch.h"
 #include "kernel.h"
 #include "net.h"
@@ -17,7 +18,7 @@
 #include "originals.h"
 #include "probes.h"
 #include "record.h"
-#include "regex.h"
+#include "argregex.h"
 #include "repeats.h"
 #include "render.h"
 #include "signalguard.h"
@@ -36,7 +37,7 @@ static PyMethodDef methods[] = {
     {"decide", tp_decide, METH_VARARGS,
      "decide(event, args) -> (action, rule) as C decides it, recording nothing; \"python\": the slow path's."},
     {"glob_match", tp_glob_match, METH_VARARGS,
-     "glob_match(tokens, text) -> whether C's matcher matches TEXT (None: C does not take the glob)."},
+     "glob_match(tokens, text) -> whether C's glob matcher matches TEXT."},
     {"set_busy", tp_set_busy, METH_O, "set_busy(flag) -> previous: mark this thread's work as tpython's."},
     {"stats", tp_stats, METH_NOARGS, "stats() -> the engine's state, for tpython.start and info."},
     {"chain_start", tp_chain_start, METH_VARARGS,

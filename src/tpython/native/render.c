@@ -91,8 +91,27 @@ put_long(Buf *b, PyObject *v)
 {
     int overflow = 0;
     long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
-    if (overflow) {
-        return RENDER_PYTHON; /* big integers: Python's own formatting */
+    if (overflow) { /* render._int: the value up to 1024 bits, else its size */
+        PyObject *binary = PyNumber_ToBase(v, 2); /* "0b..." or "-0b..." of the value, not of methods */
+        if (binary == NULL) {
+            PyErr_Clear();
+            return RENDER_PYTHON;
+        }
+        Py_ssize_t bits = PyUnicode_GET_LENGTH(binary) - (overflow < 0 ? 3 : 2);
+        Py_DECREF(binary);
+        PyObject *text = bits <= 1024 ? PyNumber_ToBase(v, 10) : NULL;
+        int rc;
+        if (text != NULL) {
+            rc = buf_puts(b, PyUnicode_AsUTF8(text)) < 0 ? RENDER_ERROR : RENDER_OK;
+            Py_DECREF(text);
+        }
+        else {
+            PyErr_Clear();
+            char tail[64];
+            int n = snprintf(tail, sizeof tail, "\"<%sint of %zd bits>\"", overflow < 0 ? "negative " : "", bits);
+            rc = bits <= 1024 ? RENDER_PYTHON : buf_put(b, tail, (size_t)n) < 0 ? RENDER_ERROR : RENDER_OK;
+        }
+        return rc;
     }
     if (n == -1 && PyErr_Occurred()) {
         PyErr_Clear();

@@ -14,8 +14,10 @@ from tpython.policy.eventnames import declared_matcher, event_problem, toml_stri
 from tpython.policy.model import ACTIONS, CONDITION_KEYS, LAUNCH_KINDS, MODES, Policy, Rule
 from tpython.policy.patterns import (
     PatternError,
+    compile_arg_regex,
     compile_globs,
     expand_path_glob,
+    native_glob_tokens,
     parse_host,
     parse_port,
     path_placeholders,
@@ -382,16 +384,20 @@ def _condition(key: str, value: Any, fail: Any, part: str, places: dict[str, lis
         if key == "path":
             expanded = [g for p in items for g in expand_path_glob(p, places)]
             compile_globs(expanded, path=True)
+            for glob in expanded:
+                native_glob_tokens(glob)
         elif key == "host":
             for item in items:
-                parse_host(item)
+                host = parse_host(item)
+                if isinstance(host, str):
+                    native_glob_tokens(host, path=False)
         elif key in ("module", "executable", "caller"):
             compile_globs(items, path=False)
-        elif key == "arg":
-            from tpython.policy.argregex import compile_arg  # only policies with `arg` conditions load it
-
             for item in items:
-                compile_arg(item)
+                native_glob_tokens(item, path=False)
+        elif key == "arg":
+            for item in items:
+                compile_arg_regex(item)
     except PatternError as exc:
         raise fail(key, str(exc)) from None
     return items

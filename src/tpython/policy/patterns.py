@@ -10,7 +10,7 @@ Patterns are compiled with the policy, before the hooks are installed, with
 string methods where they suffice: `re` is imported only when a glob needs a
 regular expression, and then when it is first matched; `ipaddress` when a
 host entry is an address. So the built-in profiles start without either (the
-native engine matches their path globs in C, see also `argregex`).
+native engine matches their globs in C, and `arg` patterns with PCRE2).
 """
 from __future__ import annotations
 
@@ -191,11 +191,10 @@ _SIMPLE_CLASS = r"(?:[^\\\[\]\-^](?:-[^\\\[\]\-^])?)+"
 
 def native_glob_tokens(pattern: str, *, path: bool = True) -> tuple[GlobToken, ...]:
     """A glob's tokens for tpython._native's matcher: a class becomes
-    ("class", negated, "lohi..." code point pairs) as the regex reads it, or
-    ("class", False, None) when it is not a plain set of characters and ranges
-    (C then leaves the rule to the Python engine). The matcher reads path globs; a
-    name glob (PATH false: ``*`` and ``?`` cross ``/`` too) is given as the path glob
-    that means the same: ``*`` as ``**``, ``?`` as a class of every character."""
+    ("class", negated, "lohi..." code point pairs) as the regex reads it. The matcher
+    reads path globs; a name glob (PATH false: ``*`` and ``?`` cross ``/`` too) is given
+    as the path glob that means the same: ``*`` as ``**``, ``?`` as a class of every
+    character. A class the regex refuses raises PatternError."""
     out: list[GlobToken] = []
     for token in glob_tokens(pattern, path=path):
         if not path and token[0] in ("star", "any"):
@@ -210,7 +209,7 @@ def native_glob_tokens(pattern: str, *, path: bool = True) -> tuple[GlobToken, .
         negated = body.startswith("^")
         rest = body[1:] if negated else body
         if not re.fullmatch(_SIMPLE_CLASS, rest):
-            out.append(("class", False, None))
+            out.append(_parsed_class(_class_regex(token[1]), pattern))
             continue
         pairs, j = [], 0
         while j < len(rest):
@@ -222,6 +221,40 @@ def native_glob_tokens(pattern: str, *, path: bool = True) -> tuple[GlobToken, .
                 j += 1
         out.append(("class", negated, "".join(pairs)))
     return tuple(out)
+
+
+def _parsed_class(regex: str, pattern: str) -> GlobToken:
+    """A class that is not a plain list of characters and ranges (a `[`, `-` or `^` in
+    it), as ("class", negated, pairs) from the regex parser's own reading of it."""
+    import warnings
+
+    try:
+        import re._parser as parser  # type: ignore[import-not-found]
+    except ImportError:  # Python 3.9, 3.10
+        import sre_parse as parser
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # FutureWarning: possible nested set
+            items = list(parser.parse(regex))
+    except Exception as exc:  # re.error
+        raise PatternError(f"bad character class in glob {pattern!r}: {exc}") from None
+    negated, pairs = False, []
+    if len(items) == 1 and str(items[0][0]) in ("LITERAL", "NOT_LITERAL"):
+        negated = str(items[0][0]) == "NOT_LITERAL"
+        pairs.append(chr(items[0][1]) * 2)
+    elif len(items) == 1 and str(items[0][0]) == "IN":
+        for op, value in items[0][1]:
+            if str(op) == "NEGATE":
+                negated = True
+            elif str(op) == "LITERAL":
+                pairs.append(chr(value) * 2)
+            elif str(op) == "RANGE":
+                pairs.append(chr(value[0]) + chr(value[1]))
+            else:
+                raise PatternError(f"bad character class in glob {pattern!r}")
+    else:
+        raise PatternError(f"bad character class in glob {pattern!r}")
+    return ("class", negated, "".join(pairs))
 
 
 def compile_globs(patterns: list[str], *, path: bool) -> Callable[[str], bool]:
@@ -297,3 +330,21 @@ def parse_port(entry: object) -> tuple[int, int]:
     if not (0 <= low <= high <= 65535):
         raise PatternError(f"bad port {entry!r}: out of range 0-65535")
     return low, high
+
+
+def compile_arg_regex(pattern: str) -> Any:
+    """An `arg` pattern compiled by PCRE2 (tpython._native.Regex: ``.search(text)``);
+    PatternError with PCRE2's own message when it refuses the pattern."""
+    try:
+        from tpython._native import Regex
+    except ImportError:  # the Python engine's platforms, without the extension: `re`
+        import re
+
+        try:
+            return re.compile(pattern)
+        except re.error as exc:
+            raise PatternError(f"bad regex {pattern!r}: {exc}") from None
+    try:
+        return Regex(pattern)
+    except ValueError as exc:
+        raise PatternError(str(exc)) from None
