@@ -29,6 +29,8 @@ NATIVE_SOURCES = [NATIVE + name for name in ("module.c", "dispatch.c", "record.c
 NATIVE_HEADERS = [NATIVE + name for name in ("dispatch.h", "record.h", "render.h", "attrib.h", "opencode.h",
                                              "codecheck.h", "kernel.h", "conditions.h", "probes.h", "spawn.h",
                                              "regex.h", "literals.h", "net.h", "repeats.h", "signals.h")]
+NATIVE_SOURCES += [NATIVE + "trust.c", NATIVE + "guard.c"]  # the integrity checks' trust sources, the guard
+NATIVE_HEADERS += [NATIVE + "trust.h", NATIVE + "guard.h"]
 
 
 def _c_string(data: bytes) -> str:
