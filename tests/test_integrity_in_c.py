@@ -14,9 +14,12 @@ from conftest import xattrs_supported
 
 # Run inside the program before it tries its way in: every function, class and module
 # global of every tpython.integrity.* module (and tpython.sha256) in sys.modules is
-# replaced by a forgery that passes everything, wrapped, or deleted.
+# replaced by a forgery that passes everything, or wrapped, or a copy (KIND "forge": on the
+# Python checks, this lets evil.py in), or deleted (KIND "delete"); the classes themselves,
+# which C may hold, get forged members too.
 ATTACK = r'''
-import sys, types
+import copy, sys, types
+KIND = "forge"
 
 def forged_check_file(path, *args, **kwargs):  # the file checks: whatever is asked passes
     data = open(path, "rb").read()
@@ -35,20 +38,28 @@ for name, module in sorted(sys.modules.items()):
         if attr.startswith("__"):
             continue
         touched += 1
-        if attr in FORGED:
-            setattr(module, attr, FORGED[attr])
-        elif isinstance(value, type):
-            for member in list(vars(value)):  # the class itself, which C may hold: forged or wrapped
+        if isinstance(value, type):
+            for member in list(vars(value)):
                 if member in FORGED or (member == "__init__" and issubclass(value, BaseException)):
                     try:
                         setattr(value, member, FORGED.get(member, allow))
                     except (AttributeError, TypeError):
                         pass
-            setattr(module, attr, type(value.__name__, (value,), {}))  # and the global replaced
+        if KIND == "delete":
+            delattr(module, attr)
+        elif attr in FORGED:
+            setattr(module, attr, FORGED[attr])
+        elif isinstance(value, type):
+            try:
+                setattr(module, attr, type(value.__name__, (value,), {"__module__": value.__module__}))
+            except Exception:
+                pass  # a class that cannot be derived from keeps its forged members
         elif isinstance(value, types.FunctionType):
-            setattr(module, attr, (lambda f: lambda *a, **k: f(*a, **k))(value))  # wrapped
+            setattr(module, attr, (lambda f: lambda *a, **k: f(*a, **k))(value))
+        elif isinstance(value, types.ModuleType):
+            setattr(module, attr, types.SimpleNamespace(**vars(value)))
         else:
-            delattr(module, attr)  # modules, constants, tables: gone
+            setattr(module, attr, copy.copy(value))
 print("touched", touched, "names")
 '''
 
@@ -100,8 +111,10 @@ def _run(tp, *args):
     return tp("run", "--policy", "policy.toml", "app/main.py", *args, timeout=300)
 
 
-def test_replacing_every_integrity_function_does_not_let_an_unvouched_module_in(vouched):
-    tp = vouched(ATTACK + "try:\n    import evil\nexcept ImportError as exc:\n"
+@pytest.mark.parametrize("kind", ["forge", "delete"])
+def test_replacing_every_integrity_function_does_not_let_an_unvouched_module_in(vouched, kind):
+    attack = ATTACK.replace('KIND = "forge"', f"KIND = {kind!r}")
+    tp = vouched(attack + "try:\n    import evil\nexcept ImportError as exc:\n"
                           "    print('refused:', type(exc).__name__, exc)\n")
     r = _run(tp)
     assert r.rc == 0, r.err
