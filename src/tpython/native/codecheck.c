@@ -177,8 +177,10 @@ check_file(const TrustConfig *cfg, PyObject *path, Verdict *v)
         return -1;
     }
     int fd = open_real(PyBytes_AS_STRING(encoded), v->real);
+    int saved = errno;
     Py_DECREF(encoded);
     if (fd < 0) {
+        errno = saved;
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
         return -1;
     }

@@ -14,6 +14,7 @@
 #include <Python.h>
 #include <errno.h>
 #include <nettle/sha2.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -267,6 +268,7 @@ typedef struct {
 
 static Slot *slots;
 static size_t n_slots, n_used;
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER; /* subinterpreters may have GILs of their own */
 
 static void
 unhex(const char hex[65], unsigned char out[32])
@@ -295,40 +297,49 @@ trusted_add(const char hex[65])
 {
     unsigned char digest[32];
     unhex(hex, digest);
+    int rc = 0;
+    pthread_mutex_lock(&slots_lock);
     if ((n_used + 1) * 2 > n_slots) {
         size_t size = n_slots ? n_slots * 2 : 1024;
         Slot *grown = calloc(size, sizeof(Slot));
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        for (size_t i = 0; i < n_slots; i++) {
+        for (size_t i = 0; grown != NULL && i < n_slots; i++) {
             if (slots[i].used) {
                 *probe_slot(grown, size, slots[i].digest) = slots[i];
             }
         }
-        free(slots);
-        slots = grown;
-        n_slots = size;
+        if (grown != NULL) {
+            free(slots);
+            slots = grown;
+            n_slots = size;
+        }
+        else if (n_used + 1 >= n_slots) {
+            rc = -1; /* full: no room to probe */
+        }
     }
-    Slot *s = probe_slot(slots, n_slots, digest);
-    if (!s->used) {
-        memcpy(s->digest, digest, 32);
-        s->used = 1;
-        n_used++;
+    if (rc == 0) {
+        Slot *s = probe_slot(slots, n_slots, digest);
+        if (!s->used) {
+            memcpy(s->digest, digest, 32);
+            s->used = 1;
+            n_used++;
+        }
     }
-    return 0;
+    pthread_mutex_unlock(&slots_lock);
+    if (rc < 0) {
+        PyErr_NoMemory();
+    }
+    return rc;
 }
 
 int
 trusted_has(const char hex[65])
 {
-    if (n_slots == 0) {
-        return 0;
-    }
     unsigned char digest[32];
     unhex(hex, digest);
-    return probe_slot(slots, n_slots, digest)->used;
+    pthread_mutex_lock(&slots_lock);
+    int found = n_slots != 0 && probe_slot(slots, n_slots, digest)->used;
+    pthread_mutex_unlock(&slots_lock);
+    return found;
 }
 
 /* ---- for `tpython trust check` --------------------------------------------- */
