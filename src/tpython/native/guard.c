@@ -428,6 +428,10 @@ tp_guard_event(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "sO!|O:guard_event", &event, &PyTuple_Type, &event_args, &frame)) {
         return NULL;
     }
+    if (tp_is_sealed()) { /* the native engine's hook calls the guard itself: nothing for the program */
+        PyErr_SetString(PyExc_RuntimeError, "tpython: the guard is the native engine's hook's own");
+        return NULL;
+    }
     if (frame != Py_None && !PyFrame_Check(frame)) {
         PyErr_SetString(PyExc_TypeError, "guard_event: frame must be a frame or None");
         return NULL;
