@@ -369,7 +369,8 @@ tries = {"native": 0, "native_refused": 0, "modules": 0, "objects": 0, "function
 CALLS = {
     "set_busy": [(True,)], "seal": [()], "reset_counts": [()], "chain_restart": [("00", os.getpid())],
     "chain_start": [("00", os.getpid(), [], 2)], "install_audit": [({}, "allow", [], (), print, {})],
-    "install_open_code": [(lambda path: None,)],
+    "install_open_code": [({"max_size": 1 << 30, "kernel_check": False, "require": False, "xattr": False,
+                            "manifest": None}, ImportError, PermissionError)],
     "spawn_configure": [("{}", None, ["/bin/sh"], [])],
     "spawn_worker": [("import os; os.system('touch pwned-spawn')", [], (), "00")],
     "chain_record": [("os.system", b"[]", "allow", False, None, "null", "null", "", ""),

@@ -9,7 +9,6 @@ import pytest
 from conftest import assert_one_line_error, xattrs_supported
 
 from tpython.integrity import checks, kernel
-from tpython.integrity.sources import ManifestSource, XattrSource
 from tpython.integrity.xattrs import XATTR_NAME
 
 XATTR = XATTR_NAME.encode()
@@ -150,15 +149,15 @@ def test_stamp_is_mkxattr_compatible_and_check_finds_stale_stamps(app):
 def test_file_checks_noexec_not_regular_too_large(tp, noexec_dir):
     script = noexec_dir / "s.py"
     script.write_text("print(1)\n")
-    v = checks.check_file(str(script), checks.Policy())
+    v = checks.check_file(str(script), checks.config())
     assert not v.ok and v.reason == "on a noexec mount"
     fifo = tp.cwd / "fifo.py"
     os.mkfifo(fifo)
-    v = checks.check_file(str(fifo), checks.Policy())
+    v = checks.check_file(str(fifo), checks.config())
     assert not v.ok and v.reason == "not a regular file"
     big = tp.cwd / "big.py"
     big.write_text("x = 1\n" * 100)
-    v = checks.check_file(str(big), checks.Policy(max_size=100))
+    v = checks.check_file(str(big), checks.config(max_size=100))
     assert not v.ok and v.reason.startswith("too large (600 bytes")
     r = tp.cli("trust", "check", str(noexec_dir))
     assert r.rc == 1 and f"FAIL {script}: on a noexec mount" in r.out
@@ -180,19 +179,24 @@ def test_verdict_names_the_real_path_as_realpath_does(tp, monkeypatch):
     paths = [str(target), "filelink.py", str(tp.cwd / "chain.py"), "dirlink/deep/mod\udcff.py",
              "dirlink/deep/../deep/mod\udcff.py", "./real/../dirlink/deep/mod\udcff.py"]
     for path in paths:
-        verdict = checks.check_file(path, checks.Policy())
+        verdict = checks.check_file(path, checks.config())
         assert verdict.ok and verdict.path == os.path.realpath(path) == str(target), path
 
-    readlink = os.readlink
+    # where /proc cannot tell (here: not mounted, in a mount namespace of its own), realpath(3)
+    import shutil
+    import subprocess
+    import sys
 
-    def no_proc(name: str) -> str:
-        if str(name).startswith("/proc/"):
-            raise FileNotFoundError(name)
-        return readlink(name)
-
-    monkeypatch.setattr(checks.os, "readlink", no_proc)
-    for path in paths:
-        assert checks.check_file(path, checks.Policy()).path == str(target), path
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("unmounting /proc needs unshare and root")
+    program = ("import sys\nfrom tpython.integrity import checks\n"
+               "for path in sys.argv[2:]:\n    print(checks.check_file(path, checks.config()).path == sys.argv[1])\n")
+    proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                           'umount -l /proc && test ! -e /proc/self && exec "$0" "$@"', sys.executable, "-c", program,
+                           os.fsencode(str(target)), *map(os.fsencode, paths)],
+                          cwd=tp.cwd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True"] * len(paths)
 
 
 def test_check_reads_once_and_returns_the_bytes_it_hashed(tp):
@@ -203,11 +207,11 @@ def test_check_reads_once_and_returns_the_bytes_it_hashed(tp):
     from tpython.integrity.manifest import Manifest
 
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    source = ManifestSource(Manifest("m.json", {str(path): digest}, False))
-    v = checks.check_file(str(path), checks.Policy(sources=[source], require=True))
-    assert v.ok and v.data == path.read_bytes() and v.sha256 == digest and v.vouched_by == source.name
+    manifest = Manifest("m.json", {str(path): digest}, False)
+    v = checks.check_file(str(path), checks.config(manifest=manifest, require=True))
+    assert v.ok and v.data == path.read_bytes() and v.sha256 == digest and v.vouched_by == "manifest"
     with pytest.raises(FileNotFoundError):  # as io.open_code would: a missing .pyc is normal
-        checks.check_file(str(tp.cwd / "other.py"), checks.Policy(sources=[source, XattrSource()], require=True))
+        checks.check_file(str(tp.cwd / "other.py"), checks.config(manifest=manifest, xattr=True, require=True))
 
 
 def test_kernel_execve_check(tp, noexec_dir):

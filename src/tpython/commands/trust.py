@@ -5,7 +5,6 @@ import sys
 from typing import Optional, Sequence, TextIO
 
 from tpython.integrity import checks, keys, manifest, xattrs
-from tpython.integrity.sources import ManifestSource, TrustSource, XattrSource
 from tpython.integrity.walk import code_files
 
 
@@ -48,17 +47,14 @@ def trust_stamp(paths: Sequence[str], all_files: bool, verbose: bool, out: TextI
 def trust_check(paths: Sequence[str], manifest_path: Optional[str], pubkey: Optional[str], use_xattr: bool,
                 all_files: bool, out: TextIO = sys.stdout) -> int:
     """Check every code file under PATHS; print each failure with its reason; 1 when any fails."""
-    sources: list[TrustSource] = []
-    if manifest_path:
-        sources.append(ManifestSource(manifest.load(manifest_path, pubkey)))
-    if use_xattr:
-        sources.append(XattrSource())
-    policy = checks.Policy(sources=sources, require=bool(sources))
+    loaded = manifest.load(manifest_path, pubkey) if manifest_path else None
+    config = checks.config(manifest=loaded, xattr=use_xattr, require=bool(loaded or use_xattr))
+    sources = checks.source_names(config)
     checked = failed = 0
     for path in code_files(paths, all_files=all_files):
         checked += 1
         try:
-            verdict = checks.check_file(path, policy)
+            verdict = checks.check_file(path, config)
         except OSError as exc:
             failed += 1
             print(f"FAIL {path}: cannot be read: {exc.strerror}", file=out)
@@ -66,6 +62,6 @@ def trust_check(paths: Sequence[str], manifest_path: Optional[str], pubkey: Opti
         if not verdict.ok:
             failed += 1
             print(f"FAIL {verdict.path}: {verdict.reason}", file=out)
-    what = " and ".join(s.name for s in sources) if sources else "file checks only (no trust source given)"
+    what = " and ".join(sources) if sources else "file checks only (no trust source given)"
     print(f"{checked} files checked against {what}: {failed} failed", file=out)
     return 1 if failed else 0

@@ -60,16 +60,13 @@ class NativeEngine(Engine):
         return defaults, self.policy.default_for("other"), rules
 
     def install(self, guard: Optional[Any] = None) -> None:
+        """GUARD is the Python engine's: C's hook calls the integrity guard itself (native/guard.c)."""
         defaults, other, rules = self.frozen_tables()
-        guard_events = frozenset(guard.EVENTS) if guard is not None else frozenset()
-        check: Callable[[str, tuple[Any, ...]], None] = guard if guard is not None else (lambda e, a: None)
         lookup = self.table.lookup
         decide = self.decide
 
         def slow_path(event: str, args: tuple[Any, ...]) -> Decision:
             # C has marked this thread busy: tpython's own work here raises no decisions.
-            if event in guard_events:
-                check(event, args)  # raises to refuse
             entry = lookup(event)
             if type(entry) is str and entry in ("allow", "count"):
                 if entry == "count":
@@ -81,7 +78,7 @@ class NativeEngine(Engine):
                 frame = None
             return decide(event, args, entry, frame)
 
-        self.native.install_audit(defaults, other, rules, tuple(sorted(guard_events)), slow_path,
+        self.native.install_audit(defaults, other, rules, (), slow_path,
                                   self.c_options())
 
     def c_options(self) -> dict[str, Any]:

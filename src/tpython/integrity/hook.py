@@ -1,37 +1,34 @@
-"""The open_code hook: every file CPython reads as code passes :func:`checks.check_file`.
+"""The open_code hook's Python side: what it raises, and the configuration C takes.
 
-Installed by the bootstrap before ``site`` (``.pth`` files and the target
-are read through it). The bytes that were checked are the bytes handed to
-the loader (an in-memory file), so swapping the file afterwards gains
-nothing. A refusal is logged as ``tpython.integrity`` and raised as
-:class:`CodeRefused`, an ``ImportError`` (:func:`refusal`).
-
-Where no trust source is configured, tpython's C module makes the same checks
-(``native/codecheck.c``) and calls :func:`refusal`'s callable for a refusal:
-this module then loads neither :mod:`.checks` nor :mod:`.kernel`.
+Every file CPython reads as code passes tpython's C checks (``native/codecheck.c``,
+with the trust sources of ``native/trust.c``), installed by the bootstrap before
+``site`` (``.pth`` files and the target are read through it); the audit hook's
+guard (``native/guard.c``) checks code that arrives through ``import`` of an
+extension module, ``compile``, ``marshal.loads`` and ``ctypes.dlopen``. The bytes
+that were checked are the bytes handed to the loader (an in-memory file), so
+swapping the file afterwards gains nothing. A refusal is logged as
+``tpython.integrity`` and raised by C as :class:`CodeRefused` (an ``ImportError``)
+or :class:`CacheRefused`, the classes captured at installation. No Python function
+of tpython runs while a file is checked: replacing one changes nothing.
 """
 from __future__ import annotations
 
 import _frozen_importlib_external as _bootstrap_external  # the import system, loaded at start
 import io
-import os
+import sys
 
 from tpython.integrity import DEFAULT_MAX_SIZE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import IO, Any, BinaryIO, Callable, ContextManager, NoReturn, Optional
-
-    from tpython.integrity import checks
-    from tpython.integrity.sources.interface import TrustSource
+    from typing import IO, Any, Callable, Optional
 
 
 class CodeRefused(ImportError):
-    """A file was refused as code; the message names the file and the reason."""
+    """A file was refused as code; the message names the file and the reason (C sets
+    ``path`` and ``reason``, building the exception with ImportError's constructor)."""
 
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"tpython: refused to read {path} as code: {reason}", path=path)
-        self.reason = reason
+    reason: str
 
 
 class CacheRefused(PermissionError):
@@ -40,103 +37,47 @@ class CacheRefused(PermissionError):
     file (``site`` skips it). An OSError, which is what those readers handle."""
 
 
-def _source_of_cache(path: str) -> Optional[str]:
-    """The source file of a ``__pycache__`` file, when there is one."""
-    if os.path.basename(os.path.dirname(path)) != "__pycache__" or not path.endswith(".pyc"):
-        return None
-    try:
-        source = _bootstrap_external.source_from_cache(path)
-    except ValueError:
-        return None
-    return source if os.path.isfile(source) else None
+GUARD_EVENTS = frozenset({"import", "compile", "marshal.loads", "ctypes.dlopen"})
 
 
-def code_file(data: bytes, name: str) -> BinaryIO:
-    """The checked bytes of a code file: an in-memory file with the ``name`` a real file has."""
-    file = io.BytesIO(data)
-    file.name = name
-    return file
-
-
-def needs_trust_source(integrity: dict[str, Any]) -> bool:
-    """Whether `[integrity]` asks for a trust source (the Python checks); else C checks."""
-    return bool(integrity.get("manifest") or integrity.get("xattr") or integrity.get("require"))
-
-
-def check_policy(integrity: dict[str, Any], manifest_sha256: Optional[str]) -> checks.Policy:
-    """The checks `[integrity]` asks for; a manifest is loaded as the bytes the launcher verified."""
-    from tpython.integrity import checks
-    from tpython.integrity.errors import IntegrityError
-
-    sources: list[TrustSource] = []
+def trust_config(integrity: dict[str, Any], manifest_sha256: Optional[str]) -> dict[str, Any]:
+    """What `[integrity]` asks of C's checks; a manifest is loaded as the bytes the
+    launcher verified, and its table handed to C (which keeps its own copy)."""
+    manifest = None
     if integrity.get("manifest"):
-        from tpython.integrity import manifest
-        from tpython.integrity.sources.manifest import ManifestSource
+        from tpython.integrity import manifest as manifests
+        from tpython.integrity.errors import IntegrityError
 
         path = str(integrity["manifest"])
         if manifest_sha256 is None:
             raise IntegrityError(f"manifest {path} was not verified by the launcher")
-        sources.append(ManifestSource(manifest.load_verified(path, manifest_sha256)))
-    if integrity.get("xattr"):
-        from tpython.integrity.sources.xattr import XattrSource
-
-        sources.append(XattrSource())
-    max_size, kernel_check = code_limits(integrity)
-    return checks.Policy(sources=sources, require=bool(integrity.get("require", False)), kernel_check=kernel_check,
-                         max_size=max_size)
+        loaded = manifests.load_verified(path, manifest_sha256)
+        manifest = (loaded.path, loaded.files)
+    return native_config(max_size=int(integrity.get("max_size", DEFAULT_MAX_SIZE)),
+                         kernel_check=bool(integrity.get("kernel_check", True)),
+                         require=bool(integrity.get("require", False)), xattr=bool(integrity.get("xattr", False)),
+                         manifest=manifest)
 
 
-def code_limits(integrity: dict[str, Any]) -> tuple[int, bool]:
-    """`[integrity]`'s size limit for a code file, and whether the kernel's check counts."""
-    return int(integrity.get("max_size", DEFAULT_MAX_SIZE)), bool(integrity.get("kernel_check", True))
+def native_config(*, max_size: int, kernel_check: bool, require: bool, xattr: bool,
+                  manifest: Optional[tuple[str, dict[str, str]]]) -> dict[str, Any]:
+    """The configuration C's checks take (native/trust.c, trust_parse); MANIFEST is
+    (its path, {real path: sha256})."""
+    return {"max_size": max_size, "kernel_check": kernel_check, "require": require, "xattr": xattr,
+            "manifest": manifest}
 
 
-def make_hook(policy: checks.Policy, internal: Callable[[], ContextManager[None]],
-              record: Callable[..., None],
-              vouch: Optional[Callable[[bytes, str], None]] = None) -> Callable[[str], BinaryIO]:
-    """The callable CPython calls with each path it opens as code; VOUCH(data, path)
-    hears of every file accepted."""
-    from tpython.integrity import checks
+class PythonEngineGuard:
+    """The C guard, called from the Python engine's audit hook (the native engine's
+    hook calls it itself)."""
 
-    refuse = refusal(internal, record)
+    EVENTS = GUARD_EVENTS
 
-    def tpython_open_code(path: str) -> BinaryIO:
-        # tpython._native has raised the `open` event CPython raises when no hook is
-        # set (io.open(path, "rb")), so reading code stays visible and decided.
-        with internal():
-            name = path if isinstance(path, str) else os.fsdecode(path)
-            verdict = checks.check_file(name, policy)
-        if verdict.ok and verdict.data is not None:
-            if vouch is not None:
-                with internal():
-                    vouch(verdict.data, verdict.path)
-            return code_file(verdict.data, name)
-        refuse(verdict.path, verdict.reason or "refused", verdict.sha256)
+    def __init__(self, native: Any) -> None:
+        self.guard_event = native.guard_event
 
-    return tpython_open_code
-
-
-def refusal(internal: Callable[[], ContextManager[None]],
-            record: Callable[..., None]) -> Callable[..., NoReturn]:
-    """refuse(path, reason, sha256=None): record a refused code file as
-    ``tpython.integrity`` and raise what its reader handles: :class:`CacheRefused` for
-    a cached ``.pyc`` whose source is there (the source is read instead) and for a
-    ``.pth`` file (skipped), else :class:`CodeRefused`."""
-
-    def refuse(path: str, reason: str, sha256: Optional[str] = None) -> NoReturn:
-        with internal():
-            source = _source_of_cache(path)
-        details = {"path": path, "reason": reason, "sha256": sha256}
-        if source is not None:
-            record("tpython.integrity", {**details, "fallback": source}, "deny", rule="integrity")
-            raise CacheRefused(f"tpython: refused cached byte-code {path}: {reason}; using {source}")
-        if path.endswith(".pth"):
-            record("tpython.integrity", {**details, "fallback": "skipped"}, "deny", rule="integrity")
-            raise CacheRefused(f"tpython: refused path configuration file {path}: {reason}")
-        record("tpython.integrity", details, "deny", rule="integrity")
-        raise CodeRefused(path, reason)
-
-    return refuse
+    def __call__(self, event: str, args: tuple[Any, ...]) -> None:
+        self.guard_event(event, args, sys._getframe(2))  # the frame that raised the event
 
 
 def close_sourceless_gap() -> None:

@@ -60,10 +60,6 @@ def securebits() -> int:
         return 0
     return value if value > 0 else 0
 
-def on_noexec_mount(fd: int) -> bool:
-    """True when the open file lives on a file system mounted noexec."""
-    return bool(os.fstatvfs(fd).f_flag & os.ST_NOEXEC)
-
 def _execve_check_errno(fd: int, name: str) -> int:
     native = _native()
     if native is not None:

@@ -159,14 +159,14 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
     integrity = _integrity_state(policy)
     # 4. The hooks (audit, then open_code), then the first record.
     try:
-        code_checks, guard = _prepare_integrity(policy, spec, engine)
+        trust = _prepare_integrity(policy, spec)
     except Error as exc:
         _refuse_start(engine, exc)
     startup_bundle.finish()  # out of sys.meta_path before the hooks and the program
-    engine.install(guard)
+    engine.install(_python_engine_guard())
     try:
         with engine.internal():  # tpython's own imports and reads, not the program's
-            integrity.update(_install_open_code(policy, code_checks, guard, engine, spec.quiet))
+            integrity.update(_install_open_code(trust, engine, spec.quiet))
     except Error as exc:
         _refuse_start(engine, exc)
     with engine.internal():
@@ -211,37 +211,33 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
     return engine, status_box, main_is_package, site_flags
 
 
-def _prepare_integrity(policy: Policy, spec: LaunchSpec, engine: Engine) -> tuple[Any, Any]:
-    """The Python checks `[integrity]` asks for when it names a trust source, and the
-    audit-hook guard; (None, None) when C checks each code file (native/codecheck.c)."""
-    from tpython.integrity.hook import check_policy, needs_trust_source
+def _prepare_integrity(policy: Policy, spec: LaunchSpec) -> dict[str, Any]:
+    """What `[integrity]` asks of C's checks (a manifest loaded as the bytes the launcher
+    verified), read before the hooks so that an unusable one stops the launch."""
+    from tpython.integrity.hook import trust_config
 
-    if not needs_trust_source(policy.integrity):
-        return None, None
-    code_checks = check_policy(policy.integrity, spec.manifest_sha256)
-    from tpython.integrity.guard import CodeGuard
-
-    return code_checks, CodeGuard(code_checks, engine.internal, engine.emit_internal)
+    return trust_config(policy.integrity, spec.manifest_sha256)
 
 
-def _install_open_code(policy: Policy, checks_policy: Any, guard: Any, engine: Engine,
-                       quiet: bool) -> dict[str, Any]:
-    """Put every file read as code through the integrity checks (SPEC 3), before `site`."""
-    from tpython.integrity.hook import (
-        close_sourceless_gap,
-        code_file,
-        code_limits,
-        make_hook,
-        needs_trust_source,
-        refusal,
-    )
+def _python_engine_guard() -> Any:
+    """The C guard for the Python engine's hook (the native engine's hook calls it itself)."""
+    try:
+        import tpython._native as native
+    except ImportError:
+        return None
+    from tpython.integrity.hook import PythonEngineGuard
 
-    config = policy.integrity
-    wanted = needs_trust_source(config)
+    return PythonEngineGuard(native)
+
+
+def _install_open_code(config: dict[str, Any], engine: Engine, quiet: bool) -> dict[str, Any]:
+    """Put every file read as code through C's integrity checks (SPEC 3), before `site`."""
+    from tpython.integrity.hook import CacheRefused, CodeRefused, close_sourceless_gap
+
     try:
         import tpython._native as native
     except ImportError as exc:
-        if wanted:
+        if config["manifest"] or config["xattr"] or config["require"]:
             from tpython.integrity.errors import IntegrityError
 
             raise IntegrityError(f"[integrity] needs the open_code hook, but tpython's C module was not built "
@@ -249,26 +245,22 @@ def _install_open_code(policy: Policy, checks_policy: Any, guard: Any, engine: E
         return {"open_code": f"unavailable ({exc})"}
     if not quiet:
         import tpython.logs.summary  # noqa: F401  (what tpython imports at exit, before the hook checks it)
-    if checks_policy is None:  # no trust source: C checks each file, and calls refuse() for a refusal
-        max_size, kernel_check = code_limits(config)
-        native.install_open_code(None, False, (max_size, kernel_check, code_file,
-                                               refusal(engine.internal, engine.emit_internal)))
-        sources: list[str] = []
-        require = False
-    else:
-        native.install_open_code(make_hook(checks_policy, engine.internal, engine.emit_internal,
-                                 guard.vouch if guard is not None else None), checks_policy.require)
-        sources = [s.name for s in checks_policy.sources]
-        require, max_size, kernel_check = checks_policy.require, checks_policy.max_size, checks_policy.kernel_check
+
+    def record(args_json: str) -> None:  # where C keeps no record chain: the Python engine
+        import json
+
+        engine.emit_internal("tpython.integrity", json.loads(args_json), "deny", rule="integrity")
+
+    native.install_open_code(config, CodeRefused, CacheRefused, record)
     close_sourceless_gap()
     bits = native.securebits()
     available = native.execve_check_available(sys.executable)
     return {
         "open_code": "active",
-        "sources": sources,
-        "require": require,
-        "max_size": max_size,
-        "kernel_check": kernel_check,
+        "sources": native.trust_sources(config),
+        "require": config["require"],
+        "max_size": config["max_size"],
+        "kernel_check": config["kernel_check"],
         "execve_check": "available" if available else "unavailable (kernel without AT_EXECVE_CHECK)",
         "securebits": {"exec_restrict_file": bool(bits & native.SECBIT_EXEC_RESTRICT_FILE),
                        "exec_deny_interactive": bool(bits & native.SECBIT_EXEC_DENY_INTERACTIVE)},

@@ -3,10 +3,11 @@
 #define TPYTHON_CODECHECK_H
 #include <Python.h>
 
-/* CONFIG: (max_size, kernel_check, code_file, refuse). 0, or -1 with an exception. */
-int code_checks_configure(PyObject *config);
-/* PATH (a str) checked and read: code_file(data, PATH), or NULL with the exception
- * refuse() raised (or an OSError: a file that cannot be opened or read). */
+/* The configuration (trust.c's trust_parse), the exception classes to raise and, where
+ * C keeps no record chain, record(args_json). Once; 0, or -1 with an exception. */
+int code_checks_install(PyObject *config, PyObject *code_refused, PyObject *cache_refused, PyObject *record);
+/* PATH (a str) checked and read: an in-memory file of the checked bytes named PATH, or
+ * NULL with the refusal raised (or an OSError: a file that cannot be opened or read). */
 PyObject *code_checks_open(PyObject *path);
 
 #endif

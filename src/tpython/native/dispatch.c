@@ -25,6 +25,7 @@
 #include "attrib.h"
 #include "conditions.h"
 #include "dispatch.h"
+#include "guard.h"
 #include "literals.h"
 #include "probes.h"
 #include "record.h"
@@ -698,6 +699,9 @@ hook(const char *event, PyObject *args, void *user_data)
     (void)user_data;
     if (busy || !installed) {
         return 0;
+    }
+    if (tp_guard(event, args) < 0) { /* the integrity guard (guard.c), before the policy */
+        return -1;
     }
     Entry *e = entry_of(event);
     if (e != NULL && e->action == A_COUNT) {

@@ -12,6 +12,7 @@
 #include "conditions.h"
 #include "globs.h"
 #include "dispatch.h"
+#include "guard.h"
 #include "kernel.h"
 #include "net.h"
 #include "opencode.h"
@@ -25,6 +26,7 @@
 #include "signals.h"
 #include "spawn.h"
 #include "violation.h"
+#include "trust.h"
 
 static PyMethodDef methods[] = {
     {"install_audit", tp_install_audit, METH_VARARGS,
@@ -58,9 +60,14 @@ static PyMethodDef methods[] = {
      "spawn_worker(program, args, passfds, parent_run) -> pid: a multiprocessing worker started through "
      "tpython's bootstrap with the frozen policy."},
     {"install_open_code", tp_install_open_code, METH_VARARGS,
-     "install_open_code(callable, require=False, checks=None): make callable(path) -> file object CPython's "
-     "open_code hook (once per process), or with callable None, C's checks (checks: (max_size, kernel_check, "
-     "code_file, refuse)); in a subinterpreter code is refused under require, else read unchecked."},
+     "install_open_code(config, CodeRefused, CacheRefused, record=None): C's checks as CPython's open_code hook "
+     "and the audit hook's integrity guard (once per process; config: max_size, kernel_check, require, xattr, "
+     "manifest: None or (path, {real path: sha256}))."},
+    {"check_code", tp_check_code, METH_VARARGS,
+     "check_code(path, config) -> (real_path, reason or None, data or None, sha256 or None, vouched_by or None)."},
+    {"trust_sources", tp_trust_sources, METH_O, "trust_sources(config) -> the names of its trust sources."},
+    {"guard_event", tp_guard_event, METH_VARARGS,
+     "guard_event(event, args, frame=None): the integrity guard, for the Python engine's hook."},
     {"compile_source", tp_compile_source, METH_VARARGS,
      "compile_source(source, filename) -> compile(source, filename, \"exec\", dont_inherit=True) for bytes "
      "without NUL, the same audit event, without creating the ast module's classes."},

@@ -1,10 +1,11 @@
 /* The open_code hook, for tpython._native.
  *
- * PyFile_SetOpenCodeHook takes a C function; this module supplies one that
- * calls the callable tpython gives it (the Python checks, where a trust source
- * is configured) or checks the file itself (codecheck.c), installed once,
- * before any of the target's code is read. CPython allows one hook per process: once tpython has set it,
- * nobody else can (a second call fails with SystemError).
+ * PyFile_SetOpenCodeHook takes a C function; this module supplies one that checks
+ * each file in C (codecheck.c, with the trust sources of trust.c), installed once,
+ * before any of the target's code is read, together with the audit hook's guard
+ * (guard.c) where `[integrity]` names a trust source or requires one. No Python
+ * function runs while a file is checked. CPython allows one hook per process: once
+ * tpython has set it, nobody else can (a second call fails with SystemError).
  *
  * Doing this from Python through ctypes.pythonapi would leave ctypes loaded
  * in the watched interpreter, where it would hand the program unaudited
@@ -17,15 +18,16 @@
 
 #include "codecheck.h"
 #include "dispatch.h"
+#include "guard.h"
 #include "opencode.h"
+#include "trust.h"
 
-static PyObject *hook_callable = NULL; /* the Python checks, or NULL: C's (codecheck.c) */
 static int installed;
-static PyInterpreterState *hook_interp; /* the interpreter the callable belongs to */
+static PyInterpreterState *hook_interp; /* the interpreter whose exception classes and files it makes */
 static int require_trust;               /* [integrity] require: no unchecked code anywhere */
 
-/* A subinterpreter cannot run the main interpreter's Python checks (CPython's open_code
- * hook is runtime-wide). Under `require` its code is refused; otherwise it is read as
+/* A subinterpreter cannot be handed the main interpreter's files and exceptions (CPython's
+ * open_code hook is runtime-wide). Under `require` its code is refused; otherwise it is read as
  * CPython reads code with no hook set, after the same `open` event. */
 static PyObject *
 open_in_subinterpreter(PyObject *path)
@@ -62,44 +64,35 @@ tpython_open_code(PyObject *path, void *user_data)
     /* Then the checks: tpython's own work, which the audit hook must not take as the
      * program's (this is one of the C paths that may mark a thread busy). */
     int previous = tp_busy_enter();
-    PyObject *file = hook_callable != NULL ? PyObject_CallFunctionObjArgs(hook_callable, path, NULL)
-                                           : code_checks_open(path);
+    PyObject *file = code_checks_open(path);
     tp_busy_leave(previous);
     return file;
 }
 
+/* install_open_code(config, CodeRefused, CacheRefused, record=None): see module.c. */
 PyObject *
 tp_install_open_code(PyObject *module, PyObject *args)
 {
     (void)module;
-    PyObject *callable, *checks = Py_None;
-    int require = 0;
-    if (!PyArg_ParseTuple(args, "O|pO:install_open_code", &callable, &require, &checks)) {
+    PyObject *config, *code_refused, *cache_refused, *record = Py_None;
+    if (!PyArg_ParseTuple(args, "O!OO|O:install_open_code", &PyDict_Type, &config, &code_refused, &cache_refused,
+                          &record)) {
         return NULL;
     }
-    if (installed) {
+    if (installed || tp_is_sealed()) {
         PyErr_SetString(PyExc_RuntimeError, "tpython's open_code hook is already installed");
         return NULL;
     }
-    if (callable == Py_None) { /* C checks the files: no trust source, nothing required */
-        if (checks == Py_None || require) {
-            PyErr_SetString(PyExc_TypeError, "install_open_code(None) needs the checks, and nothing required");
-            return NULL;
-        }
-        if (code_checks_configure(checks) < 0) {
-            return NULL;
-        }
-    } else if (!PyCallable_Check(callable)) {
-        PyErr_SetString(PyExc_TypeError, "install() needs a callable");
+    if (code_checks_install(config, code_refused, cache_refused, record) < 0) {
         return NULL;
-    } else {
-        Py_INCREF(callable);
-        hook_callable = callable;
+    }
+    const TrustConfig *trust = trust_installed();
+    if ((trust->manifest_path != NULL || trust->xattr || trust->require) && guard_install() < 0) {
+        return NULL;
     }
     hook_interp = PyInterpreterState_Get();
-    require_trust = require;
+    require_trust = trust->require;
     if (PyFile_SetOpenCodeHook(tpython_open_code, NULL) < 0) {
-        Py_CLEAR(hook_callable);
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_RuntimeError, "PyFile_SetOpenCodeHook refused");
         }
