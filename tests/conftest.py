@@ -49,10 +49,9 @@ class Result:
 class Runner:
     """Runs `tpython …` in a temporary working directory."""
 
-    def __init__(self, cwd: Path, engine: Optional[str] = None) -> None:
+    def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
         self.log = cwd / "audit.jsonl"
-        self.engine = engine  # None: the policy's choice (native when built)
 
     def script(self, source: str, name: str = "app.py") -> Path:
         path = self.cwd / name
@@ -87,15 +86,9 @@ class Runner:
 
 
 @pytest.fixture
-def engine() -> Optional[str]:
-    """The engine `tp` runs under; parametrised in BOTH_ENGINES modules."""
-    return None
-
-
-@pytest.fixture
-def tp(tmp_path: Path, engine: Optional[str]) -> Runner:
+def tp(tmp_path: Path) -> Runner:
     """A runner for `tpython` in a fresh temporary directory."""
-    return Runner(tmp_path, engine)
+    return Runner(tmp_path)
 
 
 def assert_one_line_error(result: Result, *needles: str) -> None:

@@ -5,8 +5,6 @@ import json
 
 from conftest import TPYTHON  # noqa: F401  (documents how tpython is invoked)
 
-BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
-
 WORKLOAD = """
 import os, socket, subprocess, sys
 from tpython import PolicyViolation

@@ -10,8 +10,6 @@ import subprocess
 
 from conftest import TPYTHON
 
-BOTH_ENGINES = True
-
 DENY_SYSTEM = """
 version = 1
 extends = "default"
@@ -65,8 +63,6 @@ def test_sigterm_reset_by_the_genuine_signal_function_is_still_recorded(tp):
     """)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TPYTHON")}
     argv = [*TPYTHON, "run", "--quiet", "--log", f"jsonl:{tp.log}"]
-    if tp.engine:
-        argv += ["--engine", tp.engine]
     with subprocess.Popen([*argv, "app.py"], cwd=tp.cwd, env=env, stdout=subprocess.PIPE) as program:
         assert program.stdout is not None
         assert program.stdout.readline() == b"ready\n"

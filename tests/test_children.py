@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
-
 MP = """
 import multiprocessing as mp, os, sys
 

@@ -50,7 +50,7 @@ def test_events_lists_arguments_categories_and_profiles(tp):
 
 def test_info_and_version(tp):
     r = tp.cli("info")
-    assert r.rc == 0 and "engine: native" in r.out and "python: CPython" in r.out
+    assert r.rc == 0 and "engine: C audit hook (tpython._native)" in r.out and "python: CPython" in r.out
     v = tp.cli("--version")
     assert v.rc == 0 and v.out.startswith("tpython ")
 
@@ -91,5 +91,5 @@ def test_readme_and_docs_list_exactly_the_commands_tpython_has(tp):
     assert set(re.findall(r"^\| `tpython (\w+)", readme, re.M)) == listed
     documented = set(re.findall(r"^tpython (\w+)", block, re.M))
     assert documented == listed, (documented, listed)
-    usage = "tpython run [--policy FILE|PROFILE] [--mode audit|enforce] [--engine native|python]"
+    usage = "tpython run [--policy FILE|PROFILE] [--mode audit|enforce]"
     assert usage in block and usage in tp.cli("run", "--help").out

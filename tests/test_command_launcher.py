@@ -175,8 +175,7 @@ exec("y = 1")
 
 
 @needs_installed
-@pytest.mark.parametrize("engine", ["native", "python"])
-def test_launcher_and_shell_script_write_the_same_records(tmp_path, shell_command, engine):
+def test_launcher_and_shell_script_write_the_same_records(tmp_path, shell_command):
     """The same events, actions and responsible modules under both commands. Start-up's
     own events (`site`, opening and compiling the main script) reach the launcher's frame
     through tpython and the standard library alone, and are no module's (null), as when
@@ -184,7 +183,7 @@ def test_launcher_and_shell_script_write_the_same_records(tmp_path, shell_comman
     (tmp_path / "app.py").write_text(APP)
 
     def records(command: list[str]) -> list[tuple[object, ...]]:
-        _, logged = _run_logged(command, ["--engine", engine, "app.py"], tmp_path, {})
+        _, logged = _run_logged(command, ["app.py"], tmp_path, {})
         return [(r["event"], r["action"], r["module"], r["package"])
                 for r in logged if not r["event"].startswith("tpython.")]
 

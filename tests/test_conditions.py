@@ -10,8 +10,6 @@ from tpython.engine.rules import DispatchTable, EventFacts, compile_condition
 from tpython.policy.model import Policy, Rule
 from tpython.policy.patterns import PatternError, compile_globs, expand_path_glob, parse_host
 
-BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
-
 PLACES = {"home": ["/home/u"], "prefix": ["/opt/py"], "site": ["/opt/py/lib/site-packages"],
           "stdlib": ["/opt/py/lib"], "tmp": ["/tmp"], "cwd": ["/work"]}
 

@@ -5,8 +5,6 @@ import os
 
 from conftest import TPYTHON, run_on_pty
 
-BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
-
 POLICY = """
 version = 1
 extends = "default"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 
-BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
-
 DISK_FULL_APP = """
 import os, sys
 FULL = sys.argv[1]

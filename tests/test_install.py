@@ -100,7 +100,7 @@ def test_the_readme_demo_then_test_commands_in_one_clone(tmp_path):
     left = sorted(os.path.relpath(os.path.join(folder, name), site)
                   for folder, _, files in os.walk(site / "tpython") for name in files)
     assert left == ["tpython/__pycache__/startup.old.bundle"]  # every installed file went with the install
-    assert re.search(r"engine: native", r.stdout), r.stdout
+    assert re.search(r"engine: C audit hook", r.stdout), r.stdout
 
 
 def test_a_run_writes_nothing_into_an_editable_install(tp):

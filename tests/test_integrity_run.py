@@ -8,8 +8,6 @@ import sys
 import pytest
 from conftest import assert_one_line_error
 
-BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
-
 
 def _policy(tp, **integrity):
     lines = "\n".join(f"{k} = {v!r}".replace("'", '"') if not isinstance(v, bool) else f"{k} = {str(v).lower()}"
@@ -170,7 +168,7 @@ def test_a_refused_cached_module_falls_back_to_its_source_and_a_refused_pth_is_s
     pth.write_text("# a comment\n" * 20_000)  # 240,000 bytes: plain python (which starts tpython) skips it
     tp.script("import mod, sys\nprint(mod.VALUE, 'tpython.integrity.checks' in sys.modules)\n")
     r = subprocess.run([venv_python(venv), "-m", "tpython", "run", "--log", f"jsonl:{tp.log}", "--policy",
-                        "policy.toml", *(["--engine", tp.engine] if tp.engine else []), "app.py"],
+                        "policy.toml", "app.py"],
                        cwd=tp.cwd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["from", "source", "False"]  # the Python checks were not loaded

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ENGINES, assert_one_line_error
+from conftest import assert_one_line_error
 
 from tpython.launcher import bootstrap
 
@@ -137,8 +137,7 @@ def test_unsupported_version_number(tp):
 
 # -- denials -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_policy_denying_every_open_names_the_path_and_what_to_do(tp, engine):
+def test_policy_denying_every_open_names_the_path_and_what_to_do(tp):
     """`site` cannot read pyvenv.cfg: one line with the path, the rule and the fix, status
     78, and the run's log still ends with tpython.exit; not a "critical failure"."""
     tp.policy(DENY_ALL_OPEN)
@@ -154,8 +153,7 @@ def test_policy_denying_every_open_names_the_path_and_what_to_do(tp, engine):
     assert r.events("tpython.exit")[0]["args"]["status"] == 78
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_denied_main_script_names_the_denial(tp, engine):
+def test_denied_main_script_names_the_denial(tp):
     tp.policy("""
     version = 1
     [[rules]]
@@ -192,12 +190,11 @@ def _traceback_files(text: str) -> list[str]:
     return [line.split('"')[1] for line in text.splitlines() if line.startswith('  File "')]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("condition", [
-    'path = ["**/secret.txt"]',                            # decided in C by the native engine
-    'path = ["**/secret.txt"], module = ["__main__"]',     # decided by the Python slow path
+    'path = ["**/secret.txt"]',
+    'path = ["**/secret.txt"], module = ["__main__"]',
 ])
-def test_denial_traceback_ends_at_the_programs_call(tp, engine, condition):
+def test_denial_traceback_ends_at_the_programs_call(tp, condition):
     """Caught and printed by the program, and uncaught: the traceback ends at the
     program's `open(...)`, with no tpython frame after it, and names the path."""
     tp.policy(f"""
@@ -213,9 +210,7 @@ def test_denial_traceback_ends_at_the_programs_call(tp, engine, condition):
     r = tp("run", "--quiet", "--policy", "policy.toml", "app.py")
     assert r.rc == 1
     caught, uncaught = r.err.split("----\n")
-    # On 3.9 and 3.10 the Python engine's exception keeps one hook frame, which only the
-    # launcher leaves out (of an uncaught one): docs/limits.md
-    for text in (caught, uncaught) if engine == "native" or sys.version_info >= (3, 11) else (uncaught,):
+    for text in (caught, uncaught):
         files = _traceback_files(text)
         assert files and all(f == str(app) for f in files), text
         lines = [line for line in text.strip().splitlines() if set(line.strip()) - set("^~ ")]  # 3.11+: carets

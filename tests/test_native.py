@@ -1,4 +1,4 @@
-"""The native engine (`tpython._native`): built, chosen, equivalent to the Python engine, observable."""
+"""The engine (`tpython._native`): built, deciding every event in C, observable."""
 from __future__ import annotations
 
 import json
@@ -13,12 +13,10 @@ import pytest
 from conftest import assert_one_line_error
 
 
-def test_native_engine_is_built_and_chosen_by_default(tp):
-    """CI builds the extension (gcc and the Python headers are there): a missing build
-    would silently halve the engine tests, so it is a failure here."""
+def test_native_engine_is_built_and_is_the_engine(tp):
+    """CI builds the extension: without it nothing runs, so a missing build fails here."""
     import tpython._native as native  # noqa: F401
 
-    assert tp.cli("--version").out.strip().endswith("(engine: native)")
     tp.script("print('ran')\n")
     r = tp("run", "app.py")
     assert r.rc == 0 and "ran" in r.out
@@ -27,32 +25,23 @@ def test_native_engine_is_built_and_chosen_by_default(tp):
     assert engine["probes"] is bool(native.PROBES)
 
 
-def test_engine_setting_in_policy_and_on_the_command_line(tp):
+def test_the_engine_setting_of_old_policies_and_the_removed_option(tp):
+    """One engine, in C: `engine = "auto"` or `"native"` change nothing; `"python"` and
+    `--engine` are one-line errors."""
     tp.script("print('ran')\n")
-    tp.policy('version = 1\nextends = "default"\nengine = "python"\n')
-    r = tp("run", "--policy", "policy.toml", "app.py")
-    assert r.rc == 0 and r.events("tpython.start")[0]["args"]["engine"]["name"] == "python"
-    r = tp("run", "--policy", "policy.toml", "--engine", "native", "app.py")
-    assert r.rc == 0 and r.events("tpython.start")[-1]["args"]["engine"]["name"] == "native"
-    tp.policy('version = 1\nextends = "default"\nengine = "turbo"\n', name="bad.toml")
-    assert_one_line_error(tp("run", "--policy", "bad.toml", "app.py"), "engine must be one of auto, native, python")
-    assert_one_line_error(tp("run", "--engine", "turbo", "app.py"), "--engine must be one of")
-
-
-def test_a_policy_that_requires_the_native_engine_refuses_to_start_without_it(monkeypatch):
-    from tpython.engine import selection
-    from tpython.errors import PolicyError
-
-    monkeypatch.setattr(selection, "native_unavailable_reason", lambda: "tpython._native was not built (test)")
-    with pytest.raises(PolicyError, match="requires the native engine, but tpython._native was not built"):
-        selection.engine_choice("native")
-    assert selection.engine_choice("auto") == ("python", "fallback: tpython._native was not built (test)")
+    for value in ("auto", "native"):
+        tp.policy(f'version = 1\nextends = "default"\nengine = "{value}"\n')
+        r = tp("run", "--policy", "policy.toml", "app.py")
+        assert r.rc == 0 and "ran" in r.out, r.err
+    tp.policy('version = 1\nextends = "default"\nengine = "python"\n', name="old.toml")
+    assert_one_line_error(tp("run", "--policy", "old.toml", "app.py"),
+                          "engine = 'python' is not available: tpython has one engine, in C")
+    assert_one_line_error(tp("run", "--engine", "python", "app.py"), "unknown option '--engine'")
 
 
 RESOLVE = """
 import json, sys
 from tpython.engine.native import NativeEngine
-from tpython.engine.rules import DispatchTable
 from tpython.policy.catalog import EVENTS
 from tpython.policy.loader import load_policy
 import tpython._native as native
@@ -63,28 +52,8 @@ defaults, other, rules = engine.frozen_tables()
 engine_options = engine.c_options()
 native.install_audit(defaults, other, rules, (), lambda e, a: ("log", None, None), engine_options)
 native.set_busy(True)  # this checker's own events are not decided
-table = DispatchTable(policy)
 names = sorted(EVENTS) + ["made.up.event", "os.made_up", "socket.made_up", "tpython.x", "x"]
-out = {}
-for name in names:
-    entry = table.lookup(name)
-    python = entry if isinstance(entry, str) else "python"
-    c_action, c_rule, can_block = native.entry(name)
-    raw = c_action
-    py_final = python if python in ("allow", "count") else "python"
-    if python not in ("allow", "count") and not isinstance(entry, str):
-        first = entry.candidates[0]
-        if not (first.when or first.unless) and first.action in ("allow", "count"):
-            py_final = first.action
-    if c_action == "conditions-in-c":  # C evaluates the leading rules' conditions itself:
-        same = not isinstance(entry, str) and bool(entry.candidates[0].when or entry.candidates[0].unless)
-        c_action = "python" if same else "conditions-in-c without a conditional rule"  # (test_c_decides_...)
-    if c_action in ("log-in-c", "deny-in-c"):  # decided and written by C: exactly the events
-        want = c_action.split("-")[0]            # Python would log or deny with no condition
-        same = entry == want if isinstance(entry, str) else (
-            not (entry.candidates[0].when or entry.candidates[0].unless) and entry.candidates[0].action == want)
-        c_action = "python" if same else c_action + " without an unconditional " + want
-    out[name] = [py_final, c_action, raw]
+out = {name: native.entry(name)[0] for name in names}
 try:
     native.install_audit(defaults, other, rules, (), lambda e, a: None, engine_options)
 except RuntimeError as exc:
@@ -101,9 +70,8 @@ def test_every_catalogued_event_has_a_known_category():
 
 
 @pytest.mark.parametrize("policy", ["default", "strict", "custom"])
-def test_c_resolves_every_event_as_the_python_engine_does(tp, policy):
-    """The frozen C table sends an event to Python exactly when the Python engine would
-    need conditions or write a record, and decides allow/count the same way."""
+def test_c_resolves_every_event_itself(tp, policy):
+    """Every event name resolves in C to an action C carries out: none to Python."""
     if policy == "custom":
         tp.policy(textwrap.dedent("""
             version = 1
@@ -124,26 +92,30 @@ def test_c_resolves_every_event_as_the_python_engine_does(tp, policy):
             id = "then-count"
             events = ["builtins.id"]
             action = "count"
+            [[rules]]
+            id = "conditional-kill"
+            events = ["os.chown"]
+            action = "kill"
+            when = { path = ["/etc/**"] }
         """))
     source = str(tp.cwd / "policy.toml") if policy == "custom" else policy
     script = tp.script(RESOLVE, name="resolve.py")
     proc = subprocess.run([sys.executable, str(script), source], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    assert out.pop("<second install>") == "tpython's audit hook is already installed"
-    mismatched = {name: row for name, row in out.items() if row[0] != row[1]}
-    assert not mismatched
-    raw = {name: row[2] for name, row in out.items()}
-    if policy == "custom":  # a conditional rule first sends the event to Python
-        assert raw["builtins.id"] == "python" and raw["os.listdir"] == "allow"
+    raw = json.loads(proc.stdout)
+    assert raw.pop("<second install>") == "tpython's audit hook is already installed"
+    assert {name: action for name, action in raw.items() if action == "python"} == {}
+    if policy == "custom":
+        assert raw["builtins.id"] == "conditions-in-c" and raw["os.listdir"] == "allow"
+        assert raw["os.chown"] == "conditions-in-c"
     else:
         assert raw["builtins.id"] == "count"
     if policy == "default":
         assert raw["open"] == "log-in-c" and raw["os.system"] == "log-in-c"
-    if policy == "strict":  # path, write and (translated) arg conditions are C's; a `caller` after them
+    if policy == "strict":
         assert raw["open"] == "conditions-in-c" and raw["os.system"] == "deny-in-c"
         assert raw["import"] == "conditions-in-c" and raw["pickle.find_class"] == "conditions-in-c"
-        assert raw["object.__setattr__"] == "conditions-in-c"  # only a __code__ swap goes on to Python
+        assert raw["object.__setattr__"] == "conditions-in-c"
 
 
 COUNTS = """
@@ -155,19 +127,13 @@ print("done")
 """
 
 
-def test_counts_and_records_are_the_same_under_both_engines(tp):
+def test_counts_are_c_s_and_reach_the_exit_record(tp):
     tp.policy('version = 1\nextends = "default"\n[defaults]\nother = "count"\n')
     tp.script(COUNTS)
-    exits = {}
-    for engine in ("native", "python"):
-        r = tp("run", "--policy", "policy.toml", "--engine", engine, "app.py")
-        assert r.rc == 0 and "done" in r.out, r.err
-        exits[engine] = r.events("tpython.exit")[-1]["args"]
-        start = r.events("tpython.start")[-1]["args"]
-        assert start["engine"]["name"] == engine
-    assert exits["native"]["counted"]["builtins.id"] == exits["python"]["counted"]["builtins.id"] >= 500
-    assert exits["native"]["counted"]["tpython.test.custom"] == 1 == exits["python"]["counted"]["tpython.test.custom"]
-    assert exits["native"]["actions"] == exits["python"]["actions"]
+    r = tp("run", "--policy", "policy.toml", "app.py")
+    assert r.rc == 0 and "done" in r.out, r.err
+    counted = r.events("tpython.exit")[-1]["args"]["counted"]
+    assert counted["builtins.id"] >= 500 and counted["tpython.test.custom"] == 1
 
 
 DYNAMIC_NAMES = """
@@ -183,8 +149,7 @@ print("denied", denied)
 """
 
 
-@pytest.mark.parametrize("engine", ["native", "python"])
-def test_event_names_made_at_run_time_are_decided_by_their_text_every_time(tp, engine):
+def test_event_names_made_at_run_time_are_decided_by_their_text_every_time(tp):
     """The native hook keeps entries by address only for CPython's own literal names
     (native/literals.c); a name in a str the program made, whose memory the next name may
     reuse, is looked up by its text each time: each of three names gets its own action."""
@@ -201,7 +166,7 @@ def test_event_names_made_at_run_time_are_decided_by_their_text_every_time(tp, e
         action = "deny"
     """))
     tp.script(DYNAMIC_NAMES)
-    r = tp("run", "--policy", "policy.toml", "--engine", engine, "app.py")
+    r = tp("run", "--policy", "policy.toml", "app.py")
     assert r.rc == 0 and "denied 1000" in r.out, (r.out, r.err)
     assert r.events("tpython.exit")[-1]["args"]["counted"]["tpython.test.dyn0"] == 1000
     assert len(r.events("tpython.test.dyn2")) == 1000 and r.events("tpython.test.dyn0") == []
@@ -228,8 +193,8 @@ print("capacity", capacity, "full", full, "denied", denied)
 
 
 def test_names_past_the_tables_capacity_are_still_decided_and_counted(tp):
-    """C keeps up to `capacity` event names; the names it cannot keep go to the slow
-    path every time, which decides them as C would have: counted, denied, logged."""
+    """C keeps up to `capacity` event names; the names it cannot keep are resolved again
+    each time they are seen, and decided as the others: counted, denied, logged."""
     tp.policy(textwrap.dedent("""
         version = 1
         extends = "default"
@@ -241,7 +206,7 @@ def test_names_past_the_tables_capacity_are_still_decided_and_counted(tp):
         action = "deny"
     """))
     tp.script(MANY_NAMES)
-    r = tp("run", "--policy", "policy.toml", "--engine", "native", "app.py")
+    r = tp("run", "--policy", "policy.toml", "app.py")
     assert r.rc == 0, r.err
     words = r.out.split()
     capacity, full = int(words[1]), int(words[3])
@@ -282,7 +247,7 @@ print("main done")
 ])
 def test_subinterpreter_events_meet_the_native_hook(tp, condition, ran):
     """A C hook is runtime-wide: the subinterpreter's events are counted, and decided by
-    the policy, whose conditions C evaluates. The Python engine never sees them."""
+    the policy, whose conditions C evaluates."""
     tp.policy(textwrap.dedent(f"""
         version = 1
         extends = "default"
@@ -293,15 +258,13 @@ def test_subinterpreter_events_meet_the_native_hook(tp, condition, ran):
         when = {condition}
     """))
     tp.script(SUBINTERPRETER)
-    r = tp("run", "--policy", "policy.toml", "--engine", "native", "app.py")
+    r = tp("run", "--policy", "policy.toml", "app.py")
     assert r.rc == 0, r.err
     commands = ["true", "rm -rf /nonexistent-tpython-test"]
     assert [line for line in r.out.splitlines() if line.startswith("sub:")] == [
         f"sub: {'ran' if c in ran else 'denied'}: {c}" for c in commands]
     assert "main done" in r.out
     assert r.events("tpython.exit")[-1]["args"]["counted"]["builtins.id"] >= 300
-    r = tp("run", "--policy", "policy.toml", "--engine", "python", "app.py")
-    assert "sub: ran: rm -rf /nonexistent-tpython-test" in r.out  # the limit the native engine removes
 
 
 PROBED = """
@@ -452,7 +415,7 @@ def test_tampering_with_everything_python_can_reach_does_not_undo_a_c_decision(t
         action = "deny"
     """))
     tp.script(TAMPER)
-    r = tp("run", "--policy", "policy.toml", "--engine", "native", "app.py", timeout=120)
+    r = tp("run", "--policy", "policy.toml", "app.py", timeout=120)
     assert "tampered:" in r.out, r.err
     tries = eval(r.out.split("tampered:", 1)[1].splitlines()[0])  # the script's own dict literal
     assert tries["native_refused"] >= 9 and tries["modules"] > 100 and tries["objects"] >= 5, tries
@@ -501,7 +464,7 @@ def test_path_conditions_hold_in_a_subinterpreter(tp):
     tp.script(SUBINTERPRETER_PATHS)
     (tp.cwd / "secret.txt").write_text("s")
     (tp.cwd / "plain.txt").write_text("p")
-    r = tp("run", "--policy", "policy.toml", "--engine", "native", "app.py")
+    r = tp("run", "--policy", "policy.toml", "app.py")
     assert r.rc == 0, r.err
     assert "sub: plain.txt read" in r.out
     assert "sub: secret.txt denied: tpython: open denied by rule no-secret" in r.out, r.out

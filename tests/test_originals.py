@@ -12,8 +12,6 @@ import sys
 import pytest
 from conftest import TPYTHON
 
-BOTH_ENGINES = True
-
 TOUCH = shutil.which("touch") or "/usr/bin/touch"
 
 DENY_FORK_EXEC = """

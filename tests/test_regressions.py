@@ -1,8 +1,6 @@
 """Regressions found by running CPython's own test suite under tpython."""
 from __future__ import annotations
 
-BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
-
 
 def test_lazy_module_class_swap_does_not_crash(tp):
     """test_importlib's LazyLoader tests segfaulted: isinstance() in the hook ran the

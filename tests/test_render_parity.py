@@ -1,11 +1,12 @@
-"""The native engine renders event arguments as the Python engine does (native/render.c
-against tpython.engine.render), including the objects it names rather than looks into:
-classes, functions, modules, instances. Each value is raised in its own audit event
-under both engines and the logged `args` compared; the native run also says which
-records C wrote itself, so a value that always fell back to Python would be seen.
+"""C renders every event argument itself (native/render.c), including the objects it
+names rather than looks into: classes, functions, modules, instances, sockets, paths,
+subclasses of the containers. Each value is raised in its own audit event and the
+logged `args` compared with what they must be; the run also says which records C
+wrote itself, so a value that fell back to anything else would be seen.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -95,26 +96,25 @@ for name, value in COMMANDS.items():
 print("C:" + ",".join(written_in_c))
 '''
 
-# What C must render itself (it used to leave them all to Python).
-C_RENDERS = {"builtin class", "heap class", "nested class", "metaclass", "instance", "nested instance", "object",
-             "set", "frozenset", "range", "slice", "ellipsis", "complex", "float subclass", "function",
-             "nested function", "lambda", "builtin function", "method", "no module function",
-             "empty module function", "str-subclass qualname", "module", "nameless module", "numbered module",
-             "deep", "meta_path", "path_hooks", "type of type", "path class", "ints"}
-C_RENDERS |= {"source str", "source non-ASCII", "source surrogate", "source bytes", "source bad UTF-8",
-              "source bytearray", "source str subclass", "source code", "source object", "source empty"}
-C_RENDERS |= {"command bytes", "command bad bytes", "command str", "command long"}
-C_RENDERS |= {"big ints"}  # as render._int: the value up to 1024 bits, else its size
-# What only Python renders (C sends it there).
-PYTHON_RENDERS = {"odd module class", "odd module instance", "memoryview", "path", "socket", "list subclass",
-                  "dict subclass", "non-str keys", "source memoryview", "command memoryview"}
+# Every value: C renders it all.
+ALL = {"builtin class", "heap class", "nested class", "metaclass", "instance", "nested instance", "object",
+       "set", "frozenset", "range", "slice", "ellipsis", "complex", "float subclass", "function",
+       "nested function", "lambda", "builtin function", "method", "no module function",
+       "empty module function", "str-subclass qualname", "module", "nameless module", "numbered module",
+       "deep", "meta_path", "path_hooks", "type of type", "path class", "ints", "big ints",
+       "odd module class", "odd module instance", "memoryview", "path", "socket", "list subclass",
+       "dict subclass", "non-str keys"}
+ALL |= {"source str", "source non-ASCII", "source surrogate", "source bytes", "source bad UTF-8",
+        "source bytearray", "source str subclass", "source code", "source object", "source empty",
+        "source memoryview"}
+ALL |= {"command bytes", "command bad bytes", "command str", "command long", "command memoryview"}
 
 
-def _rendered(tp, engine: str) -> tuple[dict[str, object], set[str]]:
+def _rendered(tp) -> tuple[dict[str, object], set[str]]:
     tp.policy(POLICY)
     tp.script(PROGRAM)
-    log = tp.cwd / f"{engine}.jsonl"
-    r = tp("run", "--quiet", "--policy", "policy.toml", "--engine", engine, "--log", f"jsonl:{log}", "app.py")
+    log = tp.cwd / "render.jsonl"
+    r = tp("run", "--quiet", "--policy", "policy.toml", "--log", f"jsonl:{log}", "app.py")
     assert r.rc == 0, r.err
     records = [json.loads(line) for line in log.read_text().splitlines()]
     args = {x["args"][0]: x["args"][1] for x in records if x["event"] == "tpython.test.render"}
@@ -124,13 +124,18 @@ def _rendered(tp, engine: str) -> tuple[dict[str, object], set[str]]:
     return args, in_c
 
 
-def test_c_renders_named_values_exactly_as_python(tp):
-    python_args, _ = _rendered(tp, "python")
-    native_args, in_c = _rendered(tp, "native")
-    assert set(python_args) == C_RENDERS | PYTHON_RENDERS
-    for name in python_args:
-        assert native_args[name] == python_args[name], name
-    assert in_c == C_RENDERS
+def test_c_renders_every_value_itself(tp):
+    python_args, in_c = _rendered(tp)
+    assert set(python_args) == ALL and in_c == ALL
+    assert python_args["odd module class"] == "<class OddModule>" and python_args["odd module instance"] == "<OddModule>"
+    assert python_args["memoryview"] == {"bytes": 3, "sha256": hashlib.sha256(b"abc").hexdigest()}
+    assert python_args["path"] == "/tmp/x"
+    assert python_args["socket"] == {"socket": {"family": "AF_INET", "type": "SOCK_STREAM"}}
+    assert python_args["list subclass"] == [1, "<class __main__.Plain>"] and python_args["dict subclass"] == {"a": 1}
+    assert python_args["non-str keys"] == {"<int>": "<class __main__.Plain>", "<tuple>": "<function __main__.function>"}
+    assert python_args["source memoryview"] == {"excerpt": "m = 6", "length": 5,
+                                                "sha256": hashlib.sha256(b"m = 6").hexdigest()}
+    assert python_args["command memoryview"] == "id"
     assert python_args["heap class"] == "<class __main__.Plain>"
     assert python_args["nested instance"] == "<__main__.Outer.Inner>"
     assert python_args["module"] == "<module sys>" and python_args["nameless module"] == "<module None>"

@@ -6,8 +6,6 @@ import subprocess
 
 from conftest import TPYTHON
 
-BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
-
 POLICY = """
 version = 1
 extends = "default"

@@ -6,8 +6,6 @@ from conftest import xattrs_supported
 
 from tpython.integrity.seccomp import build_filter
 
-BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
-
 SCRIPT = """
 import errno, os
 open("owned.txt", "w").close()

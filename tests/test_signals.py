@@ -18,7 +18,6 @@ import pytest
 from conftest import TPYTHON
 from test_ask import converse
 
-BOTH_ENGINES = True
 DEADLINE = 60  # seconds: only so that a broken build fails instead of hanging
 
 WAIT = """
@@ -50,7 +49,7 @@ def start(tp: Any, *args: str, plain: bool = False, ignore: tuple[int, ...] = ()
             tp.policy(policy)
         argv = [*TPYTHON, "run", "--log", f"jsonl:{tp.log}", *(["--quiet"] if quiet else []),
                 *(["--policy", "policy.toml"] if policy is not None else []),
-                *(["--engine", tp.engine] if tp.engine else []), "app.py", *args]
+                "app.py", *args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TPYTHON")}
 
     def prepare() -> None:
@@ -357,7 +356,7 @@ def test_a_handler_arriving_during_a_question_runs_as_the_programs_work(tp):
     print("handler ran")
     """)
     argv = [*TPYTHON, "run", "--quiet", "--log", f"jsonl:{tp.log}", "--policy", "policy.toml",
-            *(["--engine", tp.engine] if tp.engine else []), "app.py"]
+            "app.py"]
     status, shown = converse(tp.cwd, argv, [b"n\n"], signal=signal.SIGUSR1)
     assert status == 0, shown
     assert "refused [10]" in shown and "handler ran" in shown  # during the question
@@ -370,7 +369,7 @@ def test_sigterm_during_a_question_ends_the_run_recorded(tp):
     tp.policy('version = 1\nextends = "default"\n[[rules]]\nid = "ask-mkdir"\nevents = ["os.mkdir"]\naction = "ask"\n')
     tp.script('import os\nos.mkdir("made")\n')
     argv = [*TPYTHON, "run", "--quiet", "--log", f"jsonl:{tp.log}", "--policy", "policy.toml",
-            *(["--engine", tp.engine] if tp.engine else []), "app.py"]
+            "app.py"]
     status, shown = converse(tp.cwd, argv, [], signal=signal.SIGTERM)
     assert status == -signal.SIGTERM, shown
     assert exit_args(tp)["signal"] == "SIGTERM"

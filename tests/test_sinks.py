@@ -20,7 +20,7 @@ def test_with_a_python_sink_c_still_decides_and_every_record_reaches_both(tp):
     """The native engine decides and writes in C, then hands each record it wrote to the
     sinks written by Python (NativeRecorder.feed): stderr gets every record of the log."""
     tp.script("import os\nfor i in range(50):\n    open(f'f{i}.txt', 'w').close()\nos.listdir('.')\n")
-    r = tp("run", "--quiet", "--engine", "native", "--log", f"jsonl:{tp.log}", "--log", "stderr", "app.py",
+    r = tp("run", "--quiet", "--log", f"jsonl:{tp.log}", "--log", "stderr", "app.py",
            log=False)
     assert r.rc == 0, r.err
     records = r.records

@@ -14,8 +14,6 @@ import time
 import pytest
 from daemons import wait_for
 
-BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
-
 APP = """
 import os, sys
 for i in range(3):

@@ -25,8 +25,6 @@ import pytest
 from conftest import TPYTHON
 from daemons import wait_for
 
-BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
-
 NETWORK_SINKS = ["syslog", "syslog+udp", "syslog+tcp", "journald"]
 
 APP = """

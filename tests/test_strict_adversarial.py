@@ -6,9 +6,9 @@ happen (marker file absent, secret not printed, file not written, no
 connection accepted by a listener the *test* started), the action failed
 in the program, and a `deny` record naming the rule was written.
 
-Known limits of the pure-Python engine (README "Limits") are kept as
-`xfail(strict=True)` so that they document the bypass and flip to XPASS
-(a failure) once fixed. A case that fails without such a mark is a hole.
+Known limits (docs/limits.md) are kept as `xfail(strict=True)` so that they
+document the bypass and flip to XPASS (a failure) once fixed. A case that
+fails without such a mark is a hole.
 """
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ from pathlib import Path
 import pytest
 
 import tpython
-
-BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
 
 TOUCH = shutil.which("touch") or "/usr/bin/touch"
 SECRET = "SECRET-KEY-MATERIAL-3f9a"
@@ -1146,21 +1144,13 @@ ENGINE_OFF_CASES = {
 }
 
 
-# Cases the native engine holds against: the decision (an unconditional deny of os.system)
-# and its record are made in C, whatever happens to the Python objects, and once sealed
-# nothing in Python can mark the program's work as tpython's own.
-NATIVE_HOLDS = set(ENGINE_OFF_CASES)
 
 
 @pytest.mark.parametrize("python_sink", [False, True], ids=["jsonl", "jsonl+stderr"])
 @pytest.mark.parametrize("name", ENGINE_OFF_CASES)
-def test_tamper_switch_engine_off(tp, engine, name, python_sink, request):
+def test_tamper_switch_engine_off(tp, name, python_sink):
     """With a sink written by Python (stderr here; syslog and journald alike) the native
     engine still decides in C: C hands the Python sinks the records it wrote."""
-    if not (engine in (None, "native") and name in NATIVE_HOLDS):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="the engine's Python objects are reachable from the program (frame f_locals/f_back, "
-            "closures, sys.modules classes) without audit events; the native engine's slow path is still Python"))
     helper, body = ENGINE_OFF_CASES[name]
     sinks = ("--log", f"jsonl:{tp.log}", "--log", "stderr") if python_sink else ()
     r = run_case(tp, helper + body, options=sinks)
@@ -1184,13 +1174,9 @@ def test_tamper_patch_policyviolation_out_of_hook_module_still_blocks(tp):
     assert_denied(r, "strict-process")
 
 
-def test_tamper_patch_facts_module_then_read_secret(tp, engine, request):
+def test_tamper_patch_facts_module_then_read_secret(tp):
     """The native engine evaluates `strict-secrets` (a path condition) in C: what the
     program does to tpython.engine.facts changes nothing there."""
-    if engine not in (None, "native"):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="pure-Python engine: module attributes of tpython.engine.facts can be replaced via "
-            "sys.modules (no audit event for module setattr)"))
     r = run_case(tp, """
     def go():
         sys.modules['tpython.engine.facts'].event_paths = lambda event, args: []

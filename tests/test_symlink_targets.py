@@ -23,8 +23,6 @@ from conftest import Runner, assert_one_line_error
 
 import tpython
 
-BOTH_ENGINES = True  # every `tp` test runs under the native and the Python engine (conftest)
-
 ORIGINAL = "# ORIGINAL-RC\n"
 STRICT_TOML = os.path.join(os.path.dirname(os.path.abspath(tpython.__file__)), "policy", "profiles", "strict.toml")
 

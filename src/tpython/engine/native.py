@@ -104,13 +104,9 @@ class NativeEngine(Engine):
             "enforce": self.enforce, "policy": self.policy.name,
             "move_events": tuple(sorted(MOVE_EVENTS)), "write_events": tuple(sorted(WRITE_EVENTS)),
             "write_flags": WRITE_FLAGS, "fail_closed": self.fail_closed,
-            "on_kill": self._on_kill,
             "condition_facts": condition_facts(),  # where events keep hosts, ports, programs
         }
 
-    def _on_kill(self, event: str, rule: Optional[str]) -> None:
-        """C killed the process for EVENT: tpython.exit and the summary, then C ends it."""
-        self._end(f"killed by rule {rule!r} on {event}")
     def internal(self) -> ContextManager[None]:
         if self.sealed:  # the program runs: only C marks tpython's own work (slow path, open_code)
             return NO_CONTEXT

@@ -101,7 +101,6 @@ static Py_ssize_t n_shapes;
 static int log_in_c_enabled; /* records of unconditional `log` and `deny` events are written here */
 static int enforce;          /* the policy's mode: enforce (1) or audit (0) */
 static char *policy_name;
-static PyObject *on_kill;    /* on_kill(event, rule): writes tpython.exit and ends the process (C ends it after) */
 static uint64_t logged_in_c;
 static PyInterpreterState *main_interp;
 
@@ -115,7 +114,7 @@ static Entry entries[TABLE_LIMIT];
 static uint16_t table_index[TABLE_SIZE]; /* 1 + position in entries, or 0: free */
 static unsigned table_used;              /* entries[0..table_used) are whole */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t unrecorded; /* slow events in subinterpreters the Python slow path cannot take */
+static uint64_t unrecorded; /* decided events whose record could not be made (out of memory) */
 
 static int sealed; /* see tp_seal */
 
@@ -379,6 +378,55 @@ entry_of(const char *event)
     return e;
 }
 
+/* Names counted, denied or killed after the table filled up: they have no entry to keep
+ * the tally in, so it is kept here, by name, action (A_COUNT, A_DENY_C, A_KILL_C) and rule. */
+typedef struct Overflow {
+    struct Overflow *next;
+    uint64_t count;
+    int action;
+    const char *rule; /* a rule's id (frozen with the policy), or "" */
+    char name[];
+} Overflow;
+static Overflow *overflow;
+
+static void
+overflow_tally(const char *event, int action, const char *rule)
+{
+    pthread_mutex_lock(&table_lock);
+    Overflow *o = overflow;
+    while (o != NULL && !(o->action == action && o->rule == rule && strcmp(o->name, event) == 0)) {
+        o = o->next;
+    }
+    if (o == NULL && (o = malloc(sizeof(Overflow) + strlen(event) + 1)) != NULL) {
+        strcpy(o->name, event);
+        o->count = 0;
+        o->action = action;
+        o->rule = rule;
+        o->next = overflow;
+        overflow = o;
+    }
+    if (o != NULL) {
+        o->count++;
+    }
+    pthread_mutex_unlock(&table_lock);
+}
+
+/* How many times E's events were counted (its own count, and its steps' that count). */
+static uint64_t
+entry_counted(const Entry *e)
+{
+    uint64_t n = 0;
+    if (e->action == A_COUNT || (e->action == A_COND && e->final == A_COUNT)) {
+        n = __atomic_load_n(&e->count, __ATOMIC_RELAXED);
+    }
+    for (int k = 0; e->action == A_COND && k < e->n_steps; k++) {
+        if (e->step_actions[k] == A_COUNT) {
+            n += __atomic_load_n(&e->step_counts[k], __ATOMIC_RELAXED);
+        }
+    }
+    return n;
+}
+
 static void
 probe(const char *event, const char *action, const char *rule)
 {
@@ -431,8 +479,7 @@ write_record(const char *event, const Buf *rendered, const AttribPlace *place, c
     return seq;
 }
 
-/* Write a record from C. An argument only the Python renderer can render makes this
- * return 1 without writing (when IN_MAIN: Python can run), or is named by its C type.
+/* Write a record from C. An argument C cannot render without running code is named by its type.
  * A `log` record written before in this run, from the same place with the same
  * arguments, is counted instead (repeats.c; never a denial). Returns 0 when written
  * or counted, -1 on failure. */
@@ -444,11 +491,7 @@ record_in_c(const char *event, PyObject *args, const Entry *entry, const char *a
     Buf rendered;
     buf_init(&rendered);
     int rc = render_args(&rendered, args, entry ? entry->shape : NULL);
-    if (rc == RENDER_PYTHON && in_main) {
-        buf_free(&rendered);
-        return 1;
-    }
-    if (rc == RENDER_PYTHON) {
+    if (rc == RENDER_PYTHON) { /* what C cannot look into without running code: named by its type */
         rendered.len = 0;
         rc = render_args_bare(&rendered, args);
     }
@@ -495,32 +538,30 @@ log_in_c(const char *event, PyObject *args, const Entry *entry, const char *rule
 {
     int delivered;
     int rc = record_in_c(event, args, entry, "log", 1, rule, "", in_main, &delivered);
-    if (rc != 0) {
+    if (rc != 0) { /* out of memory: a `log` blocks nothing; the record is counted as not made */
         PyErr_Clear();
-        return 1; /* the Python renderer's job, or let the slow path try (it reports what fails) */
+        __atomic_fetch_add(&unrecorded, 1, __ATOMIC_RELAXED);
+        return 0;
     }
     __atomic_fetch_add(&logged_in_c, 1, __ATOMIC_RELAXED);
     probe(event, "log", rule);
     return 0;
 }
 
-/* An unconditional `deny`: recorded and raised without Python (tpython.PolicyViolation in
- * the main interpreter, PermissionError in a subinterpreter). 1: the slow path's job. */
+/* A `deny`: recorded and raised without Python (tpython.PolicyViolation in the main
+ * interpreter, PermissionError in a subinterpreter). A record that fails denies all the same. */
 static int
 deny_in_c(const char *event, PyObject *args, const Entry *entry, const char *rule_id, const char *message,
           uint64_t *counter, int in_main)
 {
     int delivered;
     int rc = record_in_c(event, args, entry, "deny", enforce, rule_id, "", in_main, &delivered);
-    if (rc == 0 && delivered == 0 && fail_closed && enforce) {
-        fail_closed_exit(event, rule_id);
-    }
     if (rc != 0) {
         PyErr_Clear();
-        if (in_main) {
-            return 1;
-        }
-        /* a subinterpreter, and the record failed: still denied (fail closed) */
+        __atomic_fetch_add(&unrecorded, 1, __ATOMIC_RELAXED);
+    }
+    if ((rc != 0 || delivered == 0) && fail_closed && enforce) {
+        fail_closed_exit(event, rule_id);
     }
     __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
     probe(event, "deny", rule_id);
@@ -536,10 +577,100 @@ deny_in_c(const char *event, PyObject *args, const Entry *entry, const char *rul
     return -1;
 }
 
-/* A `kill`: recorded, then (enforced) the process ends with status 255. Python's on_kill
- * writes tpython.exit and the summary first (main interpreter only; it runs under the
- * hook like any code); whatever it does or fails to do, C ends the process after it,
- * and the event never proceeds. A record that fails does not save the process. */
+/* `"name":n` pairs of the names whose tally is WANT (A_COUNT: counted; A_DENY_C or
+ * A_KILL_C: denied or killed, summed over rules), in OUT as a JSON object. */
+static int
+tally_json(Buf *out, int want, uint64_t *total)
+{
+    int first = 1, rc = buf_puts(out, "{");
+    unsigned used = __atomic_load_n(&table_used, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; rc == 0 && i < used; i++) {
+        const Entry *e = &entries[i];
+        uint64_t n = 0;
+        if (want == A_COUNT) {
+            n = entry_counted(e);
+        }
+        else {
+            int final = e->action == A_COND ? e->final : e->action;
+            n = final == want ? __atomic_load_n(&e->count, __ATOMIC_RELAXED) : 0;
+            for (int k = 0; e->action == A_COND && k < e->n_steps; k++) {
+                n += e->step_actions[k] == want ? __atomic_load_n(&e->step_counts[k], __ATOMIC_RELAXED) : 0;
+            }
+        }
+        if (n > 0) {
+            *total += n;
+            rc = (first ? 0 : buf_puts(out, ",")) || buf_json_cstr(out, e->name) || buf_puts(out, ":")
+                 || buf_u64(out, n);
+            first = 0;
+        }
+    }
+    for (const Overflow *o = overflow; rc == 0 && o != NULL; o = o->next) {
+        if (o->action == want) {
+            *total += o->count;
+            rc = (first ? 0 : buf_puts(out, ",")) || buf_json_cstr(out, o->name) || buf_puts(out, ":")
+                 || buf_u64(out, o->count);
+            first = 0;
+        }
+    }
+    return rc || buf_puts(out, "}");
+}
+
+/* The run's last record, written by C when a `kill` ends the process: no Python runs
+ * between the decision and the end (the program may have replaced any of it). */
+static void
+kill_exit_record(const char *event, const char *rule)
+{
+    Buf args, scratch, line;
+    buf_init(&args);
+    buf_init(&scratch);
+    buf_init(&line);
+    uint64_t denied = 0, killed = 0, counted = 0;
+    char reason[512];
+    snprintf(reason, sizeof reason, "killed by rule '%s' on %s", rule[0] ? rule : "default", event);
+    int rc = buf_puts(&args, "{\"status\":255,\"counted\":") || tally_json(&args, A_COUNT, &counted)
+             || buf_puts(&args, ",\"actions\":{\"log\":")
+             || buf_u64(&args, __atomic_load_n(&logged_in_c, __ATOMIC_RELAXED))
+             || tally_json(&scratch, A_DENY_C, &denied) || tally_json(&scratch, A_KILL_C, &killed)
+             || buf_puts(&args, ",\"deny\":") || buf_u64(&args, denied) || buf_puts(&args, ",\"kill\":")
+             || buf_u64(&args, killed) || buf_puts(&args, "},\"reason\":") || buf_json_cstr(&args, reason)
+             || buf_puts(&args, "}");
+    if (rc == 0) {
+        char py_lost[1024] = "";
+        int delivered = 0;
+        int feed = PyInterpreterState_Get() == main_interp && chain_has_listener();
+        if (feed) {
+            chain_py_lost(py_lost, sizeof py_lost);
+        }
+        if (chain_record(&line, "tpython.exit", args.data, args.len, "log", 1, NULL, "null", "null", "", py_lost,
+                         &delivered) >= 0 && feed) {
+            (void)chain_feed_python(line.data, line.len);
+        }
+    }
+    buf_free(&args);
+    buf_free(&scratch);
+    buf_free(&line);
+}
+
+/* The original standard streams (sys.__stdout__, sys.__stderr__ at install), flushed by
+ * their type's own method (never an attribute the program set on them) before a kill. */
+static PyObject *std_streams[2];
+
+static void
+flush_std_streams(void)
+{
+    for (int i = 0; i < 2; i++) {
+        PyObject *stream = std_streams[i];
+        PyObject *flush = stream != NULL ? PyObject_GetAttrString((PyObject *)Py_TYPE(stream), "flush") : NULL;
+        PyObject *r = flush != NULL && PyCallable_Check(flush) ? PyObject_CallOneArg(flush, stream) : NULL;
+        Py_XDECREF(r);
+        Py_XDECREF(flush);
+        PyErr_Clear();
+    }
+}
+
+/* A `kill`: recorded, then (enforced) the run's tpython.exit is written and the process
+ * ends with status 255, all in C: the event never proceeds, and nothing the program did
+ * to tpython's Python objects runs. A record that fails does not save the process. */
 static int
 kill_in_c(const char *event, PyObject *args, const Entry *entry, const char *rule_id, uint64_t *counter,
           int in_main)
@@ -548,19 +679,22 @@ kill_in_c(const char *event, PyObject *args, const Entry *entry, const char *rul
     int rc = record_in_c(event, args, entry, "kill", enforce, rule_id, "", in_main, &delivered);
     if (rc != 0) {
         PyErr_Clear();
+        __atomic_fetch_add(&unrecorded, 1, __ATOMIC_RELAXED);
     }
     __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
     probe(event, "kill", rule_id);
     if (!enforce) {
         return 0;
     }
-    if (rc == 0 && delivered == 0 && fail_closed) {
+    if ((rc != 0 || delivered == 0) && fail_closed) {
         fail_closed_exit(event, rule_id);
     }
-    if (in_main && on_kill != NULL) {
-        PyObject *r = PyObject_CallFunction(on_kill, "sz", event, rule_id[0] ? rule_id : NULL);
-        Py_XDECREF(r);
-        PyErr_Clear();
+    kill_exit_record(event, rule_id);
+    char line[600];
+    snprintf(line, sizeof line, "tpython: killed by rule '%s' on %s\n", rule_id[0] ? rule_id : "default", event);
+    chain_warn(line);
+    if (in_main) {
+        flush_std_streams(); /* what the program printed so far */
     }
     _exit(255);
 }
@@ -693,6 +827,40 @@ decide_cond(const char *event, PyObject *args, Entry *e, const char **rule, cons
     return action;
 }
 
+/* Decide EVENT by its entry E and carry the decision out. OVERFLOWED: E is a scratch
+ * entry (the table is full), whose tallies go to the overflow list. */
+static int
+act(const char *event, PyObject *args, Entry *e, int overflowed)
+{
+    int in_main = PyInterpreterState_Get() == main_interp;
+    int action = e->action;
+    const char *rule = e->rule, *message = e->message;
+    uint64_t *counter = &e->count;
+    if (action == A_COND) {
+        action = decide_cond(event, args, e, &rule, &message, &counter);
+    }
+    if (overflowed && (action == A_COUNT || action == A_DENY_C || action == A_KILL_C)) {
+        overflow_tally(event, action, rule);
+    }
+    switch (action) {
+    case A_ALLOW:
+        probe(event, "allow", rule);
+        return 0;
+    case A_COUNT:
+        __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+        probe(event, "count", rule);
+        return 0;
+    case A_LOG_C:
+        return log_in_c(event, args, e, rule, in_main);
+    case A_DENY_C:
+        return deny_in_c(event, args, e, rule, message, counter, in_main);
+    case A_KILL_C:
+        return kill_in_c(event, args, e, rule, counter, in_main);
+    default:
+        return slow(event, args, e);
+    }
+}
+
 static int
 hook(const char *event, PyObject *args, void *user_data)
 {
@@ -716,38 +884,17 @@ hook(const char *event, PyObject *args, void *user_data)
     if (finalizing()) {
         return shutdown_event(event, e);
     }
-    if (e == NULL) {
-        return slow(event, args, e);
+    if (e != NULL) {
+        return act(event, args, e, 0);
     }
-    int in_main = PyInterpreterState_Get() == main_interp;
-    int action = e->action;
-    const char *rule = e->rule, *message = e->message;
-    uint64_t *counter = &e->count;
-    if (action == A_COND) {
-        action = decide_cond(event, args, e, &rule, &message, &counter);
-        if (action == A_ALLOW) {
-            probe(event, "allow", rule);
-            return 0;
-        }
-        if (action == A_COUNT) {
-            __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
-            probe(event, "count", rule);
-            return 0;
-        }
-    }
-    if (action == A_KILL_C) {
-        return kill_in_c(event, args, e, rule, counter, in_main);
-    }
-    if (action == A_LOG_C && log_in_c(event, args, e, rule, in_main) == 0) {
-        return 0;
-    }
-    if (action == A_DENY_C) {
-        int rc = deny_in_c(event, args, e, rule, message, counter, in_main);
-        if (rc <= 0) {
-            return rc;
-        }
-    }
-    return slow(event, args, e);
+    /* The table is full: the name is resolved again each time, the same way. */
+    Entry scratch;
+    memset(&scratch, 0, sizeof scratch);
+    scratch.name = event;
+    resolve(event, &scratch);
+    int rc = act(event, args, &scratch, 1);
+    free_steps(&scratch);
+    return rc;
 }
 
 /* ---- building the frozen policy ------------------------------------------ */
@@ -952,11 +1099,10 @@ build_options(PyObject *options)
     PyObject *enforce_obj = PyDict_GetItemString(options, "enforce");
     PyObject *policy_obj = PyDict_GetItemString(options, "policy");
     PyObject *fail_closed_obj = PyDict_GetItemString(options, "fail_closed");
-    PyObject *on_kill_obj = PyDict_GetItemString(options, "on_kill");
     if (!shapes_obj || !log_in_c_obj || !stdlib || !site || !tpython_dir || !lookup || !launcher_file || !enforce_obj
-        || !policy_obj || !fail_closed_obj || !on_kill_obj) {
+        || !policy_obj || !fail_closed_obj) {
         PyErr_SetString(PyExc_KeyError, "options need shapes, log_in_c, stdlib, site, tpython, package_lookup, "
-                                        "launcher_file, enforce, policy, fail_closed, on_kill");
+                                        "launcher_file, enforce, policy, fail_closed");
         return -1;
     }
     if (conds_configure(options) < 0) { /* move_events, write_events, write_flags, condition_facts */
@@ -967,8 +1113,11 @@ build_options(PyObject *options)
     }
     enforce = PyObject_IsTrue(enforce_obj) == 1;
     fail_closed = PyObject_IsTrue(fail_closed_obj) == 1;
-    Py_INCREF(on_kill_obj);
-    on_kill = on_kill_obj;
+    const char *names[2] = {"__stdout__", "__stderr__"};
+    for (int i = 0; i < 2; i++) {
+        std_streams[i] = PySys_GetObject(names[i]); /* borrowed */
+        Py_XINCREF(std_streams[i]);
+    }
     if (build_shapes(shapes_obj) < 0 || attrib_configure(stdlib, site, tpython_dir, launcher_file, lookup) < 0) {
         return -1;
     }
@@ -1041,16 +1190,7 @@ tp_counts(PyObject *module, PyObject *unused)
     unsigned used = __atomic_load_n(&table_used, __ATOMIC_ACQUIRE);
     for (unsigned i = 0; i < used; i++) {
         const char *name = entries[i].name;
-        const Entry *e = &entries[i];
-        uint64_t n = 0;
-        if (e->action == A_COUNT || (e->action == A_COND && e->final == A_COUNT)) {
-            n = __atomic_load_n(&e->count, __ATOMIC_RELAXED);
-        }
-        for (int k = 0; e->action == A_COND && k < e->n_steps; k++) {
-            if (e->step_actions[k] == A_COUNT) {
-                n += __atomic_load_n(&e->step_counts[k], __ATOMIC_RELAXED);
-            }
-        }
+        uint64_t n = entry_counted(&entries[i]);
         if (n == 0) {
             continue;
         }
@@ -1062,6 +1202,17 @@ tp_counts(PyObject *module, PyObject *unused)
         }
         Py_DECREF(value);
     }
+    pthread_mutex_lock(&table_lock);
+    for (const Overflow *o = overflow; o != NULL; o = o->next) {
+        PyObject *value = o->action == A_COUNT ? PyLong_FromUnsignedLongLong(o->count) : NULL;
+        if (o->action == A_COUNT && (value == NULL || PyDict_SetItemString(out, o->name, value) < 0)) {
+            Py_XDECREF(value);
+            Py_CLEAR(out);
+            break;
+        }
+        Py_XDECREF(value);
+    }
+    pthread_mutex_unlock(&table_lock);
     return out;
 }
 
@@ -1104,6 +1255,13 @@ tp_denials(PyObject *module, PyObject *unused)
             Py_CLEAR(out);
         }
     }
+    pthread_mutex_lock(&table_lock);
+    for (const Overflow *o = overflow; out != NULL && o != NULL; o = o->next) {
+        if (o->action != A_COUNT && append_denial(out, o->name, o->rule, o->count, o->action) < 0) {
+            Py_CLEAR(out);
+        }
+    }
+    pthread_mutex_unlock(&table_lock);
     return out;
 }
 
@@ -1122,6 +1280,11 @@ tp_reset_counts(PyObject *module, PyObject *unused)
             __atomic_store_n(&entries[i].step_counts[k], 0, __ATOMIC_RELAXED);
         }
     }
+    pthread_mutex_lock(&table_lock);
+    for (Overflow *o = overflow; o != NULL; o = o->next) {
+        o->count = 0;
+    }
+    pthread_mutex_unlock(&table_lock);
     __atomic_store_n(&unrecorded, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&logged_in_c, 0, __ATOMIC_RELAXED);
     Py_RETURN_NONE;

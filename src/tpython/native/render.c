@@ -154,8 +154,8 @@ put_code(Buf *b, PyObject *code)
 #else
     PyObject *name = co->co_name;
 #endif
-    if (file == NULL || name == NULL || !PyUnicode_CheckExact(file) || !PyUnicode_CheckExact(name)) {
-        return RENDER_PYTHON;
+    if (file == NULL || name == NULL || !PyUnicode_Check(file) || !PyUnicode_Check(name)) {
+        return buf_puts(b, "\"<code>\"") < 0 ? RENDER_ERROR : RENDER_OK;
     }
     char line[24];
     snprintf(line, sizeof line, "%d", co->co_firstlineno);
@@ -193,6 +193,8 @@ put_sequence(Buf *b, PyObject *v, int depth)
     return buf_puts(b, "]") < 0 ? RENDER_ERROR : RENDER_OK;
 }
 
+static PyObject *type_label(PyTypeObject *t, const char *prefix);
+
 static int
 put_dict(Buf *b, PyObject *v, int depth)
 {
@@ -211,13 +213,17 @@ put_dict(Buf *b, PyObject *v, int depth)
             }
             break;
         }
-        if (!PyUnicode_Check(key)) {
-            return RENDER_PYTHON; /* named by its type, through Python */
-        }
         Py_INCREF(key);
         Py_INCREF(value);
-        int rc = ((i ? buf_puts(b, ",") : 0) < 0 || buf_json_str(b, key, MAX_STR) < 0 || buf_puts(b, ":") < 0)
+        PyObject *label = PyUnicode_Check(key) ? NULL : type_label(Py_TYPE(key), ""); /* "<int>" */
+        PyErr_Clear();
+        int rc = ((i ? buf_puts(b, ",") : 0) < 0
+                  || (label != NULL ? buf_json_str(b, label, -1) : PyUnicode_Check(key) ? buf_json_str(b, key, MAX_STR)
+                                                                                        : buf_puts(b, "\"<object>\""))
+                         < 0
+                  || buf_puts(b, ":") < 0)
                  ? RENDER_ERROR : render_value(b, value, depth + 1);
+        Py_XDECREF(label);
         Py_DECREF(key);
         Py_DECREF(value);
         if (rc != RENDER_OK) {
@@ -239,11 +245,10 @@ type_module(PyTypeObject *t)
     if (t->tp_flags & Py_TPFLAGS_HEAPTYPE) {
         PyObject *dict = t->tp_dict;
         PyObject *m = dict ? PyDict_GetItemString(dict, "__module__") : NULL; /* borrowed */
-        if (m == NULL || !PyUnicode_CheckExact(m)) {
-            return NULL;
+        if (m == NULL || !PyUnicode_Check(m)) {
+            return NULL; /* none (mypyc's classes, type() where __name__ is not defined) */
         }
-        Py_INCREF(m);
-        return m;
+        return PyUnicode_FromObject(m); /* a plain copy of a str subclass */
     }
     const char *dot = strrchr(t->tp_name, '.');
     PyObject *m = dot ? PyUnicode_FromStringAndSize(t->tp_name, dot - t->tp_name) : PyUnicode_FromString("builtins");
@@ -258,11 +263,8 @@ type_qualname(PyTypeObject *t)
 {
     if (t->tp_flags & Py_TPFLAGS_HEAPTYPE) {
         PyObject *q = ((PyHeapTypeObject *)t)->ht_qualname;
-        if (q == NULL || !PyUnicode_CheckExact(q)) {
-            return NULL;
-        }
-        Py_INCREF(q);
-        return q;
+        return q != NULL && PyUnicode_Check(q) && PyUnicode_GET_LENGTH(q) > 0 ? PyUnicode_FromObject(q)
+                                                                             : PyUnicode_FromString("?");
     }
     const char *dot = strrchr(t->tp_name, '.');
     PyObject *q = PyUnicode_FromString(dot ? dot + 1 : t->tp_name);
@@ -282,22 +284,14 @@ text_or_question(PyObject *v)
     return PyUnicode_FromString("?");
 }
 
-/* Whether T is, or derives from, a class render.py treats apart: _socket.socket (its
- * family and type), or one of pathlib's (a trusted path, by identity). */
+/* Whether T is one of pathlib's classes (or derives from one), whose path C does not read. */
 static int
 renders_apart(PyTypeObject *t)
 {
-    PyObject *mro = t->tp_mro;
-    Py_ssize_t n = mro && PyTuple_Check(mro) ? PyTuple_GET_SIZE(mro) : 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
-        if (strcmp(base->tp_name, "_socket.socket") == 0) {
-            return 1;
-        }
-    }
     PyObject *module = type_module(t);
     if (module == NULL) {
-        return 1;
+        PyErr_Clear();
+        return 0;
     }
     const char *name = PyUnicode_AsUTF8(module);
     int pathlib = name == NULL || (strncmp(name, "pathlib", 7) == 0 && (name[7] == '\0' || name[7] == '.'));
@@ -339,14 +333,16 @@ tp_socket_class(PyObject *module, PyObject *value)
     Py_RETURN_NONE;
 }
 
-/* "<module.QualName>" of T, or "<QualName>" for builtins (render.type_name). */
+/* "<module.QualName>" of T, "<QualName>" for builtins and for a class with no module
+ * (render.type_name; PREFIX "class ": render.class_name, where builtins are named too). */
 static PyObject *
 type_label(PyTypeObject *t, const char *prefix)
 {
     PyObject *module = type_module(t), *qual = type_qualname(t), *label = NULL;
-    if (module != NULL && qual != NULL) {
-        if (prefix[0] == '\0' && PyUnicode_CompareWithASCIIString(module, "builtins") == 0) {
-            label = PyUnicode_FromFormat("<%U>", qual);
+    PyErr_Clear();
+    if (qual != NULL) {
+        if (module == NULL || (prefix[0] == '\0' && PyUnicode_CompareWithASCIIString(module, "builtins") == 0)) {
+            label = PyUnicode_FromFormat("<%s%U>", prefix, qual);
         }
         else {
             label = PyUnicode_FromFormat("<%s%U.%U>", prefix, module, qual);
@@ -357,6 +353,81 @@ type_label(PyTypeObject *t, const char *prefix)
     return label;
 }
 
+/* Names of the families and types render.py spells out; others by number. */
+static const struct {
+    int number;
+    const char *name;
+} FAMILIES[] = {{0, "AF_UNSPEC"}, {1, "AF_UNIX"}, {2, "AF_INET"}, {10, "AF_INET6"}, {16, "AF_NETLINK"},
+                {17, "AF_PACKET"}, {40, "AF_VSOCK"}},
+  SOCK_TYPES[] = {{1, "SOCK_STREAM"}, {2, "SOCK_DGRAM"}, {3, "SOCK_RAW"}, {5, "SOCK_SEQPACKET"}};
+
+/* One of a genuine socket's int members (family, type), read through the member
+ * descriptor of its genuine class (whose attributes the program cannot replace). */
+static long
+socket_member(PyObject *sock_class, PyObject *v, const char *name)
+{
+    PyObject *descr = PyObject_GetAttrString(sock_class, name);
+    descrgetfunc get = descr != NULL ? Py_TYPE(descr)->tp_descr_get : NULL;
+    PyObject *value = get != NULL ? get(descr, v, sock_class) : NULL;
+    long n = value != NULL && PyLong_CheckExact(value) ? PyLong_AsLong(value) : -1;
+    Py_XDECREF(value);
+    Py_XDECREF(descr);
+    PyErr_Clear();
+    return n;
+}
+
+/* {"socket": {"family", "type"}} of a value whose class derives from the genuine
+ * _socket.socket (render._render); RENDER_PYTHON when it does not. */
+static int
+put_socket(Buf *b, PyObject *v)
+{
+    PyObject *sock_class = tp_socket_class(NULL, v);
+    if (sock_class == NULL) {
+        PyErr_Clear();
+        return RENDER_PYTHON;
+    }
+    if (sock_class == Py_None) {
+        Py_DECREF(sock_class);
+        return RENDER_PYTHON;
+    }
+    long family = socket_member(sock_class, v, "family"), type = socket_member(sock_class, v, "type");
+    Py_DECREF(sock_class);
+    char family_text[24], type_text[24];
+    const char *family_name = NULL, *type_name = NULL;
+    for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++) {
+        family_name = FAMILIES[i].number == family ? FAMILIES[i].name : family_name;
+    }
+    for (size_t i = 0; i < sizeof SOCK_TYPES / sizeof SOCK_TYPES[0]; i++) {
+        type_name = SOCK_TYPES[i].number == (type & 0xF) ? SOCK_TYPES[i].name : type_name;
+    }
+    snprintf(family_text, sizeof family_text, "%ld", family);
+    snprintf(type_text, sizeof type_text, "%ld", type);
+    return (buf_puts(b, "{\"socket\":{\"family\":") < 0 || buf_json_cstr(b, family_name ? family_name : family_text) < 0
+            || buf_puts(b, ",\"type\":") < 0 || buf_json_cstr(b, type_name ? type_name : type_text) < 0
+            || buf_puts(b, "}}") < 0) ? RENDER_ERROR : RENDER_OK;
+}
+
+/* A memoryview's bytes as {"bytes", "sha256"} (render.plain_bytes: tobytes()); one
+ * released, or whose bytes cannot be had, is named by its type. */
+static int
+put_memoryview(Buf *b, PyObject *v)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(v, &view, PyBUF_FULL_RO) < 0) {
+        PyErr_Clear();
+        return buf_puts(b, "\"<memoryview>\"") < 0 ? RENDER_ERROR : RENDER_OK;
+    }
+    char *data = PyMem_Malloc(view.len > 0 ? (size_t)view.len : 1);
+    int rc = RENDER_ERROR;
+    if (data != NULL && PyBuffer_ToContiguous(data, &view, view.len, 'C') == 0) {
+        rc = put_bytes_summary(b, data, view.len);
+    }
+    PyErr_Clear();
+    PyMem_Free(data);
+    PyBuffer_Release(&view);
+    return rc;
+}
+
 /* Functions, modules, classes and any other object, named as render.render names
  * them (after the containers and scalars above); RENDER_PYTHON for what it treats
  * apart or what C cannot name exactly as it does. */
@@ -364,11 +435,8 @@ static int
 render_named(Buf *b, PyObject *v, int depth)
 {
     PyTypeObject *t = Py_TYPE(v);
-    if (PyTuple_Check(v) || PyList_Check(v) || PyDict_Check(v) || PyMemoryView_Check(v) || renders_apart(t)) {
-        return RENDER_PYTHON; /* subclasses of the containers; a memoryview's bytes; sockets; pathlib */
-    }
     PyObject *label = NULL;
-    if (depth >= MAX_DEPTH) {
+    if (depth >= MAX_DEPTH || renders_apart(t)) { /* a pathlib path among other values: its type */
         label = type_label(t, "");
     }
     else if (PyFunction_Check(v) && t == &PyFunction_Type) {
@@ -392,9 +460,9 @@ render_named(Buf *b, PyObject *v, int depth)
     else {
         label = type_label(t, "");
     }
-    if (label == NULL) {
+    if (label == NULL) { /* render.unrenderable */
         PyErr_Clear();
-        return RENDER_PYTHON;
+        return buf_puts(b, "\"<object>\"") < 0 ? RENDER_ERROR : RENDER_OK;
     }
     int rc = buf_json_str(b, label, -1) < 0 ? RENDER_ERROR : RENDER_OK;
     Py_DECREF(label);
@@ -428,12 +496,16 @@ render_value(Buf *b, PyObject *v, int depth)
     if (PyCode_Check(v)) {
         return put_code(b, v);
     }
-    if (PyTuple_CheckExact(v) || PyList_CheckExact(v) || PyDict_CheckExact(v)) {
-        if (depth >= MAX_DEPTH) {
-            return buf_puts(b, PyTuple_CheckExact(v) ? "\"<tuple>\"" : PyList_CheckExact(v) ? "\"<list>\"" : "\"<dict>\"")
-                   < 0 ? RENDER_ERROR : RENDER_OK;
-        }
-        return PyDict_CheckExact(v) ? put_dict(b, v, depth) : put_sequence(b, v, depth);
+    if (PyMemoryView_Check(v)) {
+        return put_memoryview(b, v);
+    }
+    int rc = put_socket(b, v);
+    if (rc != RENDER_PYTHON) {
+        return rc;
+    }
+    if ((PyTuple_Check(v) || PyList_Check(v) || PyDict_Check(v)) && depth < MAX_DEPTH) {
+        /* subclasses too, read through the base type's storage: none of their methods run */
+        return PyDict_Check(v) ? put_dict(b, v, depth) : put_sequence(b, v, depth);
     }
     return render_named(b, v, depth);
 }
@@ -465,7 +537,16 @@ render_text(Buf *b, PyObject *v)
         Py_ssize_t len = PyBytes_Check(v) ? PyBytes_GET_SIZE(v) : PyByteArray_GET_SIZE(v);
         return put_fs_text(b, data, len);
     }
-    return render_value(b, v, 0); /* a memoryview among them: RENDER_PYTHON */
+    if (PyMemoryView_Check(v)) { /* its bytes, as render.plain_bytes reads them */
+        PyObject *data = PyBytes_FromObject(v);
+        if (data != NULL) {
+            int rc = render_text(b, data);
+            Py_DECREF(data);
+            return rc;
+        }
+        PyErr_Clear(); /* released: named by its type */
+    }
+    return render_value(b, v, 0);
 }
 
 int
@@ -479,7 +560,7 @@ render_path(Buf *b, PyObject *v)
         long fd = PyLong_AsLongAndOverflow(v, &overflow);
         if (overflow || (fd == -1 && PyErr_Occurred())) {
             PyErr_Clear();
-            return RENDER_PYTHON;
+            return render_value(b, v, 0); /* no descriptor: the number */
         }
         char link[64], target[4096];
         snprintf(link, sizeof(link), "/proc/self/fd/%ld", fd);
@@ -490,7 +571,7 @@ render_path(Buf *b, PyObject *v)
         return put_fs_text(b, target, n);
     }
     if (PyLong_Check(v)) {
-        return RENDER_PYTHON;
+        return render_value(b, v, 0); /* an int subclass is no descriptor: its value */
     }
     return render_text(b, v);
 }
@@ -531,8 +612,18 @@ render_source(Buf *b, PyObject *v)
         len = length = PyBytes_Check(v) ? PyBytes_GET_SIZE(v) : PyByteArray_GET_SIZE(v);
         excerpt = PyUnicode_DecodeUTF8(data, len < EXCERPT ? len : EXCERPT, "replace");
     }
+    else if (PyMemoryView_Check(v)) { /* its bytes, as render.plain_bytes reads them */
+        PyObject *bytes = PyBytes_FromObject(v);
+        if (bytes == NULL) {
+            PyErr_Clear();
+            return buf_puts(b, "\"<memoryview>\"") < 0 ? RENDER_ERROR : RENDER_OK;
+        }
+        int rc = render_source(b, bytes);
+        Py_DECREF(bytes);
+        return rc;
+    }
     else {
-        return render_value(b, v, 0); /* a code object; a memoryview: RENDER_PYTHON */
+        return render_value(b, v, 0); /* a code object, anything else */
     }
     int rc = RENDER_ERROR;
     if (excerpt != NULL && data != NULL) {
@@ -563,6 +654,7 @@ render_args(Buf *b, PyObject *args, const Shape *shape)
         if (i && buf_puts(b, ",") < 0) {
             return RENDER_ERROR;
         }
+        size_t mark = b->len;
         if (shape && has_position(shape->sources, i)) {
             rc = render_source(b, a);
         }
@@ -572,7 +664,7 @@ render_args(Buf *b, PyObject *args, const Shape *shape)
         else if (shape && has_position(shape->texts, i)) {
             rc = render_text(b, a);
         }
-        else if (shape && has_position(shape->path_lists, i) && (PyList_CheckExact(a) || PyTuple_CheckExact(a))) {
+        else if (shape && has_position(shape->path_lists, i) && (PyList_Check(a) || PyTuple_Check(a))) {
             Py_ssize_t n = PySequence_Fast_GET_SIZE(a);
             rc = buf_puts(b, "[") < 0 ? RENDER_ERROR : RENDER_OK;
             for (Py_ssize_t k = 0; rc == RENDER_OK && k < n && k < MAX_ITEMS; k++) {
@@ -582,11 +674,16 @@ render_args(Buf *b, PyObject *args, const Shape *shape)
                 rc = RENDER_ERROR;
             }
         }
-        else if (shape && has_position(shape->path_lists, i) && (PyList_Check(a) || PyTuple_Check(a))) {
-            rc = RENDER_PYTHON;
-        }
         else {
             rc = render_value(b, a, 0);
+        }
+        if (rc == RENDER_PYTHON) { /* what C does not look into (a pathlib path): its type */
+            b->len = mark;
+            PyObject *label = type_label(Py_TYPE(a), "");
+            PyErr_Clear();
+            rc = (label != NULL ? buf_json_str(b, label, -1) : buf_puts(b, "\"<object>\"")) < 0 ? RENDER_ERROR
+                                                                                                : RENDER_OK;
+            Py_XDECREF(label);
         }
         if (rc != RENDER_OK) {
             return rc;
