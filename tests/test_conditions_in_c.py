@@ -41,7 +41,7 @@ def _run(tp, policy: str, body: str, stubbed: bool = True) -> tuple[dict[str, st
     code replaced by stubs first (STUBS), so that only C can have decided."""
     tp.policy(policy)
     tp.script(TRY + (STUBS if stubbed else "") + textwrap.dedent(body))
-    r = tp("run", "--quiet", "--policy", "policy.toml", "--engine", "native", "app.py")
+    r = tp("run", "--quiet", "--policy", "policy.toml", "app.py")
     assert r.rc == 0, r.err
     return _outcomes(r.out), r
 
@@ -335,5 +335,5 @@ def test_a_condition_of_a_rule_c_hands_to_python_is_still_c_s(tp, action):
         when = {{ host = ["127.0.0.0/8"] }}
     """)
     tp.script(TRY + STUBS + "import socket\nattempt('local', lambda: socket.getaddrinfo('127.1', 80))\n")
-    r = tp("run", "--quiet", "--policy", "policy.toml", "--engine", "native", "app.py", input="")
+    r = tp("run", "--quiet", "--policy", "policy.toml", "app.py", input="")
     assert "replaced " in r.out and "local ran" not in r.out, r.out

@@ -87,8 +87,6 @@ time.sleep(60)
 """)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TPYTHON")}
     argv = [*TPYTHON, "run", "--quiet", "--log", f"jsonl:{tp.log}"]
-    if tp.engine:
-        argv += ["--engine", tp.engine]
     with subprocess.Popen([*argv, "app.py"], cwd=tp.cwd, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE) as program:
         assert program.stdout is not None and program.stderr is not None

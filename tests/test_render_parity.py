@@ -127,7 +127,8 @@ def _rendered(tp) -> tuple[dict[str, object], set[str]]:
 def test_c_renders_every_value_itself(tp):
     python_args, in_c = _rendered(tp)
     assert set(python_args) == ALL and in_c == ALL
-    assert python_args["odd module class"] == "<class OddModule>" and python_args["odd module instance"] == "<OddModule>"
+    assert python_args["odd module class"] == "<class OddModule>"
+    assert python_args["odd module instance"] == "<OddModule>"
     assert python_args["memoryview"] == {"bytes": 3, "sha256": hashlib.sha256(b"abc").hexdigest()}
     assert python_args["path"] == "/tmp/x"
     assert python_args["socket"] == {"socket": {"family": "AF_INET", "type": "SOCK_STREAM"}}

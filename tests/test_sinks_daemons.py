@@ -190,7 +190,7 @@ def test_a_collector_stopped_and_restarted_mid_run_loses_only_what_it_reports(tp
     tp.policy(POLICY.format(extra=f'syslog_socket = "{rsyslog.socket}"'))
     tp.script(RESTART_APP)
     argv = [*__import__("conftest").TPYTHON, "run", "--policy", "policy.toml", "--log", f"jsonl:{tp.log}",
-            "--log", sink, "--engine", tp.engine or "native", "app.py"]
+            "--log", sink, "app.py"]
 
     def stored() -> dict[int, dict[str, str]]:
         out = {}
@@ -285,7 +285,7 @@ def test_journald_stopped_and_restarted_mid_run_loses_only_what_it_reports(tp, j
     tp.policy(POLICY.format(extra=""))
     tp.script(STOP_APP)
     argv = [*journald.wrap(tp.cwd), *__import__("conftest").TPYTHON, "run", "--policy", "policy.toml",
-            "--log", f"jsonl:{tp.log}", "--log", "journald", "--engine", tp.engine or "native", "app.py"]
+            "--log", f"jsonl:{tp.log}", "--log", "journald", "app.py"]
     proc = subprocess.Popen(argv, cwd=tp.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: (tp.cwd / "phase1.done").exists(), what="phase 1")

@@ -160,7 +160,7 @@ def test_a_collector_dying_mid_run_costs_counted_records_never_a_loop(tp, reques
     tp.policy(POLICY.format(socket=collector.syslog_socket))
     tp.script(APP)
     argv = [*collector.wrap, *TPYTHON, "run", "--policy", "policy.toml", "--log", f"jsonl:{tp.log}",
-            "--log", sink, "--engine", tp.engine or "native", "app.py"]
+            "--log", sink, "app.py"]
     proc = subprocess.Popen(argv, cwd=tp.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: (tp.cwd / "phase1.done").exists(), what="phase 1")

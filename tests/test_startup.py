@@ -77,17 +77,11 @@ def test_the_program_inherits_no_python_module_of_the_standard_library_plain_pyt
     assert sorted(extra) == []
 
 
-def test_strict_loads_no_heavy_module_with_the_native_engine(tp):
+def test_strict_loads_no_heavy_module(tp):
     """strict's `arg` regexes are matched by PCRE2 in tpython._native, its event globs with
     string methods, its path and caller globs in C: no `re` at start."""
-    _, extra = _loaded_beyond_plain(tp, "--policy", "strict", "--engine", "native")
+    _, extra = _loaded_beyond_plain(tp, "--policy", "strict")
     assert sorted(extra & HEAVY) == []
-
-
-def test_strict_under_the_python_engine_loads_re_for_its_path_globs_and_not_typing_or_json(tp):
-    _, extra = _loaded_beyond_plain(tp, "--policy", "strict", "--engine", "python")
-    assert "re" in extra  # the path globs, matched by regular expressions in Python
-    assert sorted(extra & {"typing", "json", "ipaddress", "hashlib", "ctypes"}) == []
 
 
 def test_a_host_condition_loads_ipaddress_before_the_program_runs(tp):

@@ -5,6 +5,7 @@ import sys
 from typing import Any, TextIO
 
 from tpython.policy.loader import load_policy
+from tpython.policy.settings import IntegritySettings
 from tpython.sinks.spec import DEFAULT_SPEC
 
 
@@ -25,8 +26,9 @@ def policy_check(ref: str, out: TextIO = sys.stdout) -> int:
     sinks = ", ".join(policy.sinks) if policy.sinks else f"{DEFAULT_SPEC} (default)"
     print(f"  sinks:    {sinks}", file=out)
     print(f"  defaults: {', '.join(f'{k} = {v}' for k, v in sorted(policy.defaults.items()))}", file=out)
-    if policy.integrity:
-        print(f"  integrity: {', '.join(f'{k} = {v}' for k, v in sorted(policy.integrity.items()))}", file=out)
+    integrity = {k: v for k, v in policy.integrity._asdict().items() if v != IntegritySettings()._asdict()[k]}
+    if integrity:  # what the policy sets, not the defaults
+        print(f"  integrity: {', '.join(f'{k} = {v}' for k, v in sorted(integrity.items()))}", file=out)
     print(f"  rules ({len(policy.rules)}, first match decides):", file=out)
     for rule in policy.rules:
         events = ", ".join(rule.events)

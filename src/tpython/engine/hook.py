@@ -55,7 +55,7 @@ class Engine:
         policy_files = [p for p in policy.sources if not p.startswith("<")]
         self.table = DispatchTable(policy, path_placeholders(policy_files, logs))
         self.enforce = policy.mode == "enforce"
-        self.fail_closed = policy.log.get("on_sink_failure") == "fail-closed"
+        self.fail_closed = policy.log.fail_closed
         self.warn_fd = warn_fd
         self.recorder = self.make_recorder(sinks, warn_fd)
         self.attributor = Attributor()

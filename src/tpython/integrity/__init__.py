@@ -8,4 +8,3 @@
 * :mod:`.keys`, :mod:`.manifest`, :mod:`.xattrs`, :mod:`.walk` — the tools behind `tpython trust`.
 """
 
-DEFAULT_MAX_SIZE = 64 * 1024 * 1024  # the largest file read as code, unless [integrity] max_size is set

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
-from tpython.integrity import DEFAULT_MAX_SIZE
 from tpython.integrity.hook import native_config
+from tpython.policy.settings import DEFAULT_MAX_SIZE
 
 if TYPE_CHECKING:
     from tpython.integrity.manifest import Manifest

@@ -17,11 +17,11 @@ import _frozen_importlib_external as _bootstrap_external  # the import system, l
 import io
 import sys
 
-from tpython.integrity import DEFAULT_MAX_SIZE
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any, Callable, Optional
+
+    from tpython.policy.settings import IntegritySettings
 
 
 class CodeRefused(ImportError):
@@ -40,23 +40,21 @@ class CacheRefused(PermissionError):
 GUARD_EVENTS = frozenset({"import", "compile", "marshal.loads", "ctypes.dlopen"})
 
 
-def trust_config(integrity: dict[str, Any], manifest_sha256: Optional[str]) -> dict[str, Any]:
+def trust_config(integrity: IntegritySettings, manifest_sha256: Optional[str]) -> dict[str, Any]:
     """What `[integrity]` asks of C's checks; a manifest is loaded as the bytes the
     launcher verified, and its table handed to C (which keeps its own copy)."""
     manifest = None
-    if integrity.get("manifest"):
+    if integrity.manifest:
         from tpython.integrity import manifest as manifests
         from tpython.integrity.errors import IntegrityError
 
-        path = str(integrity["manifest"])
+        path = integrity.manifest
         if manifest_sha256 is None:
             raise IntegrityError(f"manifest {path} was not verified by the launcher")
         loaded = manifests.load_verified(path, manifest_sha256)
         manifest = (loaded.path, loaded.files)
-    return native_config(max_size=int(integrity.get("max_size", DEFAULT_MAX_SIZE)),
-                         kernel_check=bool(integrity.get("kernel_check", True)),
-                         require=bool(integrity.get("require", False)), xattr=bool(integrity.get("xattr", False)),
-                         manifest=manifest)
+    return native_config(max_size=integrity.max_size, kernel_check=integrity.kernel_check,
+                         require=integrity.require, xattr=integrity.xattr, manifest=manifest)
 
 
 def native_config(*, max_size: int, kernel_check: bool, require: bool, xattr: bool,

@@ -274,7 +274,7 @@ def _integrity_state(policy: Policy) -> dict[str, Any]:
     interpreter (:func:`tpython.launcher.command.run_command`), so this
     interpreter never loads ctypes; filters and no_new_privs survive execve.
     """
-    state: dict[str, Any] = {"seccomp_requested": bool(policy.integrity.get("seccomp"))}
+    state: dict[str, Any] = {"seccomp_requested": policy.integrity.seccomp}
     try:  # bytes, decoded by the built-in ASCII decoder: open(encoding="ascii") imports encodings.ascii
         fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -358,7 +358,7 @@ def _check_launch(spec: LaunchSpec, policy: Policy) -> None:
     if spec.internal == "multiprocessing":
         return  # tpython's own worker launch, under this same policy
     kind = spec.target.kind
-    if kind in ("command", "stdin", "interactive") and policy.integrity.get("kernel_check", True):
+    if kind in ("command", "stdin", "interactive") and policy.integrity.kernel_check:
         if _deny_interactive_set():
             raise LaunchRefused("this process has SECBIT_EXEC_DENY_INTERACTIVE set: code that comes from no "
                                 "file (-c, stdin, the interactive prompt) is refused")

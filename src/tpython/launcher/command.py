@@ -143,17 +143,17 @@ def _verify_manifest(policy: Policy) -> Optional[str]:
     with one line and a `tpython.integrity` record); the started interpreter gets the
     digest of the bytes that were verified."""
     integrity = policy.integrity
-    if not integrity.get("manifest"):
+    if not integrity.manifest:
         return None
     from tpython.integrity import manifest
     from tpython.integrity.errors import IntegrityError
 
-    pubkey = integrity.get("pubkey")
+    pubkey = integrity.pubkey
     try:
-        return manifest.load(str(integrity["manifest"]), str(pubkey) if pubkey else None).sha256
+        return manifest.load(integrity.manifest, pubkey).sha256
     except IntegrityError as exc:
         record_refusal(policy, "tpython.integrity",
-                       {"path": str(integrity["manifest"]), "reason": str(exc), "stage": "launch"})
+                       {"path": integrity.manifest, "reason": str(exc), "stage": "launch"})
         raise
 
 
@@ -238,7 +238,7 @@ def run_command(argv: list[str], executable: Optional[str] = None,
     for sink in policy.sinks or (DEFAULT_SPEC,):
         check_sink_writable(sink)
     manifest_sha256 = _verify_manifest(policy)
-    if policy.integrity.get("seccomp"):
+    if policy.integrity.seccomp:
         _deny_xattr_writes()
     spec = LaunchSpec(policy.to_json(), target, quiet=bool(opts["quiet"]), manifest_sha256=manifest_sha256)
     if executable is None and base_sys_path is not None and _can_boot_here():

@@ -23,6 +23,7 @@ from tpython.policy.patterns import (
     path_placeholders,
 )
 from tpython.policy.profile_cache import PROFILES, profile_path
+from tpython.policy.settings import ON_SINK_FAILURE, IntegritySettings, LogSettings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -184,10 +185,10 @@ def load_uncached(ref: str) -> tuple[Policy, list[tuple[str, str]], dict[str, li
         current = nxt
     policy = _merge(chain, places)
     integrity = policy.integrity
-    if integrity.get("require") and not (integrity.get("manifest") or integrity.get("xattr")):
+    if integrity.require and not (integrity.manifest or integrity.xattr):
         raise PolicyError(f"{chain[0][0].label}: [integrity] require = true needs a manifest or xattr = true "
                           "(otherwise no code could run)")
-    if integrity.get("pubkey") and not integrity.get("manifest"):
+    if integrity.pubkey and not integrity.manifest:
         raise PolicyError(f"{chain[0][0].label}: [integrity] pubkey is set but there is no manifest")
     return policy, [(src.path, src.text) for src, _, _ in chain], places
 
@@ -213,7 +214,7 @@ def _validate_log_options(src: _Source, log: dict[str, Any]) -> None:
         if value is not None and (type(value) is not int or value < least) and not (never and zero):
             raise _fail(src, key, f"[log] {key} must be a whole number of at least {least}{never}", table="log")
     on_failure = log.get("on_sink_failure")
-    if on_failure is not None and on_failure not in ("continue", "fail-closed"):
+    if on_failure is not None and on_failure not in ON_SINK_FAILURE:
         raise _fail(src, "on_sink_failure", '[log] on_sink_failure must be "continue" or "fail-closed"', table="log")
 
 
@@ -411,7 +412,7 @@ def _merge(chain: list[tuple[_Source, dict[str, Any], str]], places: dict[str, l
     refuse_ld = False
     defaults: dict[str, str] = {}
     integrity: dict[str, Any] = {}
-    log: dict[str, Any] = {}
+    log: dict[str, Any] = {}  # each table's keys, later files over earlier ones; typed at the end
     sinks: list[str] = []
     rules: list[Rule] = []
     ids: dict[str, str] = {}
@@ -438,6 +439,7 @@ def _merge(chain: list[tuple[_Source, dict[str, Any], str]], places: dict[str, l
         rules = own + rules
     return Policy(
         name=chain[0][2], mode=mode, launch_allow=tuple(launch_allow), refuse_ld_preload=refuse_ld,
-        defaults=defaults, rules=tuple(rules), sinks=tuple(sinks), integrity=integrity, log=log,
+        defaults=defaults, rules=tuple(rules), sinks=tuple(sinks), integrity=IntegritySettings(**integrity),
+        log=LogSettings(**log),
         sources=tuple(src.label for src, _, _ in chain),
     )

@@ -7,6 +7,7 @@ can hand the exact policy it validated to the interpreter it starts.
 from __future__ import annotations
 
 from tpython.jsontext import dumps
+from tpython.policy.settings import IntegritySettings, LogSettings
 from tpython.sha256 import sha256_hex
 
 TYPE_CHECKING = False
@@ -44,8 +45,8 @@ class Policy(NamedTuple):
     defaults: dict[str, str] = {}  # category -> action; "*" catch-all
     rules: tuple[Rule, ...] = ()
     sinks: tuple[str, ...] = ()
-    integrity: dict[str, Any] = {}
-    log: dict[str, Any] = {}
+    integrity: IntegritySettings = IntegritySettings()
+    log: LogSettings = LogSettings()
     sources: tuple[str, ...] = ()
 
     def default_for(self, category: str) -> str:
@@ -54,7 +55,8 @@ class Policy(NamedTuple):
 
     def to_json(self) -> str:
         """Serialise for the launched interpreter (and for the digest)."""
-        data = {**self._asdict(), "rules": [rule._asdict() for rule in self.rules]}
+        data = {**self._asdict(), "rules": [rule._asdict() for rule in self.rules],
+                "integrity": self.integrity._asdict(), "log": self.log._asdict()}
         return dumps(data, sort_keys=True)
 
     @classmethod
@@ -66,6 +68,8 @@ class Policy(NamedTuple):
         data["rules"] = tuple(Rule(**{**r, "events": tuple(r["events"])}) for r in data["rules"])
         for key in ("launch_allow", "sinks", "sources"):
             data[key] = tuple(data[key])
+        data["integrity"] = IntegritySettings(**data["integrity"])
+        data["log"] = LogSettings(**data["log"])
         return cls(**data)
 
     @property

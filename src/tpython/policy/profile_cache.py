@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 _FORMAT = 1
-_MERGED_FORMAT = 1
+_MERGED_FORMAT = 2  # 2: [integrity] and [log] as the tuples of their settings
 
 PROFILES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
 PROFILES = ("default", "strict")
@@ -57,12 +57,14 @@ def cached_policy(ref: str) -> Optional[Policy]:
         return None
     from tpython.policy.model import Policy, Rule
     from tpython.policy.patterns import path_placeholders
+    from tpython.policy.settings import IntegritySettings, LogSettings
 
     data = load_merged(profile_path(ref), CODE_FILES, path_placeholders())
     if data is None:
         return None
     try:
-        return Policy(**{**data, "rules": tuple(Rule(*rule) for rule in data["rules"])})
+        return Policy(**{**data, "rules": tuple(Rule(*rule) for rule in data["rules"]),
+                         "integrity": IntegritySettings(*data["integrity"]), "log": LogSettings(*data["log"])})
     except (TypeError, KeyError):  # made by another version of the model: made again
         return None
 
@@ -170,7 +172,8 @@ def build(*, sealed: bool, installed_at: Optional[str] = None) -> list[str]:
         store(path, text, loader.parse_profile(ref, text))
         written.append(_cache_path(path))
         policy, chain, places = loader.load_uncached(ref)
-        data = {**policy._asdict(), "rules": tuple(tuple(rule) for rule in policy.rules)}
+        data = {**policy._asdict(), "rules": tuple(tuple(rule) for rule in policy.rules),
+                "integrity": tuple(policy.integrity), "log": tuple(policy.log)}  # marshal takes plain tuples
         store_merged(path, CODE_FILES, chain, places, data, sealed)
         written.append(merged_path(path))
     return written

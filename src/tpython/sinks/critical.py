@@ -8,31 +8,32 @@ from __future__ import annotations
 import os
 import time
 
-from tpython.sinks.fields import CRITICAL, DEFAULT_APP_NAME, DEFAULT_SOCKET, facility_code, header_token
+from tpython.policy.settings import LogSettings
+from tpython.sinks.fields import CRITICAL, facility_code, header_token
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, NoReturn, Optional
+    from typing import NoReturn, Optional
 
 
 CRITICAL_STATUS = 255
 
 
-def critical_failure(message: str, options: Optional[dict[str, Any]] = None) -> NoReturn:
+def critical_failure(message: str, settings: Optional[LogSettings] = None) -> NoReturn:
     """tpython itself cannot work (its policy, engine or integrity layer failed): say so
     as a critical message to the local syslog socket and on stderr, and end the process
     with status 255, as spython does (openlog(LOG_PID|LOG_CONS), syslog(LOG_CRIT), _exit(255))."""
-    options = options or {}
+    settings = settings or LogSettings()
     text = f"tpython critical failure: {message}"
-    pri = facility_code(options) * 8 + CRITICAL
+    pri = facility_code(settings) * 8 + CRITICAL
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    app = header_token(str(options.get("app_name", DEFAULT_APP_NAME)), 48)
+    app = header_token(settings.app_name, 48)
     packet = (f"<{pri}>1 {stamp} {header_token(os.uname().nodename, 255)} {app} {os.getpid()} "
               f"tpython.critical - {text}").encode("utf-8", "replace")
     try:
         from tpython.sinks import wire  # only now: a start that does not fail need not load it
 
-        family, address = wire.address(str(options.get("syslog_socket", DEFAULT_SOCKET)), -1, False)
+        family, address = wire.address(settings.syslog_socket, -1, False)
         fd, _ = wire.open_socket(family, address, False, False, 1.0)
         try:
             wire.send(fd, packet, address, False, False)

@@ -8,6 +8,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
 
+    from tpython.policy.settings import LogSettings
+
 
 # RFC 5424 severities
 CRITICAL, WARNING, NOTICE, INFO = 2, 4, 5, 6
@@ -17,19 +19,15 @@ FACILITIES = {
     "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
     **{f"local{i}": 16 + i for i in range(8)},
 }
-DEFAULT_FACILITY = "user"
-DEFAULT_APP_NAME = "tpython"
-DEFAULT_SOCKET = "/dev/log"  # the local syslog socket
 
 # The fields carried beside the readable line, in this order.
 FIELDS = ("event", "action", "enforced", "rule", "module", "package", "run", "seq", "pid", "ts", "prev", "hash",
           "args")
 
 
-def facility_code(options: dict[str, Any]) -> int:
-    """The syslog facility number of a policy's [log] table (default: user)."""
-    facility = options.get("facility", DEFAULT_FACILITY)
-    return FACILITIES[facility] if isinstance(facility, str) else int(facility)
+def facility_code(settings: LogSettings) -> int:
+    """The syslog facility number of a policy's `[log] facility`."""
+    return FACILITIES[settings.facility]
 
 
 def severity(record: dict[str, Any]) -> int:

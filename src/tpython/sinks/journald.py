@@ -18,7 +18,8 @@ import struct
 from typing import Any
 
 from tpython.errors import SinkError
-from tpython.sinks.fields import DEFAULT_APP_NAME, FIELDS, facility_code, field_text, severity, summary
+from tpython.policy.settings import LogSettings
+from tpython.sinks.fields import FIELDS, facility_code, field_text, severity, summary
 from tpython.sinks.link import Link
 
 SOCKET = "/run/systemd/journal/socket"
@@ -52,10 +53,10 @@ def journal_entry(record: dict[str, Any], line: bytes, identifier: str, facility
 class JournaldSink:
     """`journald`: records as journal entries with their fields queryable."""
 
-    def __init__(self, name: str, options: dict[str, Any]) -> None:
+    def __init__(self, name: str, settings: LogSettings) -> None:
         self.name = name
-        self.facility = facility_code(options)
-        self.identifier = str(options.get("app_name", DEFAULT_APP_NAME))
+        self.facility = facility_code(settings)
+        self.identifier = settings.app_name
         try:
             self.link = Link(SOCKET)
         except OSError as exc:

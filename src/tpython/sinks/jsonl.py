@@ -25,6 +25,7 @@ import os
 import stat
 
 from tpython.errors import SinkError
+from tpython.policy.settings import DEFAULT_ROTATE_KEEP
 from tpython.sinks import wire
 
 TYPE_CHECKING = False
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-DEFAULT_KEEP = 5
-DEFAULT_ROTATE_BYTES = 100 * 1024 * 1024  # [log] rotate_bytes when the policy does not say (0: never)
 _ALL_SIGNALS = _signal.valid_signals()
 
 
@@ -59,7 +58,7 @@ def open_log(path: str) -> int:
 class JsonlSink:
     """Appends records to a file."""
 
-    def __init__(self, path: str, rotate_bytes: int = 0, keep: int = DEFAULT_KEEP) -> None:
+    def __init__(self, path: str, rotate_bytes: int = 0, keep: int = DEFAULT_ROTATE_KEEP) -> None:
         self.path = os.path.abspath(os.path.expanduser(path))
         self.name = f"jsonl:{self.path}"
         self.rotate_bytes = rotate_bytes

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from tpython.errors import SinkError
+from tpython.policy.settings import LogSettings
 from tpython.sinks.interface import Sink
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, NamedTuple, Optional
+    from typing import NamedTuple, Optional
 else:
     from tpython.lean_typing import NamedTuple
 
@@ -50,15 +51,14 @@ def parse_sink_spec(text: str) -> SinkSpec:
     )
 
 
-def open_sink(spec: SinkSpec, options: Optional[dict[str, Any]] = None) -> Sink:
+def open_sink(spec: SinkSpec, settings: Optional[LogSettings] = None) -> Sink:
     """Open the destination; raises SinkError with the reason when it cannot be.
-    OPTIONS: the policy's [log] table (facility, app_name, syslog_socket, rotate_bytes, rotate_keep)."""
-    options = options or {}
+    SETTINGS: the policy's `[log]` (facility, app_name, syslog_socket, rotate_bytes, rotate_keep)."""
+    settings = settings or LogSettings()
     if spec.kind == "jsonl":
-        from tpython.sinks.jsonl import DEFAULT_KEEP, DEFAULT_ROTATE_BYTES, JsonlSink
+        from tpython.sinks.jsonl import JsonlSink
 
-        return JsonlSink(spec.path or "", int(options.get("rotate_bytes", DEFAULT_ROTATE_BYTES)),
-                         int(options.get("rotate_keep", DEFAULT_KEEP)))
+        return JsonlSink(spec.path or "", settings.rotate_bytes, settings.rotate_keep)
     if spec.kind == "stderr":
         from tpython.sinks.stderr import StderrSink
 
@@ -66,7 +66,7 @@ def open_sink(spec: SinkSpec, options: Optional[dict[str, Any]] = None) -> Sink:
     if spec.kind == "journald":
         from tpython.sinks.journald import JournaldSink
 
-        return JournaldSink(spec.text, options)
+        return JournaldSink(spec.text, settings)
     from tpython.sinks.syslog import SyslogSink
 
-    return SyslogSink(spec.kind, spec.text, options, spec.host, spec.port)
+    return SyslogSink(spec.kind, spec.text, settings, spec.host, spec.port)

@@ -21,9 +21,8 @@ import os
 from typing import Any, Optional
 
 from tpython.errors import SinkError
+from tpython.policy.settings import LogSettings
 from tpython.sinks.fields import (
-    DEFAULT_APP_NAME,
-    DEFAULT_SOCKET,
     FIELDS,
     facility_code,
     field_text,
@@ -65,16 +64,16 @@ def format_rfc5424(record: dict[str, Any], facility: int, app_name: str, hostnam
 class SyslogSink:
     """`syslog` (the local socket), `syslog+udp://HOST:PORT` or `syslog+tcp://HOST:PORT`."""
 
-    def __init__(self, kind: str, name: str, options: dict[str, Any], host: Optional[str] = None,
+    def __init__(self, kind: str, name: str, settings: LogSettings, host: Optional[str] = None,
                  port: Optional[int] = None) -> None:
         self.kind = kind
         self.name = name
-        self.facility = facility_code(options)
-        self.app_name = header_token(str(options.get("app_name", DEFAULT_APP_NAME)), 48)
+        self.facility = facility_code(settings)
+        self.app_name = header_token(settings.app_name, 48)
         self.hostname = header_token(os.uname().nodename, 255)
         try:
             if kind == "syslog":
-                self.link = Link(str(options.get("syslog_socket", DEFAULT_SOCKET)))
+                self.link = Link(settings.syslog_socket)
             else:
                 self.link = Link(host or "", port, stream=kind == "syslog+tcp")
         except OSError as exc:
