@@ -1,19 +1,21 @@
-"""Measure tpython's overhead: plain ``python``, the floor, and ``tpython run`` with each engine.
+"""Measure tpython's overhead: plain ``python``, the floor, and ``tpython run`` per profile.
 
-Configurations, measured in one run, interleaved:
+Configurations, measured in one run, interleaved (plain, floor, default, strict, plain,
+floor, ...: a change in the machine's load hits all four alike):
 
 * ``plain``: the interpreter alone;
 * ``floor``: the interpreter with a no-op C audit hook (``floor/noop_hook.c``, built
   here with gcc for the measured interpreter): the least any audit hook costs, since
   CPython then builds every event's arguments;
-* ``default`` and ``strict``, each with the Python engine and the native engine
-  (``tpython run --policy P --engine E``).
+* ``default`` and ``strict``: ``tpython run --policy P``.
 
-One run prints a table of medians and ratios (to plain, and to the floor) for:
+One run prints a table of medians and ratios (to plain, and to the floor), and for each
+loop the acceptance line (its ratio to the floor against 1.05x under ``default`` and
+1.10x under ``strict``), for:
 
 * start-up: whole processes (interpreter start, tpython's launcher, imports), timed by
   ``pyperf command``;
-* in-process loops (deepcopy, file I/O, logging): each process times its own loop with
+* in-process loops (deepcopy, file I/O, logging, json, imports): each process times its own loop with
   ``time.perf_counter()`` (and ``time.process_time()``, shown as a second table: CPU
   time is less disturbed by other load on the machine), so start-up is excluded.
 
@@ -52,9 +54,11 @@ from typing import Any, Optional
 HERE = Path(__file__).resolve().parent
 WORKLOADS_PY = HERE / "workloads.py"
 POLICIES = ("default", "strict")
-ENGINES = ("python", "native")
-TPYTHON_CONFIGS = tuple(f"{policy}-{engine}" for policy in POLICIES for engine in ENGINES)
+TPYTHON_CONFIGS = POLICIES
 CONFIGS = ("plain", "floor", *TPYTHON_CONFIGS)
+# Acceptance: each loop's median at most this many times the floor's.
+TARGETS = {"default": 1.05, "strict": 1.10}
+MIN_RUNS = 5  # medians of at least this many processes (full mode)
 FLOOR_SOURCE = HERE / "floor" / "noop_hook.c"
 FLOOR_RUNNER = HERE / "floor" / "run_with_floor.py"
 
@@ -87,6 +91,11 @@ WORKLOADS = (
              "open+write+close, open+read+close of a 184-byte file in a temp dir"),
     Workload("logging", "logging loop", False, 50000, 5000,
              "logger.info with %-formatting through a logging.FileHandler"),
+    Workload("json", "json loop", False, 2000, 200,
+             "json.loads(json.dumps(doc)) of the same nested document (40 nodes, ~4 KB of JSON)"),
+    Workload("imports", "imports loop", False, 1000, 100,
+             "import of a fresh 25-line module (source in a temp dir, no .pyc written), "
+             "each once; the count is modules"),
 )
 
 
@@ -115,6 +124,7 @@ class Result:
     values: list[float]  # wall clock: pyperf command, or perf_counter in the process
     cpu_values: list[float] = field(default_factory=list)  # process_time, in-process only
     events: Optional[dict[str, Any]] = None  # tpython.exit counts of one run
+    logged: Optional[dict[str, int]] = None  # records per event name in that run's log
     stdev: Optional[float] = None
 
     @property
@@ -147,9 +157,8 @@ class Bench:
             return [self.python, *tail, "plain"]
         if config == "floor":
             return [self.python, str(FLOOR_RUNNER), str(self.floor_dir), *tail, "plain"]
-        policy, engine = config.split("-")
-        return [self.tpython, "run", "--policy", policy, "--engine", engine, "--log", f"jsonl:{log}",
-                "--quiet", *tail, "tpython"]
+        return [self.tpython, "run", "--policy", config, "--log", f"jsonl:{log}", "--quiet",
+                *tail, "tpython"]
 
     def log_path(self, config: str, workload: str) -> Path:
         self.runs_done += 1
@@ -171,11 +180,13 @@ class Bench:
             raise BenchError(f"no JSON report from: {_shell(argv)}\nstdout: {proc.stdout!r}\n"
                              f"stderr: {proc.stderr.strip()}") from None
         self.check_interpreter(config, report, argv)
-        events = None
+        events = logged = None
         if config in TPYTHON_CONFIGS:
-            events = check_log(log, config, expected_runs=1)[0]
+            exits, logged = check_log(log, config, expected_runs=1)
+            events = exits[0]
             log.unlink()
-        return Result([float(report["seconds"])], [float(report["cpu_seconds"])], events=events)
+        return Result([float(report["seconds"])], [float(report["cpu_seconds"])], events=events,
+                      logged=logged)
 
     def check_interpreter(self, config: str, report: dict[str, Any], argv: list[str]) -> None:
         """Same interpreter in every configuration, and tpython exactly when expected."""
@@ -194,7 +205,8 @@ class Bench:
         results = {config: Result([]) for config in CONFIGS}
         for _ in range(self.settings.warmups):
             for config in CONFIGS:
-                results[config].events = self.run_once(config, workload).events
+                one = self.run_once(config, workload)
+                results[config].events, results[config].logged = one.events, one.logged
         for run in range(self.settings.runs):
             for config in CONFIGS:
                 one = self.run_once(config, workload)
@@ -213,7 +225,7 @@ class Bench:
         import pyperf
 
         s = self.settings
-        events = {config: self.run_once(config, workload).events for config in CONFIGS}
+        first = {config: self.run_once(config, workload) for config in CONFIGS}
         out = {config: self.workdir / f"{workload.name}-{config}.pyperf.json"
                for config in CONFIGS}
         for round_ in range(s.pyperf_rounds):
@@ -238,20 +250,21 @@ class Bench:
         results: dict[str, Result] = {}
         for config in CONFIGS:
             bench = pyperf.Benchmark.load(str(out[config]))
-            results[config] = Result(list(bench.get_values()), events=events[config],
-                                     stdev=bench.stdev())
+            results[config] = Result(list(bench.get_values()), events=first[config].events,
+                                     logged=first[config].logged, stdev=bench.stdev())
             progress(f"  {workload.label}: {config}: pyperf {bench.get_nvalue()} values, "
                      f"median {bench.median() * 1e3:.1f} ms, mean {bench.mean() * 1e3:.1f} "
                      f"+- {bench.stdev() * 1e3:.1f} ms")
         return results
 
 
-def check_log(path: Path, config: str, expected_runs: int) -> list[dict[str, Any]]:
-    """Validate a JSONL log of `expected_runs` processes run as CONFIG (policy-engine);
-    return their tpython.exit args."""
-    policy, engine = config.split("-")
+def check_log(path: Path, policy: str,
+              expected_runs: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Validate a JSONL log of `expected_runs` processes run under POLICY; return their
+    tpython.exit args and the number of records per event name."""
     starts = 0
     exits: list[dict[str, Any]] = []
+    logged: dict[str, int] = {}
     if not path.is_file():
         raise BenchError(f"{path}: no tpython log: the process did not run under tpython")
     with path.open("rb") as log:
@@ -261,6 +274,7 @@ def check_log(path: Path, config: str, expected_runs: int) -> list[dict[str, Any
             except ValueError:
                 raise BenchError(f"{path}:{number}: not JSON: {line[:200]!r}") from None
             event = record.get("event")
+            logged[event] = logged.get(event, 0) + 1
             if record.get("action") == "deny":
                 raise BenchError(f"{path}:{number}: policy {policy!r} denied {event}: "
                                  f"{line[:400]!r}")
@@ -270,9 +284,6 @@ def check_log(path: Path, config: str, expected_runs: int) -> list[dict[str, Any
                 if name != policy:
                     raise BenchError(f"{path}:{number}: ran under policy {name!r}, "
                                      f"expected {policy!r}")
-                ran = record["args"].get("engine", {}).get("name")
-                if ran != engine:
-                    raise BenchError(f"{path}:{number}: ran the {ran} engine, expected {engine}")
             elif event == "tpython.exit":
                 exits.append(record["args"])
                 if record["args"].get("status") != 0:
@@ -280,7 +291,7 @@ def check_log(path: Path, config: str, expected_runs: int) -> list[dict[str, Any
     if starts != expected_runs or len(exits) != expected_runs:
         raise BenchError(f"{path}: {starts} tpython.start and {len(exits)} tpython.exit "
                          f"records, expected {expected_runs} of each")
-    return exits
+    return exits, logged
 
 
 def build_floor(python: str, out: Path, env: dict[str, str]) -> Path:
@@ -384,6 +395,32 @@ def format_floor_table(results: dict[str, dict[str, Result]]) -> str:
     return _columns(rows)
 
 
+def format_acceptance(results: dict[str, dict[str, Result]], quick: bool) -> str:
+    """Per loop: its median over the floor's, against the target of each profile."""
+    targets = ", ".join(f"{policy} <= {target:.2f}x" for policy, target in TARGETS.items())
+    head = (f"acceptance (loops: median / floor's median, wall time; CPU time in brackets; "
+            f"targets: {targets}; rounds whose own ratio is over the target)")
+    if quick:
+        head += " -- --quick: not a verdict"
+    rows = [["loop", *TPYTHON_CONFIGS]]
+    for workload in WORKLOADS:
+        if workload.startup or workload.name not in results:
+            continue
+        by_config = results[workload.name]
+        wall, cpu = _medians(by_config, False), _medians(by_config, True)
+        row = [workload.label]
+        for config in TPYTHON_CONFIGS:
+            ratio = wall[config] / wall["floor"]
+            verdict = "PASS" if ratio <= TARGETS[config] else f"FAIL (+{ratio - TARGETS[config]:.2f})"
+            rounds = [mine / floor for mine, floor in
+                      zip(by_config[config].values, by_config["floor"].values)]
+            over = sum(ratio > TARGETS[config] for ratio in rounds)
+            row.append(f"{ratio:.3f}x ({cpu[config] / cpu['floor']:.3f}x) {verdict}, "
+                       f"{over}/{len(rounds)} over")
+        rows.append(row)
+    return head + "\n" + _columns(rows)
+
+
 def _medians(by_config: dict[str, Result], cpu: bool) -> dict[str, float]:
     return {config: (result.cpu_median if cpu else result.median) or 0.0 for config, result in by_config.items()}
 
@@ -395,28 +432,34 @@ def _columns(rows: list[list[str]]) -> str:
 
 
 def format_events(results: dict[str, dict[str, Result]]) -> str:
-    """Audit events per process, from each run's tpython.exit record."""
-    lines = ["audit events per process (default policy, native engine; strict is the same unless noted):"]
+    """Audit events per process (start-up and set-up included), from one run's
+    tpython.exit record and log."""
+    lines = ["audit events per process, start-up and set-up included (default policy; "
+             "strict is the same unless noted):"]
     for workload in WORKLOADS:
         by_config = results.get(workload.name)
         if not by_config:
             continue
-        texts = {policy: _event_text(by_config[f"{policy}-native"].events) for policy in POLICIES}
+        texts = {policy: _event_text(by_config[policy]) for policy in POLICIES}
         text = texts["default"]
         if texts["strict"] != text:
-            text += f"  | strict: {texts['strict']}"
+            text += f"\n  {'':<19} strict: {texts['strict']}"
         lines.append(f"  {workload.label:<19} {text}")
     return "\n".join(lines)
 
 
-def _event_text(events: Optional[dict[str, Any]]) -> str:
-    if not events:
+def _event_text(result: Result) -> str:
+    if not result.events:
         return "?"
     actions = ", ".join(f"{n} {action}ged" if action == "log" else f"{n} {action}"
-                        for action, n in sorted(events.get("actions", {}).items()))
-    counted = ", ".join(f"{n} {event}" for event, n in
-                        sorted(events.get("counted", {}).items(), key=lambda kv: -kv[1]))
-    return f"{actions}; counted: {counted or 'none'}"
+                        for action, n in sorted(result.events.get("actions", {}).items()))
+    logged = ", ".join(f"{n} {event}" for event, n in _most(result.logged or {}, 5))
+    counted = ", ".join(f"{n} {event}" for event, n in _most(result.events.get("counted", {}), 3))
+    return f"{actions} ({logged}); counted: {counted or 'none'}"
+
+
+def _most(counts: dict[str, int], top: int) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
 
 
 def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
@@ -444,6 +487,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         raise BenchError(f"pyperf is not installed for {sys.executable}: "
                          "pip install -e '.[bench]'")
     settings = QUICK if args.quick else FULL
+    if not args.quick and settings.runs < MIN_RUNS:
+        raise BenchError(f"full mode needs medians of at least {MIN_RUNS} runs")
     env = clean_env()
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = os.getloadavg()
@@ -475,7 +520,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"python:  {meta['python_version']} ({python})")
     print(f"tpython: {meta['tpython_version']} ({tpython})")
     print(f"machine: {meta['platform']}, {meta['cpu'] or meta['machine']}, "
-          f"nproc={meta['nproc']}")
+          f"{meta['nproc']} CPUs")
     print(f"load:    {_loadavg(meta['loadavg_before'])} before, "
           f"{_loadavg(meta['loadavg_after'])} after (1/5/15-minute load averages)")
     print()
@@ -484,6 +529,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(format_table(results, cpu=True))
     print()
     print(format_floor_table(results))
+    print()
+    print(format_acceptance(results, args.quick))
     print()
     print(f"startup rows: pyperf command, median of "
           f"{settings.pyperf_rounds * settings.pyperf_processes} processes x "
@@ -518,7 +565,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                             "pyperf_stdev_s": result.stdev,
                             "ratio_to_plain": result.median / results[workload.name][
                                 "plain"].median,
+                            "ratio_to_floor": result.median / results[workload.name][
+                                "floor"].median,
+                            "target": None if workload.startup else TARGETS.get(config),
                             "events": result.events,
+                            "logged": result.logged,
                         }
                         for config, result in results[workload.name].items()
                     },

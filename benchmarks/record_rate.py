@@ -1,4 +1,4 @@
-"""JSONL records per second, per engine: how fast tpython writes logged events.
+"""JSONL records per second: how fast tpython writes logged events.
 
 A process under ``tpython run`` raises N events that its policy logs (a custom
 ``sys.audit("bench.record", i, "text")``, one plain-type record each) and
@@ -42,12 +42,12 @@ print(time.perf_counter() - start)
 """
 
 
-def run_once(tpython: str, engine: str, records: int, workdir: Path) -> float:
-    """Seconds for RECORDS logged events under ENGINE; checks the log."""
-    log = workdir / f"{engine}.jsonl"
+def run_once(tpython: str, records: int, workdir: Path) -> float:
+    """Seconds for RECORDS logged events; checks the log."""
+    log = workdir / "records.jsonl"
     if log.exists():
         log.unlink()
-    argv = [tpython, "run", "--quiet", "--policy", str(workdir / "policy.toml"), "--engine", engine,
+    argv = [tpython, "run", "--quiet", "--policy", str(workdir / "policy.toml"),
             "--log", f"jsonl:{log}", str(workdir / "workload.py"), str(records)]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -76,12 +76,11 @@ def main() -> int:
         (workdir / "workload.py").write_text(WORKLOAD)
         print(f"JSONL records/s, {args.records} records per process, median of {args.runs} processes, "
               "one core each")
-        for engine in ("python", "native"):
-            times = [run_once(tpython, engine, args.records, workdir) for _ in range(args.runs)]
-            median = statistics.median(times)
-            print(f"  {engine:<7} {args.records / median:>10,.0f} records/s  "
-                  f"({median * 1e6 / args.records:.2f} us per record; runs: "
-                  + ", ".join(f"{t:.3f}" for t in times) + " s)")
+        times = [run_once(tpython, args.records, workdir) for _ in range(args.runs)]
+        median = statistics.median(times)
+        print(f"  {args.records / median:>10,.0f} records/s  "
+              f"({median * 1e6 / args.records:.2f} us per record; runs: "
+              + ", ".join(f"{t:.3f}" for t in times) + " s)")
     return 0
 
 

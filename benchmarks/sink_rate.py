@@ -33,7 +33,7 @@ WORKLOAD = record_rate.WORKLOAD
 
 
 def run_once(tpython: str, sink: str, records: int, workdir: Path, wrap: list[str]) -> float:
-    argv = [*wrap, tpython, "run", "--quiet", "--engine", "native", "--policy", str(workdir / "policy.toml"),
+    argv = [*wrap, tpython, "run", "--quiet", "--policy", str(workdir / "policy.toml"),
             "--log", sink, str(workdir / "workload.py"), str(records)]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=workdir)
     if proc.returncode != 0:

@@ -120,12 +120,81 @@ def logging_loop(iterations: int, timer: Timer) -> None:
             handler.close()
 
 
+def json_loop(iterations: int, timer: Timer) -> None:
+    """``json.dumps`` and ``json.loads`` of a nested document (the C accelerator's path)."""
+    import json
+
+    document = _tree(3, 3)
+    with timer:
+        for _ in range(iterations):
+            if json.loads(json.dumps(document))["name"] != "node-3":
+                raise RuntimeError("json: read back something else")
+
+
+# One small module of the imports loop: constants, a function, a class, a dict.
+MODULE_SOURCE = '''"""Module {i} of the imports benchmark."""
+NUMBER = {i}
+NAMES = ("alpha", "beta", "gamma", "module-{i}")
+
+
+def scale(value, factor=NUMBER):
+    """Multiply VALUE by FACTOR."""
+    return value * factor
+
+
+class Record:
+    """A small class, as most modules have."""
+
+    def __init__(self, name, size):
+        self.name = name
+        self.size = size
+
+    def describe(self):
+        return f"{{self.name}}: {{self.size}}"
+
+
+TABLE = {{name: scale(len(name)) for name in NAMES}}
+'''
+
+
+def imports_loop(iterations: int, timer: Timer) -> None:
+    """Import ITERATIONS fresh modules, each once, from source files in a temporary directory.
+
+    The modules are written before the timer starts; byte code is not written
+    (``sys.dont_write_bytecode``), so every configuration finds, reads, compiles and
+    executes each module the same way (under tpython: the open_code hook, and the
+    ``import``, ``open``, ``compile`` and ``exec`` events of each import).
+    """
+    import importlib
+    import os
+    import tempfile
+
+    sys.dont_write_bytecode = True
+    with tempfile.TemporaryDirectory(prefix="tpython-bench-") as tmp:
+        names = [f"tpython_bench_mod_{i}" for i in range(iterations)]
+        for i, name in enumerate(names):
+            with open(os.path.join(tmp, f"{name}.py"), "w", encoding="utf-8") as out:
+                out.write(MODULE_SOURCE.format(i=i))
+        sys.path.insert(0, tmp)
+        importlib.invalidate_caches()
+        try:
+            with timer:
+                for name in names:
+                    __import__(name)
+        finally:
+            sys.path.remove(tmp)
+        if sys.modules[names[-1]].NUMBER != iterations - 1:
+            raise RuntimeError("imports: imported something else")
+
+
 WORKLOADS: dict[str, Callable[[int, Timer], None]] = {
     "startup": startup_imports,
     "startup-bare": startup_bare,
     "deepcopy": deepcopy_loop,
     "file-io": file_io_loop,
     "logging": logging_loop,
+    "json": json_loop,
+    "imports": imports_loop,
 }
 
 
