@@ -15,8 +15,6 @@ from typing import Optional
 import pytest
 from conftest import TPYTHON
 
-BOTH_ENGINES = True
-
 PROMPT = b"Continue [y/N] "
 DEADLINE = 60  # seconds: only so that a broken build fails instead of hanging
 
@@ -100,8 +98,6 @@ def _run(tp, answers: list[bytes], script: str = RUN_TRUE, **kw) -> tuple[int, s
     env = {k: v for k, v in os.environ.items() if not k.startswith("TPYTHON")}
     env["PATH"] = f"{tp.cwd / 'nothing'}:/usr/bin:/bin"  # the first PATH candidate does not exist
     argv = [*TPYTHON, "run", "--quiet", "--log", f"jsonl:{tp.log}", "--policy", "policy.toml"]
-    if tp.engine:
-        argv += ["--engine", tp.engine]
     status, shown = converse(tp.cwd, [*argv, "app.py"], answers, env, **kw)
     return status, shown, _records(tp.log)
 

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ask.h"
 #include "attrib.h"
 #include "conditions.h"
 #include "dispatch.h"
@@ -37,9 +38,11 @@
 __extension__ unsigned short tpython_audit_semaphore __attribute__((unused)) __attribute__((section(".probes")));
 #endif
 
-enum { A_ALLOW, A_COUNT, A_LOG, A_ASK, A_DENY, A_KILL, A_PYTHON, A_LOG_C, A_DENY_C, A_COND, A_KILL_C, N_ACTIONS };
+enum { A_ALLOW, A_COUNT, A_LOG, A_ASK, A_DENY, A_KILL, A_PYTHON, A_LOG_C, A_DENY_C, A_COND, A_KILL_C, A_ASK_C,
+       N_ACTIONS };
 static const char *const ACTION_NAMES[N_ACTIONS] = {"allow", "count", "log", "ask", "deny", "kill", "python",
-                                                    "log-in-c", "deny-in-c", "conditions-in-c", "kill-in-c"};
+                                                    "log-in-c", "deny-in-c", "conditions-in-c", "kill-in-c",
+                                                    "ask-in-c"};
 
 typedef struct Rule Rule;
 
@@ -216,10 +219,13 @@ shape_of(const char *event)
     return hit ? &hit->shape : NULL;
 }
 
-/* The C action taking ACTION for this event, or A_PYTHON. */
+/* The C action taking ACTION for this event, or A_PYTHON. An `ask` is always C's (ask.c). */
 static int
 c_action(int action)
 {
+    if (action == A_ASK) {
+        return A_ASK_C;
+    }
     if ((action == A_LOG || action == A_DENY || action == A_KILL) && log_in_c_enabled && chain_is_ready()) {
         return action == A_LOG ? A_LOG_C : action == A_DENY ? A_DENY_C : A_KILL_C;
     }
@@ -565,6 +571,72 @@ kill_in_c(const char *event, PyObject *args, const Entry *entry, const char *rul
     _exit(255);
 }
 
+static uint64_t asks_allowed; /* asks allowed (a yes, or audit mode's not-asked): C's tally for the summary */
+
+/* The `ask` of RULE_ID: asked at the terminal (ask.c; audit mode: not asked), recorded with
+ * its answer, and a refusal raised as a deny's is. COUNTER (or NULL) counts refusals. */
+static int
+ask_in_c(const char *event, PyObject *args, const Entry *entry, const char *rule_id, const char *message,
+         uint64_t *counter, int in_main)
+{
+    const char *answer = "not-asked";
+    int allowed = enforce ? ask_decide(event, args, entry ? entry->shape : NULL, rule_id, &answer) : 1;
+    PyObject *type = NULL, *value = NULL, *tb = NULL;
+    PyErr_Fetch(&type, &value, &tb); /* a signal handler's exception, raised after the record */
+    char extra[64];
+    snprintf(extra, sizeof extra, ",\"answer\":\"%s\"", answer);
+    int delivered = 0;
+    int rc = record_in_c(event, args, entry, "ask", enforce, rule_id, extra, in_main, &delivered);
+    if (rc == 1) { /* never Python's: its arguments named by their C types */
+        rc = record_in_c(event, args, entry, "ask", enforce, rule_id, extra, 0, &delivered);
+    }
+    if (rc != 0) {
+        PyErr_Clear();
+    }
+    probe(event, "ask", rule_id);
+    if (allowed == 1) {
+        __atomic_fetch_add(&asks_allowed, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    if (counter != NULL) {
+        __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+    }
+    if (rc == 0 && delivered == 0 && fail_closed) {
+        fail_closed_exit(event, rule_id);
+    }
+    if (type != NULL) {
+        PyErr_Restore(type, value, tb);
+        return -1;
+    }
+    const char *rule = rule_id[0] ? rule_id : NULL;
+    if (!in_main) {
+        PyErr_Format(PyExc_PermissionError, "tpython: %s denied by rule %s of policy %s: %s", event,
+                     rule ? rule : "default", policy_name, ask_refusal(answer));
+        return -1;
+    }
+    size_t size = strlen(ask_refusal(answer)) + strlen(message) + 3;
+    char *why = malloc(size);
+    if (why != NULL) {
+        snprintf(why, size, "%s%s%s", ask_refusal(answer), message[0] ? "; " : "", message);
+    }
+    rc = tp_raise_violation(event, rule, policy_name, why ? why : ask_refusal(answer), args,
+                            entry != NULL ? entry->shape : NULL);
+    free(why);
+    return rc;
+}
+
+/* The message of the rule named ID, or "". */
+static const char *
+rule_message(const char *id)
+{
+    for (Py_ssize_t i = 0; id != NULL && i < n_rules; i++) {
+        if (strcmp(rules[i].id, id) == 0) {
+            return rules[i].message;
+        }
+    }
+    return "";
+}
+
 /* The raised exception without its traceback: the frames it has are tpython's own (the
  * enforcement the slow path returned), and the program's frames are added to it as it
  * propagates, so that it ends at the program's call as the operating system's errors do. */
@@ -621,6 +693,12 @@ slow(const char *event, PyObject *args, const Entry *entry)
                              ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(decision, 0)) : NULL;
         PyObject *rule_obj = PyTuple_GET_ITEM(decision, 1);
         const char *rule = PyUnicode_Check(rule_obj) ? PyUnicode_AsUTF8(rule_obj) : "";
+        if (action != NULL && strcmp(action, "ask") == 0) { /* asked by C, the program's code watched */
+            busy = 0;
+            rc = ask_in_c(event, args, entry, rule ? rule : "", rule_message(rule), NULL, 1);
+            Py_DECREF(decision);
+            return rc;
+        }
         probe(event, action ? action : "?", rule ? rule : "");
         PyObject *then = PyTuple_GET_ITEM(decision, 2);
         if (then != Py_None) {
@@ -737,6 +815,9 @@ hook(const char *event, PyObject *args, void *user_data)
     }
     if (action == A_KILL_C) {
         return kill_in_c(event, args, e, rule, counter, in_main);
+    }
+    if (action == A_ASK_C) {
+        return ask_in_c(event, args, e, rule, message, counter, in_main);
     }
     if (action == A_LOG_C && log_in_c(event, args, e, rule, in_main) == 0) {
         return 0;
@@ -959,7 +1040,8 @@ build_options(PyObject *options)
                                         "launcher_file, enforce, policy, fail_closed, on_kill");
         return -1;
     }
-    if (conds_configure(options) < 0) { /* move_events, write_events, write_flags, condition_facts */
+    if (conds_configure(options) < 0 /* move_events, write_events, write_flags, condition_facts */
+        || ask_configure(PyDict_GetItemString(options, "condition_facts")) < 0) {
         return -1;
     }
     if ((policy_name = copy_str(policy_obj, "policy name")) == NULL) {
@@ -1072,13 +1154,13 @@ append_denial(PyObject *out, const char *event, const char *rule, uint64_t n, in
         return 0;
     }
     PyObject *item = Py_BuildValue("(szKs)", event, rule[0] ? rule : NULL, (unsigned long long)n,
-                                   action == A_KILL_C ? "kill" : "deny");
+                                   action == A_KILL_C ? "kill" : action == A_ASK_C ? "ask" : "deny");
     int rc = item == NULL ? -1 : PyList_Append(out, item);
     Py_XDECREF(item);
     return rc;
 }
 
-/* denials() -> [(event, rule or None, n, "deny" | "kill")] of the events denied or killed in C */
+/* denials() -> [(event, rule or None, n, "deny" | "kill" | "ask")] of the events denied, killed or refused in C */
 PyObject *
 tp_denials(PyObject *module, PyObject *unused)
 {
@@ -1090,12 +1172,12 @@ tp_denials(PyObject *module, PyObject *unused)
         const char *name = e->name;
         int rc = 0;
         int final = e->action == A_COND ? e->final : e->action;
-        if (final == A_DENY_C || final == A_KILL_C) {
+        if (final == A_DENY_C || final == A_KILL_C || final == A_ASK_C) {
             rc = append_denial(out, name, e->rule, __atomic_load_n(&e->count, __ATOMIC_RELAXED), final);
         }
         for (int k = 0; rc == 0 && e->action == A_COND && k < e->n_steps; k++) {
             int a = e->step_actions[k];
-            if (a == A_DENY_C || a == A_KILL_C) {
+            if (a == A_DENY_C || a == A_KILL_C || a == A_ASK_C) {
                 rc = append_denial(out, name, e->steps[k]->id, __atomic_load_n(&e->step_counts[k], __ATOMIC_RELAXED),
                                    a);
             }
@@ -1124,6 +1206,7 @@ tp_reset_counts(PyObject *module, PyObject *unused)
     }
     __atomic_store_n(&unrecorded, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&logged_in_c, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&asks_allowed, 0, __ATOMIC_RELAXED);
     Py_RETURN_NONE;
 }
 
@@ -1176,7 +1259,7 @@ tp_decide(PyObject *module, PyObject *args)
         (void)counter;
     }
     static const char *const public_names[N_ACTIONS] = {"allow", "count", "log", "ask", "deny", "kill", "python",
-                                                        "log", "deny", "python", "kill"};
+                                                        "log", "deny", "python", "kill", "ask"};
     return Py_BuildValue("(sz)", public_names[action], action == A_PYTHON || !rule[0] ? NULL : rule);
 }
 
@@ -1201,14 +1284,15 @@ PyObject *
 tp_stats(PyObject *module, PyObject *unused)
 {
     (void)module; (void)unused;
-    return Py_BuildValue("{s:O,s:I,s:I,s:K,s:K,s:K,s:I,s:K,s:O,s:O}", "installed", installed ? Py_True : Py_False,
+    return Py_BuildValue("{s:O,s:I,s:I,s:K,s:K,s:K,s:I,s:K,s:O,s:O,s:K}", "installed", installed ? Py_True : Py_False,
                          "events", table_used, "capacity", (unsigned)TABLE_LIMIT,
                          "unrecorded", (unsigned long long)__atomic_load_n(&unrecorded, __ATOMIC_RELAXED),
                          "logged_in_c", (unsigned long long)__atomic_load_n(&logged_in_c, __ATOMIC_RELAXED),
                          "repeated", (unsigned long long)repeats_total(), "repeats_tracked", repeats_tracked(),
                          "after_exit", (unsigned long long)__atomic_load_n(&after_exit, __ATOMIC_RELAXED),
                          "log_in_c", log_in_c_enabled ? Py_True : Py_False,
-                         "probes", TPYTHON_PROBES ? Py_True : Py_False);
+                         "probes", TPYTHON_PROBES ? Py_True : Py_False,
+                         "asks_allowed", (unsigned long long)__atomic_load_n(&asks_allowed, __ATOMIC_RELAXED));
 }
 
 /* ---- sealing ------------------------------------------------------------- */
