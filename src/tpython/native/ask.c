@@ -27,6 +27,7 @@
 #include <Python.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
 
 #define MAX_LINE 1024 /* a longer answer is no answer */
 #define MAX_APPROVED 64
+#define SIGNALS_EVERY_MS 100 /* while the answer waits, the program's signal handlers run at least this often */
 static const char LAUNCH[] = "subprocess.Popen"; /* the first event of a launch; the second carries its yes */
 
 typedef struct {
@@ -176,12 +178,20 @@ exchange(int fd, const char *prompt, size_t prompt_len, char *line, size_t *len,
     int rc = write_all(fd, prompt, prompt_len) == 0 ? 1 : 0;
     *len = 0;
     while (rc == 1 && (*len == 0 || (line[*len - 1] != '\n' && line[*len - 1] != '\r'))) {
-        ssize_t n = read(fd, line + *len, 256);
-        if (n < 0 && errno == EINTR) { /* the program's signal handlers run (as os.read runs them) */
-            PyEval_RestoreThread(*save);
-            int handled = PyErr_CheckSignals();
-            *save = PyEval_SaveThread();
-            rc = handled < 0 ? -1 : 1;
+        PyEval_RestoreThread(*save); /* the program's signal handlers run, as around os.read */
+        int handled = PyErr_CheckSignals();
+        *save = PyEval_SaveThread();
+        if (handled < 0) {
+            rc = -1;
+            break;
+        }
+        struct pollfd ready = {fd, POLLIN, 0};
+        int n_ready = poll(&ready, 1, SIGNALS_EVERY_MS); /* a signal that came just before the wait: soon */
+        if (n_ready == 0 || (n_ready < 0 && errno == EINTR)) {
+            continue;
+        }
+        ssize_t n = n_ready < 0 ? -1 : read(fd, line + *len, 256);
+        if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n == 0) { /* end of file: the line the question is on ends here */
