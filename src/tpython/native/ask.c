@@ -206,6 +206,11 @@ exchange(int fd, const char *prompt, size_t prompt_len, char *line, size_t *len,
             rc = 0;
         }
     }
+    if (rc == 1) { /* a signal that came with the answer: its handler runs while the question waits too */
+        PyEval_RestoreThread(*save);
+        rc = PyErr_CheckSignals() < 0 ? -1 : 1;
+        *save = PyEval_SaveThread();
+    }
     if (restore) {
         (void)tcsetattr(fd, TCSANOW, &saved);
     }
