@@ -32,6 +32,11 @@ action = "ask"
 id = "ask-mkdir"
 events = ["os.mkdir"]
 action = "ask"
+
+[[rules]]
+id = "ask-custom"
+events = ["custom.*"]
+action = "ask"
 """
 
 RUN_TRUE = """
@@ -397,3 +402,24 @@ def test_a_signal_handler_run_while_the_question_waits_is_watched(tp):
     assert not (tp.cwd / "from-handler").exists()
     assert "made it" in shown
     assert _asked(records) == [("os.mkdir", "no"), ("os.mkdir", "yes")]
+
+
+def test_an_event_without_a_place_or_program_is_described_by_its_arguments(tp):
+    """As str() shows the arguments rendered as the log has them, cut to 200 characters,
+    control characters escaped."""
+    script = """
+    import sys
+    try:
+        sys.audit("custom.thing", {"k": [1, None, True], "n": 1.5}, "two words", b"\\x00\\xff", 10**20,
+                  float("inf"), "caf\\u00e9\\u202e")
+        print("allowed")
+    except PermissionError:
+        print("refused")
+    """
+    status, shown, records = _run(tp, [b"n\n"], script)
+    assert status == 0, shown
+    assert ("Attempt to custom.thing {'k': [1, None, True], 'n': 1.5}, two words, {'bytes': 2, 'sha256': "
+            "'06eb7d6a69ee19e5fbdf749018d3d2abfa04bcbd1365db312eb86dc7169389b8'}, 100000000000000000000, inf, "
+            "caf\u00e9\\u202e (tpython rule ask-custom). Continue [y/N]") in shown, shown
+    assert "refused" in shown
+    assert _asked(records) == [("custom.thing", "no")]

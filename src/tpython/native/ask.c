@@ -103,7 +103,6 @@ after_fork_in_child(void)
 {
     n_approved = 0;
     pthread_mutex_init(&question_lock, NULL);
-    asking = 0;
 }
 
 int

@@ -595,6 +595,9 @@ ask_in_c(const char *event, PyObject *args, const Entry *entry, const char *rule
     }
     probe(event, "ask", rule_id);
     if (allowed == 1) {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
         __atomic_fetch_add(&asks_allowed, 1, __ATOMIC_RELAXED);
         return 0;
     }
