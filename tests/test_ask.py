@@ -86,9 +86,9 @@ def converse(cwd: Path, argv: list[str], answers: list[bytes], env: Optional[dic
                 if signal is not None:
                     os.kill(pid, signal)
                     signal = None
-                    if answer_after is not None:
-                        held = typed
-                        continue
+                if answer_after is not None and asked == 1:
+                    held = typed
+                    continue
                 os.write(fd, typed)
             if held is not None and answer_after is not None and answer_after in shown:
                 os.write(fd, held)
@@ -423,3 +423,39 @@ def test_an_event_without_a_place_or_program_is_described_by_its_arguments(tp):
             "caf\u00e9\\u202e (tpython rule ask-custom). Continue [y/N]") in shown, shown
     assert "refused" in shown
     assert _asked(records) == [("custom.thing", "no")]
+
+
+def test_other_threads_run_and_are_watched_while_the_question_waits(tp):
+    """The question waits without holding the interpreter: another thread of the program's
+    runs meanwhile, its events decided and recorded as ever."""
+    script = """
+    import os, threading, time
+    def elsewhere():
+        while not os.path.exists("go"):
+            time.sleep(0.01)
+        try:
+            os.listdir("/nonexistent/from-the-thread")
+        except OSError:
+            pass
+        print("thread ran", flush=True)
+    threading.Thread(target=elsewhere).start()
+    try:
+        os.mkdir("made")
+        print("made it")
+    except PermissionError:
+        print("refused")
+    """
+    policy = POLICY + '\n[[rules]]\nid = "log-listdir"\nevents = ["os.listdir"]\naction = "log"\n'
+    tp.policy(policy)
+    tp.script(script)
+    argv = [*TPYTHON, "run", "--quiet", "--log", f"jsonl:{tp.log}", "--policy", "policy.toml", "app.py"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TPYTHON")}
+    status, shown = converse(tp.cwd, argv, [b"y\n"], env, before=(b"Continue [y/N]", b"", tp.cwd / "go"),
+                             answer_after=b"thread ran")
+    assert status == 0, shown
+    assert "thread ran" in shown and "made it" in shown
+    records = _records(tp.log)
+    listed = [r["seq"] for r in records
+              if r["event"] == "os.listdir" and r["args"] == ["/nonexistent/from-the-thread"]]
+    asked = [r["seq"] for r in records if r["action"] == "ask"]
+    assert len(listed) == 1 and asked and listed[0] < asked[0]  # recorded while the question waited
