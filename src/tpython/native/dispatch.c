@@ -11,8 +11,9 @@
  * evaluated. `allow` and `count` entries are decided here: no call into
  * Python, no allocation, one hash of the name and one probe of a fixed table
  * (for CPython's own literal event names, one probe of a cache by address).
- * Everything else goes to the slow path, a Python callable that returns
- * (action, rule, then); the probe fires, then `then()` (if any) enforces.
+ * `ask` is asked here too (ask.c). Everything else goes to the slow path, a Python
+ * callable that returns (action, rule, then); the probe fires, then `then()` (if any)
+ * enforces; an `ask` it returns is asked by C.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -50,17 +51,18 @@ typedef struct {
     const char *name;
     uint64_t hash;
     size_t len;
-    int action;                /* A_ALLOW, A_COUNT, A_LOG_C, A_DENY_C, A_KILL_C, A_COND: decided here; or A_PYTHON */
+    int action;                /* A_ALLOW, A_COUNT, A_LOG_C, A_DENY_C, A_KILL_C, A_ASK_C, A_COND: decided here;
+                                  or A_PYTHON */
     int can_block;             /* a deny or kill is possible (candidate rule or default) */
     const char *rule;          /* the deciding rule's id, or "" */
     const char *message;       /* the deciding rule's message, or "" */
     const Shape *shape;        /* where its paths are, or NULL */
     uint64_t count;            /* counted, or denied or killed in C */
     /* A_COND: rules whose conditions C evaluates, in order, before `final` */
-    int final;                 /* A_ALLOW, A_COUNT, A_LOG_C, A_DENY_C or A_KILL_C, with rule/message/count above */
+    int final;                 /* A_ALLOW, A_COUNT, A_LOG_C, A_DENY_C, A_KILL_C or A_ASK_C, with rule/message/count */
     int n_steps;
     const Rule **steps;
-    int *step_actions;         /* each step's action when it applies (A_PYTHON: ask) */
+    int *step_actions;         /* each step's action when it applies */
     uint64_t *step_counts;     /* counted, denied or killed in C by each step */
 } Entry;
 
