@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import select
+import signal
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,11 @@ action = "ask"
 id = "ask-mkdir"
 events = ["os.mkdir"]
 action = "ask"
+
+[[rules]]
+id = "ask-custom"
+events = ["custom.*"]
+action = "ask"
 """
 
 RUN_TRUE = """
@@ -43,10 +49,12 @@ except PermissionError as exc:
 
 
 def converse(cwd: Path, argv: list[str], answers: list[bytes], env: Optional[dict[str, str]] = None,
-             before: Optional[tuple[bytes, bytes, Path]] = None, signal: Optional[int] = None) -> tuple[int, str]:
+             before: Optional[tuple[bytes, bytes, Path]] = None, signal: Optional[int] = None,
+             answer_after: Optional[bytes] = None) -> tuple[int, str]:
     """Run ARGV on a new pseudo-terminal (its controlling terminal: pty.fork makes the
     child a session leader) and type ANSWERS, one each time the question appears (`n`
-    once they are used up); SIGNAL is sent to it while the first question waits.
+    once they are used up); SIGNAL is sent to it while the first question waits, and
+    that question is answered only once ANSWER_AFTER is shown (if given).
     BEFORE = (cue, typed, go): once CUE is shown, type TYPED, then create the file GO.
     Returns (exit status, everything the terminal showed)."""
     pid, fd = pty.fork()
@@ -55,6 +63,7 @@ def converse(cwd: Path, argv: list[str], answers: list[bytes], env: Optional[dic
         os.execve(argv[0], argv, env if env is not None else dict(os.environ))
     shown, asked, end = b"", 0, time.monotonic() + DEADLINE
     pending = list(answers)
+    held: Optional[bytes] = None
     try:
         while time.monotonic() < end:
             ready, _, _ = select.select([fd], [], [], 1)
@@ -73,10 +82,17 @@ def converse(cwd: Path, argv: list[str], answers: list[bytes], env: Optional[dic
                 before = None
             while shown.count(PROMPT) > asked:  # a question more than expected is answered no
                 asked += 1
+                typed = pending.pop(0) if pending else b"n\n"
                 if signal is not None:
                     os.kill(pid, signal)
                     signal = None
-                os.write(fd, pending.pop(0) if pending else b"n\n")
+                if answer_after is not None and asked == 1:
+                    held = typed
+                    continue
+                os.write(fd, typed)
+            if held is not None and answer_after is not None and answer_after in shown:
+                os.write(fd, held)
+                held = None
         else:
             os.kill(pid, 9)
     finally:
@@ -313,3 +329,133 @@ def test_a_yes_does_not_carry_into_a_forked_child(tp):
     if sys.version_info < (3, 13):  # 3.13 launches through os.posix_spawn here
         assert sorted(_asked(records)) == [("_posixsubprocess.fork_exec", "no"),
                                            ("_posixsubprocess.fork_exec", "yes"), ("subprocess.Popen", "yes")]
+
+
+# Replace every function of the Python modules that decided `ask` before it was C's, and
+# every method of their classes, with one that says yes.
+TAMPER_YES = """
+import os, signal, sys, types
+def yes(*args, **kwargs):
+    return True, "yes"
+for name in ("tpython.engine.prompt", "tpython.engine.hook", "tpython.engine.native"):
+    module = sys.modules.get(name)
+    for owner in ([module] + [v for v in vars(module).values() if isinstance(v, type)]) if module else []:
+        for key, value in list(vars(owner).items()):
+            if isinstance(value, types.FunctionType) and not key.startswith("__"):
+                setattr(owner, key, yes)
+print("tampered", flush=True)
+try:
+    os.mkdir("made")
+    print("made it")
+except PermissionError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_program_that_replaces_the_python_engine_cannot_answer_for_itself(tp):
+    tp.policy(POLICY)
+    tp.script(TAMPER_YES)
+    r = tp("run", "--policy", "policy.toml", "app.py")  # no terminal, no one to type
+    assert r.rc == 0, r.err
+    assert "tampered" in r.out and "made it" not in r.out
+    assert "refused: tpython: os.mkdir of 'made' denied by rule 'ask-mkdir'" in r.out
+    assert "no terminal to ask on" in r.out
+    assert not (tp.cwd / "made").exists()
+    assert [(x["event"], x["answer"]) for x in r.actions("ask")] == [("os.mkdir", "no-terminal")]
+    status, shown, records = _run(tp, [b"\n"], TAMPER_YES)  # on a terminal: asked, and an empty line is a no
+    assert status == 0, shown
+    assert shown.count(PROMPT.decode()) == 1 and "refused:" in shown and "made it" not in shown
+    assert _asked(records) == [("os.mkdir", "no")]
+
+
+def test_a_yes_typed_after_the_program_tampered_is_asked_and_recorded(tp):
+    status, shown, records = _run(tp, [b"yes\n"], TAMPER_YES)
+    assert status == 0, shown
+    assert shown.count(PROMPT.decode()) == 1, shown
+    assert f"Attempt to os.mkdir {tp.cwd / 'made'} (tpython rule ask-mkdir). Continue [y/N]" in shown
+    assert "made it" in shown and (tp.cwd / "made").is_dir()
+    assert _asked(records) == [("os.mkdir", "yes")]
+
+
+def test_a_signal_handler_run_while_the_question_waits_is_watched(tp):
+    """The program's handler runs while the question waits (as under os.read): its own
+    `ask` is a no without a second question, and its events are recorded."""
+    script = """
+    import os, signal
+    def handler(signum, frame):
+        try:
+            os.mkdir("from-handler")
+            print("handler made it", flush=True)
+        except PermissionError as exc:
+            print("handler refused:", exc, flush=True)
+    signal.signal(signal.SIGUSR1, handler)
+    try:
+        os.mkdir("made")
+        print("made it")
+    except PermissionError:
+        print("refused")
+    """
+    status, shown, records = _run(tp, [b"y\n"], script, signal=signal.SIGUSR1, answer_after=b"handler ")
+    assert status == 0, shown
+    assert shown.count(PROMPT.decode()) == 1, shown
+    assert "handler refused:" in shown and "not confirmed at the terminal" in shown
+    assert not (tp.cwd / "from-handler").exists()
+    assert "made it" in shown
+    assert _asked(records) == [("os.mkdir", "no"), ("os.mkdir", "yes")]
+
+
+def test_an_event_without_a_place_or_program_is_described_by_its_arguments(tp):
+    """As str() shows the arguments rendered as the log has them, cut to 200 characters,
+    control characters escaped."""
+    script = """
+    import sys
+    try:
+        sys.audit("custom.thing", {"k": [1, None, True], "n": 1.5}, "two words", b"\\x00\\xff", 10**20,
+                  float("inf"), "caf\\u00e9\\u202e")
+        print("allowed")
+    except PermissionError:
+        print("refused")
+    """
+    status, shown, records = _run(tp, [b"n\n"], script)
+    assert status == 0, shown
+    assert ("Attempt to custom.thing {'k': [1, None, True], 'n': 1.5}, two words, {'bytes': 2, 'sha256': "
+            "'06eb7d6a69ee19e5fbdf749018d3d2abfa04bcbd1365db312eb86dc7169389b8'}, 100000000000000000000, inf, "
+            "caf\u00e9\\u202e (tpython rule ask-custom). Continue [y/N]") in shown, shown
+    assert "refused" in shown
+    assert _asked(records) == [("custom.thing", "no")]
+
+
+def test_other_threads_run_and_are_watched_while_the_question_waits(tp):
+    """The question waits without holding the interpreter: another thread of the program's
+    runs meanwhile, its events decided and recorded as ever."""
+    script = """
+    import os, threading, time
+    def elsewhere():
+        while not os.path.exists("go"):
+            time.sleep(0.01)
+        try:
+            os.listdir("/nonexistent/from-the-thread")
+        except OSError:
+            pass
+        print("thread ran", flush=True)
+    threading.Thread(target=elsewhere).start()
+    try:
+        os.mkdir("made")
+        print("made it")
+    except PermissionError:
+        print("refused")
+    """
+    policy = POLICY + '\n[[rules]]\nid = "log-listdir"\nevents = ["os.listdir"]\naction = "log"\n'
+    tp.policy(policy)
+    tp.script(script)
+    argv = [*TPYTHON, "run", "--quiet", "--log", f"jsonl:{tp.log}", "--policy", "policy.toml", "app.py"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TPYTHON")}
+    status, shown = converse(tp.cwd, argv, [b"y\n"], env, before=(b"Continue [y/N]", b"", tp.cwd / "go"),
+                             answer_after=b"thread ran")
+    assert status == 0, shown
+    assert "thread ran" in shown and "made it" in shown
+    records = _records(tp.log)
+    listed = [r["seq"] for r in records
+              if r["event"] == "os.listdir" and r["args"] == ["/nonexistent/from-the-thread"]]
+    asked = [r["seq"] for r in records if r["action"] == "ask"]
+    assert len(listed) == 1 and asked and listed[0] < asked[0]  # recorded while the question waited

@@ -112,4 +112,5 @@ def condition_facts() -> dict[str, tuple[tuple[object, ...], ...]]:
         return tuple((event, *(where if isinstance(where, tuple) else (where,))) for event, where in table.items())
 
     return {"socket_address": rows(SOCKET_ADDRESS_ARGS), "host_port": rows(HOST_PORT_ARGS), "url": rows(URL_ARGS),
-            "programs": rows(PROGRAM_ARGS), "shell": rows(SHELL_ARGS), "program_lists": rows(PROGRAM_LIST_ARGS)}
+            "programs": rows(PROGRAM_ARGS), "shell": rows(SHELL_ARGS), "program_lists": rows(PROGRAM_LIST_ARGS),
+            "new_links": rows(NEW_LINKS)}

@@ -12,7 +12,6 @@ import sys
 
 from tpython.engine.attribution import Attributor
 from tpython.engine.eventargs import PATH_ARGS
-from tpython.engine.prompt import ask_about, refusal
 from tpython.engine.recorder import Recorder
 from tpython.engine.render import arg_types
 from tpython.engine.rules import Decision, DispatchTable, EventFacts
@@ -90,6 +89,8 @@ class Engine:
         if action == "count":
             self.counts[event] = self.counts.get(event, 0) + 1
             return action, rule, None
+        if action == "ask":  # C asks, records and enforces it (native/ask.c)
+            return action, rule, None
         return action, rule, self._record(event, facts, action, rule)
 
     def _internal_error(self, event: str, args: tuple[Any, ...], entry: Any,
@@ -106,15 +107,7 @@ class Engine:
                 rule: Optional[str]) -> Optional[Callable[[], None]]:
         """Write the record; returns the enforcement of a block (None when nothing is blocked)."""
         enforced = self.enforce
-        extra: Optional[dict[str, Any]] = None
         blocked = action in ("deny", "kill")
-        if action == "ask":
-            if enforced:
-                allowed, how = ask_about(event, facts, rule)
-                extra = {"answer": how}
-                blocked = not allowed
-            else:
-                extra = {"answer": "not-asked"}
         try:
             args = facts.rendered
         except Exception as exc:  # rendering must never turn a deny into an allow
@@ -122,7 +115,7 @@ class Engine:
         module = facts.module
         package = self.attributor.package(module, facts.module_file) if module else None
         self.recorder.emit(event, args, action, enforced=enforced or action in ("log", "count"),
-                           rule=rule, module=module, package=package, extra=extra)
+                           rule=rule, module=module, package=package)
         self.actions[action] = self.actions.get(action, 0) + 1
         if blocked:
             key = (event, rule)
@@ -134,8 +127,6 @@ class Engine:
         if action == "kill":
             return lambda: self._kill(event, rule)
         message = self._rule_message(rule)
-        if action == "ask":  # say why: no terminal, or no yes typed
-            message = f"{refusal(extra['answer'] if extra else '')}{'; ' + message if message else ''}"
         violation = denial(event, rule, self.policy.name, message, facts.args)
 
         def refuse() -> None:

@@ -3,10 +3,11 @@
 The policy is compiled here into plain tables (catalog defaults, rules' event
 globs, their conditions as C evaluates them) and handed to C once; C copies them
 and never consults a Python object for them again. Events decided as `allow`
-or `count` never leave C, and C evaluates every condition. The rest (ask, kill,
-values only Python renders) reach :meth:`NativeEngine.slow_path`, which decides
-and writes records with the Python engine's code and returns the decision to C,
-which fires the USDT probe and then enforces.
+or `count` never leave C, and C evaluates every condition; C asks an `ask`
+itself (native/ask.c). The rest (values only Python renders) reach
+:meth:`NativeEngine.slow_path`, which decides and writes records with the Python
+engine's code and returns the decision to C, which fires the USDT probe and then
+enforces (an `ask` decided there is asked, recorded and enforced by C).
 """
 from __future__ import annotations
 
@@ -132,9 +133,12 @@ class NativeEngine(Engine):
     def finish(self, status: int, *, reason: Optional[str] = None, signal: Optional[str] = None) -> None:
         if not self.finished:  # fold what C decided and recorded into the tallies
             self.native.repeats_flush()  # the last tpython.repeats summary, before tpython.exit
-            logged = int(self.native.stats()["logged_in_c"])
+            stats = self.native.stats()
+            logged, asked = int(stats["logged_in_c"]), int(stats["asks_allowed"])
             if logged:
                 self.actions["log"] = self.actions.get("log", 0) + logged
+            if asked:  # asks C allowed (its refusals are among its denials)
+                self.actions["ask"] = self.actions.get("ask", 0) + asked
             for event, rule, n, action in self.native.denials():
                 self.actions[action] = self.actions.get(action, 0) + n
                 self.denials[(event, rule)] = self.denials.get((event, rule), 0) + n

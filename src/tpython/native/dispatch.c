@@ -11,8 +11,9 @@
  * evaluated. `allow` and `count` entries are decided here: no call into
  * Python, no allocation, one hash of the name and one probe of a fixed table
  * (for CPython's own literal event names, one probe of a cache by address).
- * Everything else goes to the slow path, a Python callable that returns
- * (action, rule, then); the probe fires, then `then()` (if any) enforces.
+ * `ask` is asked here too (ask.c). Everything else goes to the slow path, a Python
+ * callable that returns (action, rule, then); the probe fires, then `then()` (if any)
+ * enforces; an `ask` it returns is asked by C.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ask.h"
 #include "attrib.h"
 #include "conditions.h"
 #include "dispatch.h"
@@ -37,9 +39,11 @@
 __extension__ unsigned short tpython_audit_semaphore __attribute__((unused)) __attribute__((section(".probes")));
 #endif
 
-enum { A_ALLOW, A_COUNT, A_LOG, A_ASK, A_DENY, A_KILL, A_PYTHON, A_LOG_C, A_DENY_C, A_COND, A_KILL_C, N_ACTIONS };
+enum { A_ALLOW, A_COUNT, A_LOG, A_ASK, A_DENY, A_KILL, A_PYTHON, A_LOG_C, A_DENY_C, A_COND, A_KILL_C, A_ASK_C,
+       N_ACTIONS };
 static const char *const ACTION_NAMES[N_ACTIONS] = {"allow", "count", "log", "ask", "deny", "kill", "python",
-                                                    "log-in-c", "deny-in-c", "conditions-in-c", "kill-in-c"};
+                                                    "log-in-c", "deny-in-c", "conditions-in-c", "kill-in-c",
+                                                    "ask-in-c"};
 
 typedef struct Rule Rule;
 
@@ -47,17 +51,18 @@ typedef struct {
     const char *name;
     uint64_t hash;
     size_t len;
-    int action;                /* A_ALLOW, A_COUNT, A_LOG_C, A_DENY_C, A_KILL_C, A_COND: decided here; or A_PYTHON */
+    int action;                /* A_ALLOW, A_COUNT, A_LOG_C, A_DENY_C, A_KILL_C, A_ASK_C, A_COND: decided here;
+                                  or A_PYTHON */
     int can_block;             /* a deny or kill is possible (candidate rule or default) */
     const char *rule;          /* the deciding rule's id, or "" */
     const char *message;       /* the deciding rule's message, or "" */
     const Shape *shape;        /* where its paths are, or NULL */
     uint64_t count;            /* counted, or denied or killed in C */
     /* A_COND: rules whose conditions C evaluates, in order, before `final` */
-    int final;                 /* A_ALLOW, A_COUNT, A_LOG_C, A_DENY_C or A_KILL_C, with rule/message/count above */
+    int final;                 /* A_ALLOW, A_COUNT, A_LOG_C, A_DENY_C, A_KILL_C or A_ASK_C, with rule/message/count */
     int n_steps;
     const Rule **steps;
-    int *step_actions;         /* each step's action when it applies (A_PYTHON: ask) */
+    int *step_actions;         /* each step's action when it applies */
     uint64_t *step_counts;     /* counted, denied or killed in C by each step */
 } Entry;
 
@@ -215,10 +220,13 @@ shape_of(const char *event)
     return hit ? &hit->shape : NULL;
 }
 
-/* The C action taking ACTION for this event, or A_PYTHON. */
+/* The C action taking ACTION for this event, or A_PYTHON. An `ask` is always C's (ask.c). */
 static int
 c_action(int action)
 {
+    if (action == A_ASK) {
+        return A_ASK_C;
+    }
     if ((action == A_LOG || action == A_DENY || action == A_KILL) && log_in_c_enabled && chain_is_ready()) {
         return action == A_LOG ? A_LOG_C : action == A_DENY ? A_DENY_C : A_KILL_C;
     }
@@ -699,6 +707,75 @@ kill_in_c(const char *event, PyObject *args, const Entry *entry, const char *rul
     _exit(255);
 }
 
+static uint64_t asks_allowed; /* asks allowed (a yes, or audit mode's not-asked): C's tally for the summary */
+
+/* The `ask` of RULE_ID: asked at the terminal (ask.c; audit mode: not asked), recorded with
+ * its answer, and a refusal raised as a deny's is. COUNTER (or NULL) counts refusals. */
+static int
+ask_in_c(const char *event, PyObject *args, const Entry *entry, const char *rule_id, const char *message,
+         uint64_t *counter, int in_main)
+{
+    const char *answer = "not-asked";
+    int allowed = enforce ? ask_decide(event, args, entry ? entry->shape : NULL, rule_id, &answer) : 1;
+    PyObject *type = NULL, *value = NULL, *tb = NULL;
+    PyErr_Fetch(&type, &value, &tb); /* a signal handler's exception, raised after the record */
+    char extra[64];
+    snprintf(extra, sizeof extra, ",\"answer\":\"%s\"", answer);
+    int delivered = 0;
+    int rc = record_in_c(event, args, entry, "ask", enforce, rule_id, extra, in_main, &delivered);
+    if (rc == 1) { /* never Python's: its arguments named by their C types */
+        rc = record_in_c(event, args, entry, "ask", enforce, rule_id, extra, 0, &delivered);
+    }
+    if (rc != 0) {
+        PyErr_Clear();
+    }
+    probe(event, "ask", rule_id);
+    if (allowed == 1) {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        __atomic_fetch_add(&asks_allowed, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    if (counter != NULL) {
+        __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+    }
+    if (rc == 0 && delivered == 0 && fail_closed) {
+        fail_closed_exit(event, rule_id);
+    }
+    if (type != NULL) {
+        PyErr_Restore(type, value, tb);
+        return -1;
+    }
+    const char *rule = rule_id[0] ? rule_id : NULL;
+    if (!in_main) {
+        PyErr_Format(PyExc_PermissionError, "tpython: %s denied by rule %s of policy %s: %s", event,
+                     rule ? rule : "default", policy_name, ask_refusal(answer));
+        return -1;
+    }
+    size_t size = strlen(ask_refusal(answer)) + strlen(message) + 3;
+    char *why = malloc(size);
+    if (why != NULL) {
+        snprintf(why, size, "%s%s%s", ask_refusal(answer), message[0] ? "; " : "", message);
+    }
+    rc = tp_raise_violation(event, rule, policy_name, why ? why : ask_refusal(answer), args,
+                            entry != NULL ? entry->shape : NULL);
+    free(why);
+    return rc;
+}
+
+/* The message of the rule named ID, or "". */
+static const char *
+rule_message(const char *id)
+{
+    for (Py_ssize_t i = 0; id != NULL && i < n_rules; i++) {
+        if (strcmp(rules[i].id, id) == 0) {
+            return rules[i].message;
+        }
+    }
+    return "";
+}
+
 /* The raised exception without its traceback: the frames it has are tpython's own (the
  * enforcement the slow path returned), and the program's frames are added to it as it
  * propagates, so that it ends at the program's call as the operating system's errors do. */
@@ -755,6 +832,12 @@ slow(const char *event, PyObject *args, const Entry *entry)
                              ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(decision, 0)) : NULL;
         PyObject *rule_obj = PyTuple_GET_ITEM(decision, 1);
         const char *rule = PyUnicode_Check(rule_obj) ? PyUnicode_AsUTF8(rule_obj) : "";
+        if (action != NULL && strcmp(action, "ask") == 0) { /* asked by C, the program's code watched */
+            busy = 0;
+            rc = ask_in_c(event, args, entry, rule ? rule : "", rule_message(rule), NULL, 1);
+            Py_DECREF(decision);
+            return rc;
+        }
         probe(event, action ? action : "?", rule ? rule : "");
         PyObject *then = PyTuple_GET_ITEM(decision, 2);
         if (then != Py_None) {
@@ -856,6 +939,8 @@ act(const char *event, PyObject *args, Entry *e, int overflowed)
         return deny_in_c(event, args, e, rule, message, counter, in_main);
     case A_KILL_C:
         return kill_in_c(event, args, e, rule, counter, in_main);
+    case A_ASK_C:
+        return ask_in_c(event, args, e, rule, message, counter, in_main);
     default:
         return slow(event, args, e);
     }
@@ -1105,7 +1190,8 @@ build_options(PyObject *options)
                                         "launcher_file, enforce, policy, fail_closed");
         return -1;
     }
-    if (conds_configure(options) < 0) { /* move_events, write_events, write_flags, condition_facts */
+    if (conds_configure(options) < 0 /* move_events, write_events, write_flags, condition_facts */
+        || ask_configure(PyDict_GetItemString(options, "condition_facts")) < 0) {
         return -1;
     }
     if ((policy_name = copy_str(policy_obj, "policy name")) == NULL) {
@@ -1223,13 +1309,13 @@ append_denial(PyObject *out, const char *event, const char *rule, uint64_t n, in
         return 0;
     }
     PyObject *item = Py_BuildValue("(szKs)", event, rule[0] ? rule : NULL, (unsigned long long)n,
-                                   action == A_KILL_C ? "kill" : "deny");
+                                   action == A_KILL_C ? "kill" : action == A_ASK_C ? "ask" : "deny");
     int rc = item == NULL ? -1 : PyList_Append(out, item);
     Py_XDECREF(item);
     return rc;
 }
 
-/* denials() -> [(event, rule or None, n, "deny" | "kill")] of the events denied or killed in C */
+/* denials() -> [(event, rule or None, n, "deny" | "kill" | "ask")] of the events denied, killed or refused in C */
 PyObject *
 tp_denials(PyObject *module, PyObject *unused)
 {
@@ -1241,12 +1327,12 @@ tp_denials(PyObject *module, PyObject *unused)
         const char *name = e->name;
         int rc = 0;
         int final = e->action == A_COND ? e->final : e->action;
-        if (final == A_DENY_C || final == A_KILL_C) {
+        if (final == A_DENY_C || final == A_KILL_C || final == A_ASK_C) {
             rc = append_denial(out, name, e->rule, __atomic_load_n(&e->count, __ATOMIC_RELAXED), final);
         }
         for (int k = 0; rc == 0 && e->action == A_COND && k < e->n_steps; k++) {
             int a = e->step_actions[k];
-            if (a == A_DENY_C || a == A_KILL_C) {
+            if (a == A_DENY_C || a == A_KILL_C || a == A_ASK_C) {
                 rc = append_denial(out, name, e->steps[k]->id, __atomic_load_n(&e->step_counts[k], __ATOMIC_RELAXED),
                                    a);
             }
@@ -1287,6 +1373,7 @@ tp_reset_counts(PyObject *module, PyObject *unused)
     pthread_mutex_unlock(&table_lock);
     __atomic_store_n(&unrecorded, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&logged_in_c, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&asks_allowed, 0, __ATOMIC_RELAXED);
     Py_RETURN_NONE;
 }
 
@@ -1339,7 +1426,7 @@ tp_decide(PyObject *module, PyObject *args)
         (void)counter;
     }
     static const char *const public_names[N_ACTIONS] = {"allow", "count", "log", "ask", "deny", "kill", "python",
-                                                        "log", "deny", "python", "kill"};
+                                                        "log", "deny", "python", "kill", "ask"};
     return Py_BuildValue("(sz)", public_names[action], action == A_PYTHON || !rule[0] ? NULL : rule);
 }
 
@@ -1364,14 +1451,15 @@ PyObject *
 tp_stats(PyObject *module, PyObject *unused)
 {
     (void)module; (void)unused;
-    return Py_BuildValue("{s:O,s:I,s:I,s:K,s:K,s:K,s:I,s:K,s:O,s:O}", "installed", installed ? Py_True : Py_False,
+    return Py_BuildValue("{s:O,s:I,s:I,s:K,s:K,s:K,s:I,s:K,s:O,s:O,s:K}", "installed", installed ? Py_True : Py_False,
                          "events", table_used, "capacity", (unsigned)TABLE_LIMIT,
                          "unrecorded", (unsigned long long)__atomic_load_n(&unrecorded, __ATOMIC_RELAXED),
                          "logged_in_c", (unsigned long long)__atomic_load_n(&logged_in_c, __ATOMIC_RELAXED),
                          "repeated", (unsigned long long)repeats_total(), "repeats_tracked", repeats_tracked(),
                          "after_exit", (unsigned long long)__atomic_load_n(&after_exit, __ATOMIC_RELAXED),
                          "log_in_c", log_in_c_enabled ? Py_True : Py_False,
-                         "probes", TPYTHON_PROBES ? Py_True : Py_False);
+                         "probes", TPYTHON_PROBES ? Py_True : Py_False,
+                         "asks_allowed", (unsigned long long)__atomic_load_n(&asks_allowed, __ATOMIC_RELAXED));
 }
 
 /* ---- sealing ------------------------------------------------------------- */

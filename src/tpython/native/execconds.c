@@ -272,8 +272,11 @@ program_names(const char *event, PyObject *args, PyObject *names, PyObject **env
         *env = arg_at(args, pos[2]);
         PyObject *given = arg_at(args, pos[3]);
         int rc = -1;
-        if (given != NULL && given != Py_None && (*cwd = path_text(given)) == NULL) {
-            goto out; /* a directory only the program's own code could name */
+        if (given != NULL && given != Py_None) {
+            Py_XDECREF(*cwd);
+            if ((*cwd = path_text(given)) == NULL) {
+                goto out; /* a directory only the program's own code could name */
+            }
         }
         if ((first == NULL || first == Py_None) && pos[1] >= 0) {
             first = argv != NULL ? (PyTuple_GET_SIZE(argv) ? PyTuple_GET_ITEM(argv, 0) : argv)
@@ -328,14 +331,15 @@ program_names(const char *event, PyObject *args, PyObject *names, PyObject **env
 }
 
 /* F->exes, once: 1, or COND_UNKNOWN. */
-static int
-exe_facts(EventFacts *f, const char *event, PyObject *args)
+int
+exe_facts_from(EventFacts *f, const char *event, PyObject *args, PyObject *from)
 {
     if (f->exe_state) {
         return f->exe_state;
     }
     f->exe_state = COND_UNKNOWN;
-    PyObject *names = PyList_New(0), *env = NULL, *cwd = NULL, *cwd_bytes = NULL;
+    PyObject *names = PyList_New(0), *env = NULL, *cwd = from != NULL ? path_text(from) : NULL, *cwd_bytes = NULL;
+    PyErr_Clear();
     char *buf = malloc(4 * PATH_MAX); /* not the stack: the program chooses its threads' stack sizes */
     if (names == NULL || buf == NULL || program_names(event, args, names, &env, &cwd) < 0) {
         goto done;
@@ -399,7 +403,7 @@ exe_matches(const ExeCond *c, PyObject *path)
 int
 exe_cond_holds(const ExeCond *c, const char *event, PyObject *args, EventFacts *f)
 {
-    if (exe_facts(f, event, args) != 1) {
+    if (exe_facts_from(f, event, args, NULL) != 1) {
         return COND_UNKNOWN;
     }
     Py_ssize_t n = PyList_GET_SIZE(f->exes);

@@ -17,7 +17,6 @@
 
 #include "netconds.h"
 
-#define PORT_NONE LLONG_MIN
 
 static PlaceTable socket_address; /* event -> (position of the address) */
 static PlaceTable host_port;      /* event -> (position of the host, of the port) */
@@ -274,7 +273,7 @@ done:
 }
 
 /* F->host and F->port, once. */
-static void
+void
 net_facts(EventFacts *f, const char *event, PyObject *args)
 {
     if (f->net_state) {

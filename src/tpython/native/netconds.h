@@ -2,6 +2,7 @@
 #ifndef TPYTHON_NETCONDS_H
 #define TPYTHON_NETCONDS_H
 #include <Python.h>
+#include <limits.h>
 
 #include "conditions.h"
 #include "globs.h"
@@ -24,6 +25,11 @@ typedef struct {
     long *ranges;    /* lo, hi pairs */
     Py_ssize_t n;
 } PortCond;
+
+#define PORT_NONE LLONG_MIN /* EventFacts.port: none, or unknown */
+
+/* F->host and F->port (facts.event_host_port), once. */
+void net_facts(EventFacts *f, const char *event, PyObject *args);
 
 /* FACTS: condition_facts of c_options (eventargs' socket_address, host_port, url). */
 int netconds_configure(PyObject *facts);
