@@ -321,9 +321,6 @@ def test_the_python_engine_stubbed_out_changes_no_decision(tp):
     assert {rec["rule"] for rec in r.actions("deny")} == {f"c-{c}" for c in checks}
 
 
-@pytest.mark.xfail(strict=True, reason="C evaluates the conditions, but an event whose deciding rule is `ask`, "
-                   "`kill` or `count` (or whose default is) still reaches the slow path, which decides it again "
-                   "with the Python engine's code: dispatch.c's restructuring (issue 19) closes it")
 @pytest.mark.parametrize("action", ["kill", "ask"])
 def test_a_condition_of_a_rule_c_hands_to_python_is_still_c_s(tp, action):
     tp.policy(f"""

@@ -128,7 +128,8 @@ def test_journald_takes_a_record_too_large_for_a_datagram_through_a_memfd(tp, jo
     code = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
         "from tpython.sinks.journald import JournaldSink\n"
-        "s = JournaldSink('journald', {})\n"
+        "from tpython.policy.settings import LogSettings\n"
+        "s = JournaldSink('journald', LogSettings())\n"
         "big = 'x' * 400000\n"
         "s.write({'event': 'tpython.test.big', 'action': 'log', 'run': 'bigrun', 'seq': 0, 'args': [big]},"
         " b'{}\\n')\n"

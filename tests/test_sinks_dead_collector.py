@@ -212,7 +212,8 @@ specs = [parse_sink_spec(s) for s in (  # parsed at start, before any hook, as `
 events, armed = [], [True]
 sys.addaudithook(lambda event, args: armed[0] and events.append(event))
 # Armed, only the sinks' own work: opening, sending, failing, reconnecting, rotating.
-options = {"syslog_socket": f"{d}/log.sock", "rotate_bytes": 40, "rotate_keep": 2}
+from tpython.policy.settings import LogSettings
+options = LogSettings(syslog_socket=f"{d}/log.sock", rotate_bytes=40, rotate_keep=2)
 sinks = [open_sink(spec, options) for spec in specs]
 armed[0] = False
 peer, _ = tcp.accept()
