@@ -73,6 +73,12 @@ copy_prefixes(PyObject *list, char **out, size_t *lens, int *n)
     return 0;
 }
 
+const char *
+attrib_stdlib_dir(int i)
+{
+    return i >= 0 && i < n_stdlib ? stdlib_dirs[i] : NULL;
+}
+
 int
 attrib_configure(PyObject *stdlib, PyObject *site, PyObject *tpython, PyObject *launcher, PyObject *lookup)
 {

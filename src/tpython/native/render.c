@@ -2,8 +2,9 @@
  *
  * Only exact built-in containers and scalars are looked into, through their C
  * storage, so no code of the program runs (no __repr__, __len__, __getitem__,
- * __fspath__). What render.py would describe through Python (sockets, pathlib
- * paths, functions, modules, classes, subclasses it names by type) is
+ * __fspath__). A pathlib path is shown as its text, read from its slots (pathobj.c),
+ * or named by its type. What render.py would describe through Python (sockets,
+ * functions, modules, classes, subclasses it names by type) is
  * RENDER_PYTHON: the caller falls back to the Python renderer, or, where
  * Python cannot run (a subinterpreter), names the value by its C type.
  */
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pathobj.h"
 #include "render.h"
 
 #define MAX_STR 512
@@ -282,8 +284,7 @@ text_or_question(PyObject *v)
     return PyUnicode_FromString("?");
 }
 
-/* Whether T is, or derives from, a class render.py treats apart: _socket.socket (its
- * family and type), or one of pathlib's (a trusted path, by identity). */
+/* Whether T is, or derives from, _socket.socket, which render.py shows by its family and type. */
 static int
 renders_apart(PyTypeObject *t)
 {
@@ -295,15 +296,7 @@ renders_apart(PyTypeObject *t)
             return 1;
         }
     }
-    PyObject *module = type_module(t);
-    if (module == NULL) {
-        return 1;
-    }
-    const char *name = PyUnicode_AsUTF8(module);
-    int pathlib = name == NULL || (strncmp(name, "pathlib", 7) == 0 && (name[7] == '\0' || name[7] == '.'));
-    PyErr_Clear();
-    Py_DECREF(module);
-    return pathlib;
+    return 0;
 }
 
 /* socket_class(value) -> the genuine _socket.socket that VALUE's type derives from, or
@@ -365,11 +358,16 @@ render_named(Buf *b, PyObject *v, int depth)
 {
     PyTypeObject *t = Py_TYPE(v);
     if (PyTuple_Check(v) || PyList_Check(v) || PyDict_Check(v) || PyMemoryView_Check(v) || renders_apart(t)) {
-        return RENDER_PYTHON; /* subclasses of the containers; a memoryview's bytes; sockets; pathlib */
+        return RENDER_PYTHON; /* subclasses of the containers; a memoryview's bytes; sockets */
     }
     PyObject *label = NULL;
     if (depth >= MAX_DEPTH) {
         label = type_label(t, "");
+    }
+    else if ((label = pathobj_text(v)) != NULL) { /* a pathlib path: its text */
+        int rc = buf_json_str(b, label, MAX_STR) < 0 ? RENDER_ERROR : RENDER_OK;
+        Py_DECREF(label);
+        return rc;
     }
     else if (PyFunction_Check(v) && t == &PyFunction_Type) {
         PyObject *module = text_or_question(((PyFunctionObject *)v)->func_module);

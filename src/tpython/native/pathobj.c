@@ -1,0 +1,474 @@
+/* The path of a pathlib object, read in C.
+ *
+ * CPython converts a path object with os.fspath(): type(p).__fspath__(p), which in
+ * pathlib is `return str(self)`, and __str__ is `return self._str` (computing and
+ * storing `_str` from the path's parts when it is unset). A value is read here only
+ * when its class resolves __fspath__ and __str__ (along the type's MRO, never the
+ * instance) to functions whose code is the code the standard library's pathlib file
+ * compiles to (C reads and compiles that file itself, once, the first time a value
+ * that may be a path is met), `str` in that function's globals is the built-in str,
+ * and `_str` resolves to a member descriptor. The text is then `_str` as the slot
+ * holds it; when unset, C computes it from the parts exactly as that version's
+ * pathlib does and stores it in `_str`, so that the os.fspath() CPython makes after
+ * the hook returns gives the text C decided on. Anything else is unknown (NULL): a
+ * class not pathlib's, a Windows path, parts of unexpected types, a subinterpreter.
+ * No code of the program runs: slots are read through the member descriptors' offsets.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <structmember.h>
+
+#include "attrib.h"
+#include "dispatch.h"
+#include "pathobj.h"
+
+#define VERIFIED 16
+
+static int ref_state;                 /* 0: not yet read, 1: ready, -1: unavailable */
+static PyObject *ref_fspath, *ref_str; /* PurePath.__fspath__ and __str__ as the file compiles */
+static PyObject *verified[VERIFIED];   /* code objects found equal to one of them (references) */
+static int n_verified;
+static PyObject *s_fspath, *s_dunder_str, *s_str, *s_windows;
+#if PY_VERSION_HEX >= 0x030C0000
+static PyObject *s_raw_paths;
+#else
+static PyObject *s_drv, *s_root, *s_parts;
+#endif
+
+static int
+names_ready(void)
+{
+    if (s_fspath != NULL) {
+        return 0;
+    }
+    s_fspath = PyUnicode_InternFromString("__fspath__");
+    s_dunder_str = PyUnicode_InternFromString("__str__");
+    s_str = PyUnicode_InternFromString("_str");
+    s_windows = PyUnicode_InternFromString("PureWindowsPath");
+#if PY_VERSION_HEX >= 0x030C0000
+    s_raw_paths = PyUnicode_InternFromString("_raw_paths");
+    return s_raw_paths != NULL && s_windows != NULL ? 0 : -1;
+#else
+    s_drv = PyUnicode_InternFromString("_drv");
+    s_root = PyUnicode_InternFromString("_root");
+    s_parts = PyUnicode_InternFromString("_parts");
+    return s_parts != NULL && s_windows != NULL ? 0 : -1;
+#endif
+}
+
+/* ---- the reference: the standard library's file, compiled by C ---------- */
+
+static int
+code_named(PyObject *code, const char *name)
+{
+    PyObject *n = PyCode_Check(code) ? ((PyCodeObject *)code)->co_name : NULL;
+    return n != NULL && PyUnicode_CheckExact(n) && PyUnicode_CompareWithASCIIString(n, name) == 0;
+}
+
+/* The code object named NAME among CODE's constants (borrowed), or NULL. */
+static PyObject *
+const_code(PyObject *code, const char *name)
+{
+    PyObject *consts = ((PyCodeObject *)code)->co_consts;
+    for (Py_ssize_t i = 0; consts != NULL && i < PyTuple_GET_SIZE(consts); i++) {
+        if (code_named(PyTuple_GET_ITEM(consts, i), name)) {
+            return PyTuple_GET_ITEM(consts, i);
+        }
+    }
+    return NULL;
+}
+
+/* Compile FILE (the whole text, read here) and take PurePath's two methods: 1 found, 0 not. */
+static int
+read_reference(const char *file)
+{
+    FILE *f = fopen(file, "rb");
+    if (f == NULL) {
+        return 0;
+    }
+    char *text = NULL;
+    size_t len = 0, cap = 0, n;
+    char chunk[8192];
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n + 1 > cap) {
+            char *grown = realloc(text, cap = (len + n + 1) * 2);
+            if (grown == NULL) {
+                break;
+            }
+            text = grown;
+        }
+        memcpy(text + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (text == NULL || len + 1 > cap || memchr(text, '\0', len) != NULL) {
+        free(text);
+        return 0;
+    }
+    text[len] = '\0';
+    PyObject *name = PyUnicode_DecodeFSDefault(file);
+    PyCompilerFlags flags;
+    flags.cf_flags = 0; /* as the import system compiles it (dont_inherit) */
+    flags.cf_feature_version = PY_MINOR_VERSION;
+    PyObject *module = name ? Py_CompileStringObject(text, name, Py_file_input, &flags, -1) : NULL;
+    free(text);
+    Py_XDECREF(name);
+    PyObject *cls = module ? const_code(module, "PurePath") : NULL;
+    PyObject *fspath = cls ? const_code(cls, "__fspath__") : NULL, *str = cls ? const_code(cls, "__str__") : NULL;
+    int found = fspath != NULL && str != NULL;
+    if (found) {
+        Py_INCREF(fspath);
+        Py_INCREF(str);
+        ref_fspath = fspath;
+        ref_str = str;
+    }
+    Py_XDECREF(module);
+    PyErr_Clear();
+    return found;
+}
+
+/* Where PurePath is: pathlib.py (3.9-3.12), pathlib/_local.py (3.13), pathlib/__init__.py. */
+static int
+load_reference(void)
+{
+    if (ref_state != 0) {
+        return ref_state;
+    }
+    if (attrib_stdlib_dir(0) == NULL || names_ready() < 0) {
+        PyErr_Clear();
+        return 0; /* not configured yet: later */
+    }
+    static const char *const FILES[] = {"pathlib/_local.py", "pathlib/__init__.py", "pathlib.py", NULL};
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    int previous = tp_busy_enter(); /* tpython's own compile: not the program's event */
+    ref_state = -1;
+    for (int d = 0; ref_state < 0 && attrib_stdlib_dir(d) != NULL; d++) {
+        for (int k = 0; ref_state < 0 && FILES[k] != NULL; k++) {
+            char path[4096];
+            if (snprintf(path, sizeof path, "%s%s", attrib_stdlib_dir(d), FILES[k]) < (int)sizeof path
+                && read_reference(path)) {
+                ref_state = 1;
+            }
+        }
+    }
+    tp_busy_leave(previous);
+    PyErr_Restore(type, value, tb);
+    return ref_state;
+}
+
+/* ---- whether a class is pathlib's ----------------------------------------- */
+
+/* Equal constants of the kinds a compiler makes (exact types only: no __eq__ of the program). */
+static int
+plain_equal(PyObject *a, PyObject *b)
+{
+    if (a == b) {
+        return 1;
+    }
+    if (Py_TYPE(a) != Py_TYPE(b)) {
+        return 0;
+    }
+    if (PyUnicode_CheckExact(a)) {
+        return PyUnicode_Compare(a, b) == 0;
+    }
+    if (PyBytes_CheckExact(a)) {
+        return PyBytes_GET_SIZE(a) == PyBytes_GET_SIZE(b)
+               && memcmp(PyBytes_AS_STRING(a), PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(a)) == 0;
+    }
+    if (PyLong_CheckExact(a) || PyFloat_CheckExact(a)) {
+        int rc = PyObject_RichCompareBool(a, b, Py_EQ);
+        PyErr_Clear();
+        return rc == 1;
+    }
+    if (PyTuple_CheckExact(a)) {
+        if (PyTuple_GET_SIZE(a) != PyTuple_GET_SIZE(b)) {
+            return 0;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(a); i++) {
+            if (!plain_equal(PyTuple_GET_ITEM(a, i), PyTuple_GET_ITEM(b, i))) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether CODE does what REF does: the same instructions, constants, names and shape. */
+static int
+same_code(PyObject *code, PyObject *ref)
+{
+    static const char *const FIELDS[] = {
+        "co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_nlocals", "co_flags", "co_stacksize",
+        "co_code", "co_consts", "co_names", "co_varnames", "co_freevars", "co_cellvars",
+#if PY_VERSION_HEX >= 0x030B0000
+        "co_exceptiontable",
+#endif
+        NULL};
+    for (int i = 0; i < n_verified; i++) {
+        if (verified[i] == code) {
+            return 1;
+        }
+    }
+    if (!PyCode_Check(code)) {
+        return 0;
+    }
+    int same = 1;
+    for (int k = 0; same && FIELDS[k] != NULL; k++) { /* a code object's own C getters */
+        PyObject *a = PyObject_GetAttrString(code, FIELDS[k]), *b = PyObject_GetAttrString(ref, FIELDS[k]);
+        same = a != NULL && b != NULL && plain_equal(a, b);
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+    }
+    PyErr_Clear();
+    if (same && n_verified < VERIFIED) {
+        Py_INCREF(code);
+        verified[n_verified++] = code;
+    }
+    return same;
+}
+
+/* Whether every key of DICT is an exact str (a lookup then runs no __eq__ of the program). */
+static int
+plain_keys(PyObject *dict)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    if (dict == NULL || !PyDict_CheckExact(dict)) {
+        return 0;
+    }
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether `str` in FUNC's code is the built-in str (its globals, then its builtins). */
+static int
+str_is_builtin(PyObject *func)
+{
+    PyObject *globals = PyFunction_GET_GLOBALS(func);
+    if (!plain_keys(globals) || PyDict_GetItemString(globals, "str") != NULL) {
+        return 0;
+    }
+#if PY_VERSION_HEX >= 0x030A0000
+    PyObject *builtins = ((PyFunctionObject *)func)->func_builtins;
+#else
+    PyObject *builtins = PyDict_GetItemString(globals, "__builtins__");
+    builtins = builtins != NULL && PyModule_CheckExact(builtins) ? PyModule_GetDict(builtins) : builtins;
+#endif
+    return plain_keys(builtins) && PyDict_GetItemString(builtins, "str") == (PyObject *)&PyUnicode_Type;
+}
+
+/* The slot NAME of V when NAME resolves, along V's type, to a writable object member
+ * descriptor of a class V is an instance of; else NULL. */
+static PyObject **
+slot_of(PyObject *v, PyObject *name)
+{
+    PyObject *d = _PyType_Lookup(Py_TYPE(v), name);
+    if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+        return NULL;
+    }
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX || (m->flags & READONLY) || m->offset < (Py_ssize_t)sizeof(PyObject)
+        || !PyType_IsSubtype(Py_TYPE(v), PyDescr_TYPE(d))) {
+        return NULL;
+    }
+    return (PyObject **)((char *)v + m->offset);
+}
+
+/* Whether os.fspath(V) is V's `_str` (the class's __fspath__ and __str__ are pathlib's)
+ * and V is not a Windows path: the `_str` slot, or NULL. */
+static PyObject **
+genuine_str_slot(PyObject *v)
+{
+    PyTypeObject *t = Py_TYPE(v);
+    if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE) || t->tp_getattro != PyObject_GenericGetAttr) {
+        return NULL; /* a __getattribute__ or __getattr__ of the program would answer `self._str` */
+    }
+    PyObject *fspath = _PyType_Lookup(t, s_fspath);
+    if (fspath == NULL || !Py_IS_TYPE(fspath, &PyFunction_Type) || !code_named(PyFunction_GET_CODE(fspath), "__fspath__")
+        || load_reference() != 1 || !same_code(PyFunction_GET_CODE(fspath), ref_fspath)
+        || PyFunction_GET_CLOSURE(fspath) != NULL || !str_is_builtin(fspath)) {
+        return NULL;
+    }
+    PyObject *str = _PyType_Lookup(t, s_dunder_str);
+    if (str == NULL || !Py_IS_TYPE(str, &PyFunction_Type) || !same_code(PyFunction_GET_CODE(str), ref_str)
+        || PyFunction_GET_CLOSURE(str) != NULL) {
+        return NULL;
+    }
+    /* pathlib's PureWindowsPath, from the globals just checked (plain keys) */
+    PyObject *windows = PyDict_GetItem(PyFunction_GET_GLOBALS(fspath), s_windows);
+    if (windows == NULL || !PyType_Check(windows) || PyType_IsSubtype(t, (PyTypeObject *)windows)) {
+        return NULL;
+    }
+    return slot_of(v, s_str);
+}
+
+/* ---- the text, as that version's pathlib computes str(path) --------------- */
+
+/* Whether LIST is an exact list of str. */
+static int
+str_list(PyObject *list)
+{
+    if (list == NULL || !PyList_CheckExact(list)) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        if (!PyUnicode_Check(PyList_GET_ITEM(list, i))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#if PY_VERSION_HEX >= 0x030C0000
+/* posixpath.join(*paths), then _parse_path (posixpath.splitroot; '' and '.' dropped),
+ * then _format_parsed_parts(...) or '.'. */
+static PyObject *
+computed_text(PyObject *v)
+{
+    PyObject **raw = slot_of(v, s_raw_paths);
+    PyObject *list = raw ? *raw : NULL;
+    if (!str_list(list)) {
+        return NULL;
+    }
+    Py_INCREF(list); /* the program's list, kept while C reads it */
+    PyObject *sep = PyUnicode_FromString("/");
+    PyObject *path = sep ? PyUnicode_FromString("") : NULL;
+    for (Py_ssize_t i = 0; path != NULL && i < PyList_GET_SIZE(list); i++) {
+        PyObject *b = PyList_GET_ITEM(list, i), *next;
+        Py_ssize_t plen = PyUnicode_GET_LENGTH(path);
+        if (PyUnicode_GET_LENGTH(b) > 0 && PyUnicode_READ_CHAR(b, 0) == '/') {
+            next = PyUnicode_Substring(b, 0, PyUnicode_GET_LENGTH(b));
+        }
+        else if (plen == 0 || PyUnicode_READ_CHAR(path, plen - 1) == '/') {
+            next = PyUnicode_Concat(path, b);
+        }
+        else {
+            PyObject *slash = PyUnicode_Concat(path, sep);
+            next = slash ? PyUnicode_Concat(slash, b) : NULL;
+            Py_XDECREF(slash);
+        }
+        Py_DECREF(path);
+        path = next;
+    }
+    Py_DECREF(list);
+    if (path == NULL) {
+        Py_XDECREF(sep);
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(path), skip = 0;
+    const char *root = "";
+    if (n > 0 && PyUnicode_READ_CHAR(path, 0) == '/') {
+        int two = n > 1 && PyUnicode_READ_CHAR(path, 1) == '/' && !(n > 2 && PyUnicode_READ_CHAR(path, 2) == '/');
+        root = two ? "//" : "/";
+        skip = two ? 2 : 1;
+    }
+    PyObject *rel = PyUnicode_Substring(path, skip, n);
+    Py_DECREF(path);
+    PyObject *pieces = rel && sep ? PyUnicode_Split(rel, sep, -1) : NULL;
+    PyObject *tail = pieces ? PyList_New(0) : NULL;
+    for (Py_ssize_t i = 0; tail != NULL && i < PyList_GET_SIZE(pieces); i++) {
+        PyObject *x = PyList_GET_ITEM(pieces, i);
+        if (PyUnicode_GET_LENGTH(x) > 0 && PyUnicode_CompareWithASCIIString(x, ".") != 0 && PyList_Append(tail, x) < 0) {
+            Py_CLEAR(tail);
+        }
+    }
+    PyObject *joined = tail ? PyUnicode_Join(sep, tail) : NULL;
+    PyObject *anchor = joined ? PyUnicode_FromString(root) : NULL;
+    PyObject *text = anchor ? PyUnicode_Concat(anchor, joined) : NULL;
+    Py_XDECREF(rel);
+    Py_XDECREF(sep);
+    Py_XDECREF(pieces);
+    Py_XDECREF(tail);
+    Py_XDECREF(joined);
+    Py_XDECREF(anchor);
+    return text;
+}
+#else
+static PyObject *
+join_with(const char *sep, PyObject *list)
+{
+    PyObject *s = PyUnicode_FromString(sep);
+    PyObject *joined = s ? PyUnicode_Join(s, list) : NULL;
+    Py_XDECREF(s);
+    return joined;
+}
+
+/* _format_parsed_parts(_drv, _root, _parts) or '.': drv + root + '/'.join(parts[1:])
+ * when anchored, else '/'.join(parts). */
+static PyObject *
+computed_text(PyObject *v)
+{
+    PyObject **drv = slot_of(v, s_drv), **root = slot_of(v, s_root), **parts = slot_of(v, s_parts);
+    if (drv == NULL || root == NULL || parts == NULL || *drv == NULL || *root == NULL || !PyUnicode_Check(*drv)
+        || !PyUnicode_Check(*root) || !str_list(*parts)) {
+        return NULL;
+    }
+    PyObject *d = *drv, *r = *root, *list = *parts;
+    Py_INCREF(d);
+    Py_INCREF(r);
+    Py_INCREF(list);
+    int anchored = PyUnicode_GET_LENGTH(d) > 0 || PyUnicode_GET_LENGTH(r) > 0;
+    PyObject *rest = PyList_GetSlice(list, anchored ? 1 : 0, PyList_GET_SIZE(list));
+    PyObject *joined = rest ? join_with("/", rest) : NULL;
+    PyObject *anchor = joined ? PyUnicode_Concat(d, r) : NULL;
+    PyObject *text = anchor ? (anchored ? PyUnicode_Concat(anchor, joined) : PyUnicode_FromObject(joined)) : NULL;
+    Py_DECREF(d);
+    Py_DECREF(r);
+    Py_DECREF(list);
+    Py_XDECREF(rest);
+    Py_XDECREF(joined);
+    Py_XDECREF(anchor);
+    return text;
+}
+#endif
+
+PyObject *
+pathobj_text(PyObject *v)
+{
+    if (PyInterpreterState_Get() != PyInterpreterState_Main() || names_ready() < 0) {
+        PyErr_Clear();
+        return NULL; /* the reference and names are the main interpreter's objects */
+    }
+    PyObject **slot = genuine_str_slot(v);
+    if (slot == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (*slot != NULL) {
+        return PyUnicode_Check(*slot) ? PyUnicode_FromObject(*slot) : NULL; /* (a plain copy of a subclass) */
+    }
+    PyObject *text = computed_text(v);
+    if (text != NULL && PyUnicode_GET_LENGTH(text) == 0) {
+        Py_DECREF(text);
+        text = PyUnicode_FromString(".");
+    }
+    if (text == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (*slot == NULL) { /* as pathlib's __str__ stores it: what os.fspath() then returns */
+        Py_INCREF(text);
+        *slot = text;
+    }
+    return text;
+}
+
+PyObject *
+tp_pathlib_text(PyObject *module, PyObject *value)
+{
+    (void)module;
+    PyObject *text = pathobj_text(value);
+    if (text == NULL) {
+        Py_RETURN_NONE;
+    }
+    return text;
+}

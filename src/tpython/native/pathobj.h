@@ -1,0 +1,14 @@
+/* The path of a pathlib object, read in C (pathobj.c). */
+#ifndef TPYTHON_PATHOBJ_H
+#define TPYTHON_PATHOBJ_H
+#include <Python.h>
+
+/* The text os.fspath(V) gives when V is of a class whose __fspath__ and __str__ are
+ * pathlib's own code, read from V's slots (and stored in its `_str` slot, as pathlib's
+ * __str__ does, when it was not set): a new str. NULL (no exception) for anything else,
+ * or whatever C cannot read exactly: an unknown path. */
+PyObject *pathobj_text(PyObject *v);
+/* pathlib_text(value) -> str or None: pathobj_text for Python (the Python renderer). */
+PyObject *tp_pathlib_text(PyObject *module, PyObject *value);
+
+#endif
