@@ -238,10 +238,11 @@ def test_text_is_what_pathlib_itself_gives(tp):
     assert "WINDOWS None None None" in r.out, r.out
 
 
-def test_python_renderer_reads_paths_through_c_only():
-    """The Python renderer (the slow path's) shows a path through C, and has no trust list."""
+def test_python_has_no_pathlib_trust_list():
+    """pathlib's text is C's alone: the Python renderer asks C (render.pathlib_text) and keeps
+    no list of trusted classes, and tpython no longer patches pathlib's import."""
     from tpython.engine import render
+    from tpython.launcher import bootstrap
     assert not hasattr(render, "trust_pathlib") and not hasattr(render, "_TRUSTED_PATHS")
-    shown = render.render(Path("x"))  # no configured standard library here: unknown, named by type
-    assert shown.startswith("<pathlib") and shown.endswith("PosixPath>"), shown
-    assert render.path_text(Path("x")) is None
+    assert render.pathlib_text.__module__ == "tpython._native"
+    assert "pathlib" not in Path(bootstrap.__file__).read_text()

@@ -100,13 +100,13 @@ C_RENDERS = {"builtin class", "heap class", "nested class", "metaclass", "instan
              "set", "frozenset", "range", "slice", "ellipsis", "complex", "float subclass", "function",
              "nested function", "lambda", "builtin function", "method", "no module function",
              "empty module function", "str-subclass qualname", "module", "nameless module", "numbered module",
-             "deep", "meta_path", "path_hooks", "type of type", "path class", "ints"}
+             "deep", "meta_path", "path_hooks", "type of type", "path class", "ints", "path"}
 C_RENDERS |= {"source str", "source non-ASCII", "source surrogate", "source bytes", "source bad UTF-8",
               "source bytearray", "source str subclass", "source code", "source object", "source empty"}
 C_RENDERS |= {"command bytes", "command bad bytes", "command str", "command long"}
 C_RENDERS |= {"big ints"}  # as render._int: the value up to 1024 bits, else its size
 # What only Python renders (C sends it there).
-PYTHON_RENDERS = {"odd module class", "odd module instance", "memoryview", "path", "socket", "list subclass",
+PYTHON_RENDERS = {"odd module class", "odd module instance", "memoryview", "socket", "list subclass",
                   "dict subclass", "non-str keys", "source memoryview", "command memoryview"}
 
 

@@ -32,6 +32,8 @@ static PyObject *ref_fspath, *ref_str; /* PurePath.__fspath__ and __str__ as the
 static PyObject *verified[VERIFIED];   /* code objects found equal to one of them (references) */
 static int n_verified;
 static PyObject *s_fspath, *s_dunder_str, *s_str, *s_windows;
+static char *own_dirs[8]; /* the standard library's directories, for the Python engine (pathlib_configure) */
+static int n_own_dirs;
 #if PY_VERSION_HEX >= 0x030C0000
 static PyObject *s_raw_paths;
 #else
@@ -130,6 +132,17 @@ read_reference(const char *file)
     return found;
 }
 
+/* The I-th standard library directory, with a trailing slash: attrib's (the native
+ * engine's), else those the Python engine gave; NULL past the last. */
+static const char *
+stdlib_dir(int i)
+{
+    if (attrib_stdlib_dir(0) != NULL) {
+        return attrib_stdlib_dir(i);
+    }
+    return i >= 0 && i < n_own_dirs ? own_dirs[i] : NULL;
+}
+
 /* Where PurePath is: pathlib.py (3.9-3.12), pathlib/_local.py (3.13), pathlib/__init__.py. */
 static int
 load_reference(void)
@@ -137,7 +150,7 @@ load_reference(void)
     if (ref_state != 0) {
         return ref_state;
     }
-    if (attrib_stdlib_dir(0) == NULL || names_ready() < 0) {
+    if (stdlib_dir(0) == NULL || names_ready() < 0) {
         PyErr_Clear();
         return 0; /* not configured yet: later */
     }
@@ -146,10 +159,10 @@ load_reference(void)
     PyErr_Fetch(&type, &value, &tb);
     int previous = tp_busy_enter(); /* tpython's own compile: not the program's event */
     ref_state = -1;
-    for (int d = 0; ref_state < 0 && attrib_stdlib_dir(d) != NULL; d++) {
+    for (int d = 0; ref_state < 0 && stdlib_dir(d) != NULL; d++) {
         for (int k = 0; ref_state < 0 && FILES[k] != NULL; k++) {
             char path[4096];
-            if (snprintf(path, sizeof path, "%s%s", attrib_stdlib_dir(d), FILES[k]) < (int)sizeof path
+            if (snprintf(path, sizeof path, "%s%s", stdlib_dir(d), FILES[k]) < (int)sizeof path
                 && read_reference(path)) {
                 ref_state = 1;
             }
@@ -460,6 +473,34 @@ pathobj_text(PyObject *v)
         *slot = text;
     }
     return text;
+}
+
+/* pathlib_configure(stdlib_dirs) -> bool: the directories (without a trailing slash) where
+ * the Python engine finds the standard library; set once, before the program runs, and
+ * never after the native engine is sealed or has its own (False: refused). */
+PyObject *
+tp_pathlib_configure(PyObject *module, PyObject *dirs)
+{
+    (void)module;
+    if (!PyList_Check(dirs)) {
+        PyErr_SetString(PyExc_TypeError, "pathlib_configure() takes a list of directories");
+        return NULL;
+    }
+    if (n_own_dirs > 0 || ref_state != 0 || tp_is_sealed() || attrib_stdlib_dir(0) != NULL) {
+        Py_RETURN_FALSE;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(dirs) && n_own_dirs < (int)(sizeof own_dirs / sizeof *own_dirs); i++) {
+        PyObject *d = PyList_GET_ITEM(dirs, i);
+        const char *text = PyUnicode_Check(d) ? PyUnicode_AsUTF8(d) : NULL;
+        char *copy = text ? malloc(strlen(text) + 2) : NULL;
+        if (copy == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        sprintf(copy, "%s/", text);
+        own_dirs[n_own_dirs++] = copy;
+    }
+    Py_RETURN_TRUE;
 }
 
 PyObject *
