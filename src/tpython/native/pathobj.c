@@ -19,7 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <marshal.h>
+#include <stdint.h>
 #include <structmember.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "attrib.h"
 #include "dispatch.h"
@@ -83,55 +88,6 @@ const_code(PyObject *code, const char *name)
     return NULL;
 }
 
-/* Compile FILE (the whole text, read here) and take PurePath's two methods: 1 found, 0 not. */
-static int
-read_reference(const char *file)
-{
-    FILE *f = fopen(file, "rb");
-    if (f == NULL) {
-        return 0;
-    }
-    char *text = NULL;
-    size_t len = 0, cap = 0, n;
-    char chunk[8192];
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n + 1 > cap) {
-            char *grown = realloc(text, cap = (len + n + 1) * 2);
-            if (grown == NULL) {
-                break;
-            }
-            text = grown;
-        }
-        memcpy(text + len, chunk, n);
-        len += n;
-    }
-    fclose(f);
-    if (text == NULL || len + 1 > cap || memchr(text, '\0', len) != NULL) {
-        free(text);
-        return 0;
-    }
-    text[len] = '\0';
-    PyObject *name = PyUnicode_DecodeFSDefault(file);
-    PyCompilerFlags flags;
-    flags.cf_flags = 0; /* as the import system compiles it (dont_inherit) */
-    flags.cf_feature_version = PY_MINOR_VERSION;
-    PyObject *module = name ? Py_CompileStringObject(text, name, Py_file_input, &flags, -1) : NULL;
-    free(text);
-    Py_XDECREF(name);
-    PyObject *cls = module ? const_code(module, "PurePath") : NULL;
-    PyObject *fspath = cls ? const_code(cls, "__fspath__") : NULL, *str = cls ? const_code(cls, "__str__") : NULL;
-    int found = fspath != NULL && str != NULL;
-    if (found) {
-        Py_INCREF(fspath);
-        Py_INCREF(str);
-        ref_fspath = fspath;
-        ref_str = str;
-    }
-    Py_XDECREF(module);
-    PyErr_Clear();
-    return found;
-}
-
 /* The I-th standard library directory, with a trailing slash: attrib's (the native
  * engine's), else those the Python engine gave; NULL past the last. */
 static const char *
@@ -143,30 +99,154 @@ stdlib_dir(int i)
     return i >= 0 && i < n_own_dirs ? own_dirs[i] : NULL;
 }
 
-/* Where PurePath is: pathlib.py (3.9-3.12), pathlib/_local.py (3.13), pathlib/__init__.py. */
+/* Where PurePath may be: pathlib/_local.py (3.13), pathlib/__init__.py, pathlib.py (3.9-3.12),
+ * each with its cached bytecode; as they were at start (pathobj_remember): a file changed
+ * since (its inode, size, mtime or ctime) is not read, and no path is then known. */
+static const char *const SUBDIRS[] = {"pathlib/", "pathlib/", ""};
+static const char *const STEMS[] = {"_local", "__init__", "pathlib"};
+#define N_CANDIDATES (8 * 3)
+
+typedef struct {
+    char source[4096], cache[4096];
+    struct stat source_st, cache_st;
+    int has_cache;
+} Candidate;
+
+static Candidate *candidates;
+static int n_candidates;
+
+static int
+same_stat(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size
+           && a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec
+           && a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+void
+pathobj_remember(void)
+{
+    if (candidates != NULL || (candidates = calloc(N_CANDIDATES, sizeof(Candidate))) == NULL) {
+        return;
+    }
+    const char *dir;
+    for (int d = 0; (dir = stdlib_dir(d)) != NULL && n_candidates < N_CANDIDATES; d++) {
+        for (int k = 0; k < 3 && n_candidates < N_CANDIDATES; k++) {
+            Candidate *c = &candidates[n_candidates];
+            int n = snprintf(c->source, sizeof c->source, "%s%s%s.py", dir, SUBDIRS[k], STEMS[k]);
+            int m = snprintf(c->cache, sizeof c->cache, "%s%s__pycache__/%s.cpython-%d%d.pyc", dir,
+                             SUBDIRS[k], STEMS[k], PY_MAJOR_VERSION, PY_MINOR_VERSION);
+            if (n < (int)sizeof c->source && m < (int)sizeof c->cache && stat(c->source, &c->source_st) == 0) {
+                c->has_cache = stat(c->cache, &c->cache_st) == 0;
+                n_candidates++;
+            }
+        }
+    }
+}
+
+/* FILE's bytes when it is still as it was at start (WAS), NUL-terminated; free() them. */
+static char *
+read_unchanged(const char *file, const struct stat *was, size_t *len)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    char *data = NULL;
+    if (fd >= 0 && fstat(fd, &st) == 0 && same_stat(&st, was) && (data = malloc((size_t)st.st_size + 1)) != NULL) {
+        size_t got = 0;
+        ssize_t n = 1;
+        while (got < (size_t)st.st_size && (n = read(fd, data + got, (size_t)st.st_size - got)) > 0) {
+            got += (size_t)n;
+        }
+        if (got != (size_t)st.st_size) {
+            free(data);
+            data = NULL;
+        }
+        else {
+            data[got] = '\0';
+            *len = got;
+        }
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return data;
+}
+
+static uint32_t
+le32(const unsigned char *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* C's CANDIDATE module code: its cached bytecode when the import system would take it (this
+ * magic number, stamped with the source's mtime and size, no -O), else the source compiled
+ * as the import system compiles it. A new reference, or NULL. */
+static PyObject *
+module_code(const Candidate *c)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    int optimize = Py_OptimizeFlag;
+#pragma GCC diagnostic pop
+    size_t len = 0;
+    char *data = c->has_cache && optimize == 0 ? read_unchanged(c->cache, &c->cache_st, &len) : NULL;
+    const unsigned char *h = (const unsigned char *)data;
+    if (data != NULL && len > 16 && (long)le32(h) == PyImport_GetMagicNumber() && le32(h + 4) == 0
+        && le32(h + 8) == (uint32_t)c->source_st.st_mtime && le32(h + 12) == (uint32_t)c->source_st.st_size) {
+        PyObject *code = PyMarshal_ReadObjectFromString(data + 16, (Py_ssize_t)(len - 16));
+        free(data);
+        if (code != NULL && PyCode_Check(code)) {
+            return code;
+        }
+        Py_XDECREF(code);
+        PyErr_Clear();
+    }
+    else {
+        free(data);
+    }
+    data = read_unchanged(c->source, &c->source_st, &len);
+    if (data == NULL || memchr(data, '\0', len) != NULL) {
+        free(data);
+        return NULL;
+    }
+    PyObject *name = PyUnicode_DecodeFSDefault(c->source);
+    PyCompilerFlags flags;
+    flags.cf_flags = 0; /* as the import system compiles it (dont_inherit) */
+    flags.cf_feature_version = PY_MINOR_VERSION;
+    PyObject *code = name ? Py_CompileStringObject(data, name, Py_file_input, &flags, -1) : NULL;
+    free(data);
+    Py_XDECREF(name);
+    return code;
+}
+
+/* PurePath's __fspath__ and __str__ in the first candidate that defines them: 1, or -1. */
 static int
 load_reference(void)
 {
     if (ref_state != 0) {
         return ref_state;
     }
-    if (stdlib_dir(0) == NULL || names_ready() < 0) {
+    if (candidates == NULL || names_ready() < 0) {
         PyErr_Clear();
         return 0; /* not configured yet: later */
     }
-    static const char *const FILES[] = {"pathlib/_local.py", "pathlib/__init__.py", "pathlib.py", NULL};
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     int previous = tp_busy_enter(); /* tpython's own compile: not the program's event */
     ref_state = -1;
-    for (int d = 0; ref_state < 0 && stdlib_dir(d) != NULL; d++) {
-        for (int k = 0; ref_state < 0 && FILES[k] != NULL; k++) {
-            char path[4096];
-            if (snprintf(path, sizeof path, "%s%s", stdlib_dir(d), FILES[k]) < (int)sizeof path
-                && read_reference(path)) {
-                ref_state = 1;
-            }
+    for (int k = 0; ref_state < 0 && k < n_candidates; k++) {
+        PyObject *module = module_code(&candidates[k]);
+        PyObject *cls = module ? const_code(module, "PurePath") : NULL;
+        PyObject *fspath = cls ? const_code(cls, "__fspath__") : NULL, *str = cls ? const_code(cls, "__str__") : NULL;
+        if (fspath != NULL && str != NULL) {
+            Py_INCREF(fspath);
+            Py_INCREF(str);
+            ref_fspath = fspath;
+            ref_str = str;
+            ref_state = 1;
         }
+        Py_XDECREF(module);
+        PyErr_Clear();
     }
     tp_busy_leave(previous);
     PyErr_Restore(type, value, tb);
@@ -486,7 +566,7 @@ tp_pathlib_configure(PyObject *module, PyObject *dirs)
         PyErr_SetString(PyExc_TypeError, "pathlib_configure() takes a list of directories");
         return NULL;
     }
-    if (n_own_dirs > 0 || ref_state != 0 || tp_is_sealed() || attrib_stdlib_dir(0) != NULL) {
+    if (n_own_dirs > 0 || candidates != NULL || tp_is_sealed() || attrib_stdlib_dir(0) != NULL) {
         Py_RETURN_FALSE;
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(dirs) && n_own_dirs < (int)(sizeof own_dirs / sizeof *own_dirs); i++) {
@@ -500,6 +580,7 @@ tp_pathlib_configure(PyObject *module, PyObject *dirs)
         sprintf(copy, "%s/", text);
         own_dirs[n_own_dirs++] = copy;
     }
+    pathobj_remember();
     Py_RETURN_TRUE;
 }
 

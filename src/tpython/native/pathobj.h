@@ -8,6 +8,9 @@
  * __str__ does, when it was not set): a new str. NULL (no exception) for anything else,
  * or whatever C cannot read exactly: an unknown path. */
 PyObject *pathobj_text(PyObject *v);
+/* Note, at start, the standard library's pathlib files (stat only): C later reads them
+ * only if they are unchanged. */
+void pathobj_remember(void);
 /* pathlib_text(value) -> str or None: pathobj_text for Python (the Python renderer). */
 PyObject *tp_pathlib_text(PyObject *module, PyObject *value);
 /* pathlib_configure(stdlib_dirs) -> bool: where the Python engine's standard library is (once). */
