@@ -1,7 +1,7 @@
 """Rule conditions in C (`path`, `write`, `arg`, `caller`): the same decisions as the Python engine.
 
-C evaluates every condition (a path argument that is a `pathlib` object is the one fact
-still asked of Python; the corpus has none). These tests hold every decision C takes to the Python engine's, over a
+C evaluates every condition (a path argument that is a `pathlib` object too: see
+test_pathlib_in_c.py). These tests hold every decision C takes to the Python engine's, over a
 corpus of awkward arguments, and the glob matcher to the regexes the Python engine uses.
 Arguments C cannot render as text for `arg` (a lone surrogate, a memoryview) are an
 unknown fact, which never opens a hole: C denies where the rule would.

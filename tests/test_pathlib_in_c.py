@@ -57,6 +57,7 @@ attempt("ok", lambda: shutil.copyfile(Path("ok.txt"), "out-ok"))
 attempt("Path.open", lambda: Path("secret.txt").open())
 attempt("read_text", lambda: Path("secret.txt").read_text())
 attempt("open(PurePosixPath)", lambda: open(PurePosixPath("secret.txt")))
+list(Path("d").glob("*.txt"))  # pathlib's own event, its `self` rendered
 """
 
 
@@ -100,6 +101,30 @@ def test_paths_are_decided_and_recorded_as_their_text(tp):
     for name in ("Path.open", "read_text", "open(PurePosixPath)"):
         assert got[name] == "denied", (name, got)
     assert (tp.cwd / "out-ok").exists() and not (tp.cwd / "out-Path").exists()
+    assert r.events("pathlib.Path.glob")[0]["args"] == ["d", "*.txt"]
+
+
+def test_programs_named_by_paths_are_matched_as_their_text(tp):
+    tp.policy("""
+        version = 1
+        extends = "default"
+
+        [[rules]]
+        id = "no-true"
+        events = ["subprocess.Popen"]
+        action = "deny"
+        when = { executable = ["**/true"] }
+        """)
+    tp.script(APP + """
+import subprocess
+attempt("true", lambda: subprocess.run([Path("/bin/true")], executable=PurePosixPath("/bin/true")))
+attempt("echo", lambda: subprocess.run([Path("/bin/echo")], stdout=subprocess.DEVNULL))
+""")
+    r = tp("run", "--policy", "policy.toml", "app.py")
+    assert r.rc == 0, r.err
+    assert _outcomes(r) == {"true": "denied", "echo": "allowed"}, r.out
+    popens = r.events("subprocess.Popen")
+    assert popens[0]["action"] == "deny" and popens[0]["args"][:2] == ["/bin/true", ["/bin/true"]], popens[0]
 
 
 TAMPER = APP + """

@@ -233,6 +233,9 @@ load_reference(void)
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     int previous = tp_busy_enter(); /* tpython's own compile: not the program's event */
+#if PY_VERSION_HEX >= 0x030A0000
+    int collecting = PyGC_Disable(); /* no finalizer of the program runs while tpython is busy */
+#endif
     ref_state = -1;
     for (int k = 0; ref_state < 0 && k < n_candidates; k++) {
         PyObject *module = module_code(&candidates[k]);
@@ -248,6 +251,11 @@ load_reference(void)
         Py_XDECREF(module);
         PyErr_Clear();
     }
+#if PY_VERSION_HEX >= 0x030A0000
+    if (collecting) {
+        PyGC_Enable();
+    }
+#endif
     tp_busy_leave(previous);
     PyErr_Restore(type, value, tb);
     return ref_state;
