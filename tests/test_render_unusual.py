@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import subprocess
 import sys
 import urllib.parse
@@ -186,7 +185,6 @@ def _pool() -> dict[str, Any]:
 POOL_NS = _pool()
 CALLS: list[str] = POOL_NS["CALLS"]
 VALUES: dict[str, Any] = POOL_NS["VALUES"]
-render.trust_pathlib(pathlib)
 facts.trust_urllib_parse(urllib.parse)
 
 # ---- the renderers themselves, over generated objects -------------------------------------

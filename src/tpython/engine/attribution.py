@@ -37,6 +37,12 @@ class Attributor:
         where = locations()
         self.launcher_file = launcher_file()
         self._stdlib = tuple(d + os.sep for d in where.stdlib)
+        try:  # where C reads pathlib's own code from (render.pathlib_text), before the program runs
+            from tpython._native import pathlib_configure
+        except ImportError:
+            pass
+        else:
+            pathlib_configure(list(where.stdlib))
         self._site = tuple(d + os.sep for d in where.site)
         self._tpython = where.tpython + os.sep
         self._skip: dict[str, bool] = {}

@@ -41,35 +41,24 @@ MAX_INT_BITS = 1024
 
 _type_qualname = type.__dict__["__qualname__"].__get__
 _type_module = type.__dict__["__module__"].__get__
-# pathlib's classes, taken from the module the moment it is first imported (see
-# trust_pathlib), before the program can reach it: tpython itself does not import it.
-_TRUSTED_PATHS: list[type] = []
-
-
-def trust_pathlib(module: Any) -> None:
-    """Trust the path classes of a freshly imported pathlib (tpython's import patch)."""
-    for name in ("PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath"):
-        cls = module.__dict__.get(name)
-        if type(cls) is type and not _is_trusted_path_type(cls):
-            _TRUSTED_PATHS.append(cls)
-
-
-def _is_trusted_path_type(cls: type) -> bool:
-    for trusted in _TRUSTED_PATHS:  # by identity: a metaclass's __eq__ or __hash__ is the program's code
-        if cls is trusted:
-            return True
-    return False
 # Sockets and address literals without loading _socket at start (a fifth of a
 # millisecond), and without trusting a module the program may later put in
 # sys.modules under that name: tpython._native finds the genuine socket class along a
 # value's own type and calls the C library's inet_aton/inet_pton (native/net.c).
+# A pathlib path's text is read from its slots in C (native/pathobj.c), only where its
+# class's __fspath__ and __str__ are pathlib's own code; never by calling them.
 socket_class: Callable[[object], Any]  # a type, or None
 inet_aton: Callable[[str], Optional[bytes]]
 is_ipv6: Callable[[str], bool]
+pathlib_text: Callable[[object], Optional[str]]
 try:
-    from tpython._native import inet_aton, is_ipv6, socket_class
+    from tpython._native import inet_aton, is_ipv6, pathlib_text, socket_class
 except ImportError:  # the Python engine's platforms: _socket, loaded before the hooks
     import _socket
+
+    def pathlib_text(value: object) -> Optional[str]:
+        """A pathlib path's text: unknown without the native module."""
+        return None
 
     def socket_class(value: object) -> Any:
         """The _socket.socket VALUE's type derives from, or None."""
@@ -211,7 +200,7 @@ def path_text(value: object) -> Optional[str]:
     """A path argument as text: str, bytes, an fd (resolved through /proc) or a pathlib path.
 
     Returns None for objects whose path could only be learnt by running
-    their own code, and for pathlib paths whose parts are not plain text.
+    their own code, and for pathlib paths C cannot read (:data:`pathlib_text`).
     """
     text = text_of(value)
     if text is not None:
@@ -221,12 +210,7 @@ def path_text(value: object) -> Optional[str]:
             return os.readlink(f"/proc/self/fd/{value}")
         except OSError:
             return f"fd:{value}"
-    if _is_trusted_path_type(type(value)):
-        try:  # pathlib's own code, on parts the program may have replaced or never set
-            return exact_str(os.fspath(value))  # type: ignore[call-overload]
-        except Exception:
-            return None
-    return None
+    return pathlib_text(value)
 
 
 def render(value: object, depth: int = 0) -> Any:
@@ -298,9 +282,9 @@ def _render(value: object, depth: int) -> Any:
         if n > MAX_ITEMS:
             out["…"] = f"+{n - MAX_ITEMS} items"
         return out
-    if _is_trusted_path_type(type(value)):
-        text = path_text(value)
-        return f"<{type_name(value)}>" if text is None else bound(text)
+    text = pathlib_text(value)
+    if text is not None:
+        return bound(text)
     if type(value) is _FUNCTION:
         return f"<function {_qual(value)}>"
     if type(value) is _MODULE:

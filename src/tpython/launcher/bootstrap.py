@@ -24,7 +24,6 @@ import tpython
 from tpython import startup_bundle
 from tpython.engine import c_module
 from tpython.engine.facts import trust_urllib_parse
-from tpython.engine.render import trust_pathlib
 from tpython.errors import Error, LaunchRefused, PolicyViolation, StartDenied
 from tpython.launcher import children, guards, signals
 from tpython.launcher.spec import ENV_VAR, FAULT_VARIABLE, LaunchSpec, Target, interpreter_argv, package_parent
@@ -184,7 +183,6 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
                         after_in_parent=lambda: engine.recorder.lock.release(),
                         after_in_child=engine.after_fork_in_child)
     patches = {
-        "pathlib": trust_pathlib,
         "urllib.parse": trust_urllib_parse,
         "socket": lambda module: guards.audit_name_resolution(module.socket, sys.audit),
         "multiprocessing.util": children.make_mp_patch(

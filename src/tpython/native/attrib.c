@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "attrib.h"
+#include "pathobj.h"
 
 #define MAX_PREFIXES 16
 #define MAX_PACKAGES 256
@@ -73,6 +74,12 @@ copy_prefixes(PyObject *list, char **out, size_t *lens, int *n)
     return 0;
 }
 
+const char *
+attrib_stdlib_dir(int i)
+{
+    return i >= 0 && i < n_stdlib ? stdlib_dirs[i] : NULL;
+}
+
 int
 attrib_configure(PyObject *stdlib, PyObject *site, PyObject *tpython, PyObject *launcher, PyObject *lookup)
 {
@@ -80,6 +87,7 @@ attrib_configure(PyObject *stdlib, PyObject *site, PyObject *tpython, PyObject *
         || copy_prefixes(site, site_dirs, site_lens, &n_site) < 0) {
         return -1;
     }
+    pathobj_remember(); /* pathlib's files as they are at start */
     const char *text = PyUnicode_Check(tpython) ? PyUnicode_AsUTF8(tpython) : NULL;
     if (text == NULL || (tpython_dir = malloc(strlen(text) + 2)) == NULL) {
         if (!PyErr_Occurred()) {

@@ -7,6 +7,8 @@
 
 int attrib_configure(PyObject *stdlib, PyObject *site, PyObject *tpython_dir, PyObject *launcher_file,
                      PyObject *package_lookup);
+/* The I-th standard library directory (with a trailing slash), or NULL past the last. */
+const char *attrib_stdlib_dir(int i);
 /* The responsible frame: the innermost outside the standard library and tpython. */
 typedef struct {
     PyCodeObject *code; /* its code (a reference), or NULL: there is none */

@@ -17,6 +17,7 @@
 
 #include "execconds.h"
 #include "pathfacts.h"
+#include "pathobj.h"
 
 static PlaceTable programs;      /* event -> (program, argument list, environment, working directory) */
 static PlaceTable shells;        /* event -> (shell command) */
@@ -37,7 +38,7 @@ execconds_configure(PyObject *facts)
 }
 
 /* render.path_text: str, bytes-like (decoded as os.fsdecode does), an fd (what /proc says,
- * else "fd:N"); a new str, or NULL for anything else (pathlib's paths included). */
+ * else "fd:N"), a pathlib path (pathobj.c); a new str, or NULL for anything else. */
 static PyObject *
 path_text(PyObject *v)
 {
@@ -66,7 +67,7 @@ path_text(PyObject *v)
         free(buf);
         return text;
     }
-    return NULL;
+    return pathobj_text(v);
 }
 
 /* A tuple, or a list, as a new tuple (render.plain_seq), or NULL. */

@@ -17,6 +17,7 @@
 #include "net.h"
 #include "opencode.h"
 #include "originals.h"
+#include "pathobj.h"
 #include "probes.h"
 #include "record.h"
 #include "argregex.h"
@@ -76,6 +77,10 @@ static PyMethodDef methods[] = {
      "render_args(args) -> the JSON C writes for the tuple args, or None where it leaves them to Python."},
     {"socket_class", tp_socket_class, METH_O,
      "socket_class(value) -> the genuine _socket.socket VALUE's type derives from, or None."},
+    {"pathlib_text", tp_pathlib_text, METH_O,
+     "pathlib_text(value) -> os.fspath(value) read in C when VALUE is a pathlib path C can read, else None."},
+    {"pathlib_configure", tp_pathlib_configure, METH_O,
+     "pathlib_configure(stdlib_dirs) -> bool: the standard library's directories for pathlib_text (once)."},
     {"inet_aton", tp_inet_aton, METH_O, "inet_aton(text) -> 4 packed bytes, or None: the C library's inet_aton."},
     {"is_ipv6", tp_is_ipv6, METH_O, "is_ipv6(text) -> whether inet_pton(AF_INET6, text) takes it."},
     {"net_address", tp_net_address, METH_VARARGS,

@@ -17,6 +17,7 @@
 
 #include "netconds.h"
 #include "pathfacts.h"
+#include "pathobj.h"
 
 static char **write_events;
 static Py_ssize_t n_write;
@@ -161,21 +162,9 @@ add_path(EventFacts *f, const char *path, size_t len)
     return 0;
 }
 
-/* Whether VALUE is of one of pathlib's own classes (render.path_text asks pathlib's code
- * for its text: Python's question), rather than of the program's own type (no text). */
-static int
-is_pathlib(PyObject *value)
-{
-    PyObject *dict = Py_TYPE(value)->tp_dict;
-    PyObject *module = dict ? PyDict_GetItemString(dict, "__module__") : NULL; /* borrowed */
-    const char *name = module && PyUnicode_Check(module) ? PyUnicode_AsUTF8(module) : NULL;
-    PyErr_Clear();
-    return name != NULL && strncmp(name, "pathlib", 7) == 0 && (name[7] == '\0' || name[7] == '.');
-}
-
 /* render.path_text of VALUE, fs-encoded: 1 with *TEXT and *LEN (*KEEP: a reference to
- * release), COND_UNKNOWN (no text: the program's own type, a huge int) or COND_PYTHON
- * (pathlib's). FD_TEXT: PATH_MAX bytes for an fd's path. */
+ * release), or COND_UNKNOWN (no text: the program's own type, a huge int, a pathlib path
+ * C cannot read: pathobj.c). FD_TEXT: PATH_MAX bytes for an fd's path. */
 static int
 path_bytes(PyObject *value, char *fd_text, const char **text, Py_ssize_t *len, PyObject **keep)
 {
@@ -218,7 +207,12 @@ path_bytes(PyObject *value, char *fd_text, const char **text, Py_ssize_t *len, P
         }
     }
     else {
-        return is_pathlib(value) ? COND_PYTHON : COND_UNKNOWN;
+        PyObject *path = pathobj_text(value); /* a pathlib path: its text, as os.fspath gives it */
+        if (path == NULL) {
+            return COND_UNKNOWN;
+        }
+        *keep = PyUnicode_EncodeFSDefault(path);
+        Py_DECREF(path);
     }
     if (*keep == NULL) {
         PyErr_Clear();

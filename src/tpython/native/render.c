@@ -2,8 +2,9 @@
  *
  * Only exact built-in containers and scalars are looked into, through their C
  * storage, so no code of the program runs (no __repr__, __len__, __getitem__,
- * __fspath__). What render.py would describe through Python (sockets, pathlib
- * paths, functions, modules, classes, subclasses it names by type) is
+ * __fspath__). A pathlib path is shown as its text, read from its slots (pathobj.c),
+ * or named by its type. What render.py would describe through Python (sockets,
+ * functions, modules, classes, subclasses it names by type) is
  * RENDER_PYTHON: the caller falls back to the Python renderer, or, where
  * Python cannot run (a subinterpreter), names the value by its C type.
  */
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pathobj.h"
 #include "render.h"
 
 #define MAX_STR 512
@@ -284,22 +286,6 @@ text_or_question(PyObject *v)
     return PyUnicode_FromString("?");
 }
 
-/* Whether T is one of pathlib's classes (or derives from one), whose path C does not read. */
-static int
-renders_apart(PyTypeObject *t)
-{
-    PyObject *module = type_module(t);
-    if (module == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    const char *name = PyUnicode_AsUTF8(module);
-    int pathlib = name == NULL || (strncmp(name, "pathlib", 7) == 0 && (name[7] == '\0' || name[7] == '.'));
-    PyErr_Clear();
-    Py_DECREF(module);
-    return pathlib;
-}
-
 /* socket_class(value) -> the genuine _socket.socket that VALUE's type derives from, or
  * None. Along tp_base, the types whose memory layout VALUE has: a class the program
  * writes cannot derive from one it only names after _socket.socket. The genuine one is
@@ -436,8 +422,13 @@ render_named(Buf *b, PyObject *v, int depth)
 {
     PyTypeObject *t = Py_TYPE(v);
     PyObject *label = NULL;
-    if (depth >= MAX_DEPTH || renders_apart(t)) { /* a pathlib path among other values: its type */
+    if (depth >= MAX_DEPTH) {
         label = type_label(t, "");
+    }
+    else if ((label = pathobj_text(v)) != NULL) { /* a pathlib path: its text */
+        int rc = buf_json_str(b, label, MAX_STR) < 0 ? RENDER_ERROR : RENDER_OK;
+        Py_DECREF(label);
+        return rc;
     }
     else if (PyFunction_Check(v) && t == &PyFunction_Type) {
         PyObject *module = text_or_question(((PyFunctionObject *)v)->func_module);
