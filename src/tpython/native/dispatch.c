@@ -1490,6 +1490,17 @@ tp_is_sealed(void)
 }
 
 int
+tp_refuse_sealed(const char *name)
+{
+    if (!sealed) {
+        return 0;
+    }
+    PyErr_Format(PyExc_PermissionError, "tpython: %s is tpython's own; the program cannot call it once it runs",
+                 name);
+    return -1;
+}
+
+int
 tp_is_busy(void)
 {
     return busy;

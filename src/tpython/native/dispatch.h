@@ -17,5 +17,7 @@ int tp_busy_enter(void);
 void tp_busy_leave(int previous);
 int tp_is_sealed(void);
 int tp_is_busy(void);
+/* -1 with PermissionError once sealed: NAME is tpython's own, not the program's to call. */
+int tp_refuse_sealed(const char *name);
 
 #endif

@@ -413,10 +413,9 @@ tp_guard(const char *event, PyObject *args)
         && strcmp(event, "ctypes.dlopen") != 0) {
         return 0;
     }
-    int previous = tp_busy_enter(); /* tpython's own work: no decisions of its reads */
-    int rc = guard(event, args, PyEval_GetFrame());
-    tp_busy_leave(previous);
-    return rc;
+    /* Plain system calls (no audit events); the hook never stands aside meanwhile: a
+     * finalizer the collector runs here is decided as any code is. */
+    return guard(event, args, PyEval_GetFrame());
 }
 
 PyObject *

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "dispatch.h"
 #include "kernel.h"
 
 #ifndef AT_EMPTY_PATH
@@ -106,7 +107,7 @@ tp_seccomp_filter(PyObject *module, PyObject *args)
 {
     (void)module;
     Py_buffer program;
-    if (!PyArg_ParseTuple(args, "y*", &program)) {
+    if (tp_refuse_sealed("seccomp_filter") < 0 || !PyArg_ParseTuple(args, "y*", &program)) {
         return NULL;
     }
     PyObject *result = NULL;

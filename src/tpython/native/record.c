@@ -28,6 +28,7 @@
 #include <nettle/sha2.h>
 
 #include "dispatch.h"
+#include "jsonvalid.h"
 #include "record.h"
 #include "repeats.h"
 
@@ -693,6 +694,12 @@ chain_feed_python(const char *line, size_t len)
     return took;
 }
 
+const char *
+chain_run_id(void)
+{
+    return run_id;
+}
+
 int
 chain_is_ready(void)
 {
@@ -860,6 +867,22 @@ tp_chain_record(PyObject *module, PyObject *args)
     }
     if (tp_is_sealed() && !tp_is_busy() && !python_may_record(event)) {
         PyErr_Format(PyExc_PermissionError, "tpython: the program cannot write %s records", event);
+        return NULL;
+    }
+    /* Each fragment must be what it says, whoever calls: one JSON value for the arguments,
+     * module and package, known action, members for the lost counts; once the program
+     * runs, no extra members (a field of the record's own named again would win). */
+    static const char *const ACTIONS[] = {"allow", "count", "log", "ask", "deny", "kill", NULL};
+    int known_action = 0;
+    for (int i = 0; ACTIONS[i]; i++) {
+        known_action |= strcmp(action, ACTIONS[i]) == 0;
+    }
+    if (!known_action || !json_value_valid(args_json, (size_t)args_len)
+        || !json_value_valid(module_json, strlen(module_json)) || !json_value_valid(package_json, strlen(package_json))
+        || !json_members_valid(py_lost, strlen(py_lost))
+        || (extra[0] != '\0' && (extra[0] != ',' || !json_members_valid(extra + 1, strlen(extra + 1))))
+        || (extra[0] != '\0' && tp_is_sealed() && !tp_is_busy())) {
+        PyErr_SetString(PyExc_ValueError, "tpython: chain_record: a fragment is not what it must be");
         return NULL;
     }
     Buf line;

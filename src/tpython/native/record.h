@@ -48,6 +48,8 @@ int buf_json_str(Buf *b, PyObject *s, Py_ssize_t max);
 int buf_json_cstr(Buf *b, const char *s);
 
 int chain_is_ready(void);
+/* The current run's id (hex), "" before chain_start. */
+const char *chain_run_id(void);
 int chain_in_new_process(void);
 long long chain_record(Buf *line, const char *event, const char *args_json, size_t args_len, const char *action,
                        int enforced, const char *rule, const char *module_json, const char *package_json,

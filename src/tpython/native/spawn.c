@@ -12,6 +12,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -107,7 +108,9 @@ is_loader_variable(const char *entry)
     return 0;
 }
 
-/* spawn_worker(program, args, passfds, parent_run) -> pid */
+/* spawn_worker(program, args, passfds, parent_run) -> pid. The worker's tpython.start names
+ * this run as its parent: the run C records now, whatever PARENT_RUN says (the program can
+ * call this too; it cannot make a worker name another parent). */
 PyObject *
 tp_spawn_worker(PyObject *module, PyObject *args)
 {
@@ -140,7 +143,8 @@ tp_spawn_worker(PyObject *module, PyObject *args)
         PyObject *arg = PyList_GET_ITEM(argv_tail, i);
         ok = PyUnicode_Check(arg) && (i == 0 || buf_puts(&spec, ",") == 0) && buf_json_str(&spec, arg, -1) == 0;
     }
-    ok = ok && buf_puts(&spec, "]},\"quiet\":true,\"parent_run\":") == 0 && buf_json_str(&spec, parent_run, -1) == 0
+    (void)parent_run;
+    ok = ok && buf_puts(&spec, "]},\"quiet\":true,\"parent_run\":") == 0 && buf_json_cstr(&spec, chain_run_id()) == 0
          && buf_puts(&spec, ",\"internal\":\"multiprocessing\",\"manifest_sha256\":") == 0
          && buf_puts(&spec, manifest_json) == 0 && buf_put(&spec, "}", 2) == 0;
     /* The environment: the current one, with the loader variables tpython started with. */
@@ -174,8 +178,12 @@ tp_spawn_worker(PyObject *module, PyObject *args)
     }
     envp[k++] = spec.data;
     envp[k] = NULL;
-    for (Py_ssize_t i = 0; i < n_fds; i++) {
-        fds[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(passfds, i));
+    for (Py_ssize_t i = 0; i < n_fds && !PyErr_Occurred(); i++) {
+        long fd = PyLong_AsLong(PyTuple_GET_ITEM(passfds, i));
+        if (!PyErr_Occurred() && (fd < 0 || fd > INT_MAX)) {
+            PyErr_SetString(PyExc_ValueError, "tpython: a descriptor to pass is out of range");
+        }
+        fds[i] = (int)fd;
     }
     if (PyErr_Occurred()) {
         buf_free(&spec);

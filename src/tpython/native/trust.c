@@ -20,6 +20,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "dispatch.h"
 #include "trust.h"
 
 static const char HEX_DIGITS[] = "0123456789abcdef";
@@ -355,7 +356,7 @@ tp_check_code(PyObject *module, PyObject *args)
 {
     (void)module;
     PyObject *path, *config;
-    if (!PyArg_ParseTuple(args, "UO:check_code", &path, &config)) {
+    if (tp_refuse_sealed("check_code") < 0 || !PyArg_ParseTuple(args, "UO:check_code", &path, &config)) {
         return NULL;
     }
     if (config != cached_config) {
