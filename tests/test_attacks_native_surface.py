@@ -195,3 +195,47 @@ def test_the_sinks_still_reach_their_collectors_after_the_start(tp):
         listener.close()
     assert any(b"os.listdir" in packet for packet in got) and any(b"tpython.exit" in packet for packet in got)
     assert "refused" not in r.err and os.path.exists(tp.log)
+
+
+TRUE_ONLY = """
+version = 1
+extends = "strict"
+
+[[rules]]
+id = "true-only"
+events = ["subprocess.Popen", "_posixsubprocess.fork_exec", "os.posix_spawn", "os.exec"]
+action = "allow"
+when = { executable = ["/usr/bin/true"] }
+"""
+
+LYING_LIST = """
+import _posixsubprocess, os, sys
+class L(list):
+    def __getitem__(self, i):
+        return b"/bin/sh"
+exe = L([b"/usr/bin/true"])
+args = [b"/usr/bin/true", b"-c", b"touch pwned"]
+r, w = os.pipe()
+try:
+    pid = _posixsubprocess.fork_exec(args, exe, True, (w,), None, None, -1, -1, -1, -1, -1, -1, r, w, True, False,
+                                     -1, None, None, None, -1, None, False)
+    os.waitpid(pid, 0)
+    print("ran")
+except PermissionError:
+    print("denied")
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/true"), reason="needs /usr/bin/true")
+def test_a_program_list_that_answers_otherwise_when_executed_is_unknown(tp):
+    """CPython reads fork_exec's program list through the list's own __getitem__; C cannot
+    know what that answers, so the list is unknown and never opens the exemption."""
+    import sys
+
+    if sys.version_info[:2] != (3, 11):
+        pytest.skip("fork_exec's 23-argument form is 3.11's")
+    tp.policy(TRUE_ONLY)
+    tp.script(LYING_LIST)
+    r = tp("run", "--quiet", "--policy", "policy.toml", "app.py")
+    assert not (tp.cwd / "pwned").exists(), (r.out, r.err)
+    assert "denied" in r.out and r.events("_posixsubprocess.fork_exec")[-1]["action"] == "deny"

@@ -70,14 +70,16 @@ path_text(PyObject *v)
     return pathobj_text(v);
 }
 
-/* A tuple, or a list, as a new tuple (render.plain_seq), or NULL. */
+/* An exact tuple or list as a new tuple, or NULL (an unknown program list). A subclass is
+ * unknown: CPython reads the list that is executed through its __getitem__, which may
+ * answer otherwise than the storage C reads here. */
 static PyObject *
 plain_seq(PyObject *v)
 {
-    if (v != NULL && PyTuple_Check(v)) {
+    if (v != NULL && PyTuple_CheckExact(v)) {
         return PyTuple_GetSlice(v, 0, PyTuple_GET_SIZE(v));
     }
-    if (v != NULL && PyList_Check(v)) {
+    if (v != NULL && PyList_CheckExact(v)) {
         return PyList_AsTuple(v);
     }
     return NULL;
