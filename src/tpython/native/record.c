@@ -1,10 +1,9 @@
 /* The record chain in C: numbering, hashing and writing JSONL records.
  *
  * The chain's state (run id, seq, the previous hash) and the JSONL files live
- * here, so records written by C (events decided in C, and subinterpreters,
- * where the Python engine cannot run) and records written for the Python
- * slow path share one chain, and the program cannot rewind or fork it from
- * Python. The format is tpython.logs.chain's, byte for byte: compact JSON,
+ * here, so every record shares one chain (the events C decides, and tpython's
+ * own start, exit and worker records), and the program cannot rewind or fork it
+ * from Python. The format is tpython.logs.chain's, byte for byte: compact JSON,
  * every non-ASCII character escaped, `hash` the SHA-256 of the record
  * without it. SHA-256 comes from GNU Nettle: as fast as OpenSSL's (both use
  * the CPU's SHA instructions), and loading it costs a fraction of what loading
