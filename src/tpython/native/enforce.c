@@ -2,6 +2,8 @@
  * handed to the Python sinks from the main interpreter) and the `log`, `deny`, `kill`
  * and `ask` actions, with [log] on_sink_failure = "fail-closed" and a kill's exit record.
  */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -6,6 +6,8 @@
  * one hash of the name and one probe of a fixed table (for CPython's own literal
  * event names, one probe of a cache by address): no call into Python, no allocation.
  */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
 #include <fnmatch.h>
 #include <pthread.h>
 #include <stdlib.h>

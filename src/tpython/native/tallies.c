@@ -1,5 +1,7 @@
 /* The run's tallies kept in C: counts(), denials() and reset_counts() for the Python
  * side's summary and a forked child, and the tallies of the exit record a kill writes. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
 #include <pthread.h>
 
 #include "dispatch.h"
