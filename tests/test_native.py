@@ -50,12 +50,12 @@ policy = load_policy(sys.argv[1])
 engine = NativeEngine(policy, [], warn_fd=2)
 defaults, other, rules = engine.frozen_tables()
 engine_options = engine.c_options()
-native.install_audit(defaults, other, rules, (), lambda e, a: ("log", None, None), engine_options)
+native.install_audit(defaults, other, rules, engine_options)
 native.set_busy(True)  # this checker's own events are not decided
 names = sorted(EVENTS) + ["made.up.event", "os.made_up", "socket.made_up", "tpython.x", "x"]
 out = {name: native.entry(name)[0] for name in names}
 try:
-    native.install_audit(defaults, other, rules, (), lambda e, a: None, engine_options)
+    native.install_audit(defaults, other, rules, engine_options)
 except RuntimeError as exc:
     out["<second install>"] = str(exc)
 print(json.dumps(out))
@@ -331,7 +331,7 @@ tries = {"native": 0, "native_refused": 0, "modules": 0, "objects": 0, "function
 # 1. Every function of the C module, with plausible and junk arguments.
 CALLS = {
     "set_busy": [(True,)], "seal": [()], "reset_counts": [()], "chain_restart": [("00", os.getpid())],
-    "chain_start": [("00", os.getpid(), [], 2)], "install_audit": [({}, "allow", [], (), print, {})],
+    "chain_start": [("00", os.getpid(), [], 2)], "install_audit": [({}, "allow", [], {})],
     "install_open_code": [({"max_size": 1 << 30, "kernel_check": False, "require": False, "xattr": False,
                             "manifest": None}, ImportError, PermissionError)],
     "spawn_configure": [("{}", None, ["/bin/sh"], [])],
@@ -430,6 +430,75 @@ def test_tampering_with_everything_python_can_reach_does_not_undo_a_c_decision(t
     assert denied and denied[-1]["action"] == "deny" and denied[-1]["rule"] == "no-system"
     chained = tp.cli("log", "verify", str(tp.log))
     assert "chain broken" not in chained.out and "hash mismatch" not in chained.out, chained.out
+
+
+def test_install_audit_takes_no_python_callable():
+    """C decides every event: the hook is given tables and options, no Python callable to
+    hand events to (no slow path)."""
+    import tpython._native as native
+
+    with pytest.raises(TypeError, match="exactly 4 arguments"):  # the old (..., guarded, slow_path, options)
+        native.install_audit({}, "allow", [], (), lambda event, args: ("allow", None, None), {})
+
+
+PYTHON_ENGINE_BROKEN = r"""
+import pathlib, shutil, sys, types
+
+def stub(*args, **kwargs):
+    raise RuntimeError("tpython's Python engine was called")
+
+broken = 0
+
+def breaks(fn):
+    global broken
+    try:
+        fn.__code__ = stub.__code__  # bound methods and closures holding it too
+        broken += 1
+        return True
+    except Exception:
+        return False
+
+for name in ("tpython.engine.hook", "tpython.engine.rules", "tpython.engine.facts", "tpython.engine.render"):
+    module = sys.modules.get(name)
+    for attr, value in list(vars(module or types.ModuleType("gone")).items()):
+        if isinstance(value, types.FunctionType) and not breaks(value):
+            setattr(module, attr, stub)
+        elif isinstance(value, type) and value.__module__ == name:
+            for member in vars(value).values():
+                fn = getattr(member, "__func__", member)
+                if isinstance(fn, types.FunctionType):
+                    breaks(fn)
+print("broken:", broken, flush=True)
+try:
+    shutil.copyfile(pathlib.Path("secret.txt"), pathlib.Path("copy.txt"))  # its event carries the Paths
+    print("copied", flush=True)
+except PermissionError as exc:
+    print("denied:", type(exc).__name__, exc, flush=True)
+"""
+
+
+def test_a_pathlib_argument_is_decided_in_c_with_the_python_engine_broken(tp):
+    """No decision reaches Python: with every function of the Python engine's modules
+    replaced by one that raises, a pathlib argument under a path-conditioned deny rule
+    is still denied and recorded (a path C cannot read is an unknown fact, which never
+    opens a hole: a rule that widens a denial matches)."""
+    tp.policy(textwrap.dedent("""
+        version = 1
+        extends = "default"
+        [[rules]]
+        id = "no-secret"
+        events = ["shutil.copyfile"]
+        action = "deny"
+        when = { path = ["**/secret.txt"] }
+    """))
+    (tp.cwd / "secret.txt").write_text("s")
+    tp.script(PYTHON_ENGINE_BROKEN)
+    r = tp("run", "--policy", "policy.toml", "app.py", timeout=120)
+    assert "broken:" in r.out, r.err
+    assert "denied: PolicyViolation" in r.out and "no-secret" in r.out, (r.out, r.err)
+    assert not (tp.cwd / "copy.txt").exists()
+    denied = [x for x in r.events("shutil.copyfile") if x["action"] == "deny"]
+    assert [x["rule"] for x in denied] == ["no-secret"]
 
 
 SUBINTERPRETER_PATHS = '''

@@ -91,7 +91,7 @@ import tpython._native as native
 policy = load_policy(sys.argv[1])
 engine = NativeEngine(policy, [], warn_fd=2)
 defaults, other, rules = engine.frozen_tables()
-native.install_audit(defaults, other, rules, (), lambda e, a: ("log", None, None), engine.c_options())
+native.install_audit(defaults, other, rules, engine.c_options())
 native.set_busy(True)  # this checker's own events are not decided
 here = os.getcwd()
 

@@ -3,15 +3,11 @@
 The policy is compiled here into plain tables (catalog defaults, rules' event
 globs, their conditions as C evaluates them) and handed to C once; C copies them
 and never consults a Python object for them again. Events decided as `allow`
-or `count` never leave C, and C evaluates every condition; C asks an `ask`
-itself (native/ask.c). The rest (values only Python renders) reach
-:meth:`NativeEngine.slow_path`, which decides and writes records with the Python
-engine's code and returns the decision to C, which fires the USDT probe and then
-enforces (an `ask` decided there is asked, recorded and enforced by C).
+or `count` never leave C, and C evaluates every condition and carries out
+every other action itself (native/enforce.c): no Python code of tpython's decides
+an event.
 """
 from __future__ import annotations
-
-import sys
 
 from tpython.engine.eventargs import PATH_ARGS, PATH_LIST_ARGS, TEXT_ARGS, WRITE_EVENTS, condition_facts
 from tpython.engine.facts import WRITE_FLAGS
@@ -27,12 +23,7 @@ from tpython.sinks.interface import Sink
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import FrameType
     from typing import Any, Callable, ContextManager, Optional
-
-
-if TYPE_CHECKING:
-    Decision = tuple[str, Optional[str], Optional[Callable[[], None]]]
 
 
 class NativeEngine(Engine):
@@ -63,24 +54,7 @@ class NativeEngine(Engine):
     def install(self, guard: Optional[Any] = None) -> None:
         """GUARD is the Python engine's: C's hook calls the integrity guard itself (native/guard.c)."""
         defaults, other, rules = self.frozen_tables()
-        lookup = self.table.lookup
-        decide = self.decide
-
-        def slow_path(event: str, args: tuple[Any, ...]) -> Decision:
-            # C has marked this thread busy: tpython's own work here raises no decisions.
-            entry = lookup(event)
-            if type(entry) is str and entry in ("allow", "count"):
-                if entry == "count":
-                    self.counts[event] = self.counts.get(event, 0) + 1
-                return entry, None, None
-            try:
-                frame: Optional[FrameType] = sys._getframe(1)
-            except ValueError:  # raised from C with no Python frame
-                frame = None
-            return decide(event, args, entry, frame)
-
-        self.native.install_audit(defaults, other, rules, (), slow_path,
-                                  self.c_options())
+        self.native.install_audit(defaults, other, rules, self.c_options())
 
     def c_options(self) -> dict[str, Any]:
         """What C needs to render, attribute and write `log` records itself."""
@@ -96,9 +70,6 @@ class NativeEngine(Engine):
 
         return {
             "shapes": shapes,
-            # C writes records to the files it holds, then hands them to the Python sinks
-            # (NativeRecorder.feed): with syslog or journald too, C decides.
-            "log_in_c": True,
             "stdlib": list(where.stdlib), "site": list(where.site), "tpython": where.tpython,
             "launcher_file": self.attributor.launcher_file,
             "package_lookup": package_lookup,
@@ -109,7 +80,7 @@ class NativeEngine(Engine):
         }
 
     def internal(self) -> ContextManager[None]:
-        if self.sealed:  # the program runs: only C marks tpython's own work (slow path, open_code)
+        if self.sealed:  # the program runs: only C marks tpython's own work (open_code)
             return NO_CONTEXT
         return _NativeBusy(self.native)
 

@@ -508,12 +508,13 @@ cond_holds(const Cond *c, const char *event, PyObject *args, const Shape *shape,
     }
 }
 
-/* One condition, an unknown fact decided so as never to open a hole. */
+/* One condition, an unknown fact (COND_PYTHON too: nothing else can tell) decided so as
+ * never to open a hole. */
 static int
 holds(const Cond *c, const char *event, PyObject *args, const Shape *shape, EventFacts *f)
 {
     int r = cond_holds(c, event, args, shape, f);
-    return r == COND_UNKNOWN ? !c->strict_all : r;
+    return r == COND_UNKNOWN || r == COND_PYTHON ? !c->strict_all : r;
 }
 
 int

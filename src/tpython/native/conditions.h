@@ -41,7 +41,8 @@ int conds_configure(PyObject *options);
  * exception: bad input. */
 CondSet *conds_build(PyObject *spec);
 
-/* Whether the rule applies to this event: COND_APPLIES, COND_NOT or COND_PYTHON. */
+/* Whether the rule applies to this event: COND_APPLIES or COND_NOT (a fact C cannot
+ * know decided so as never to open a hole). */
 int conds_apply(const CondSet *set, const char *event, PyObject *args, const Shape *shape, EventFacts *facts);
 
 void facts_clear(EventFacts *facts);

@@ -1,4 +1,5 @@
-/* The native engine's audit hook (dispatch.c). */
+/* The decision engine's Python API: install.c (install_audit, entry, decide, stats),
+ * tallies.c (counts, denials, reset_counts) and hook.c (busy marking and sealing). */
 #ifndef TPYTHON_DISPATCH_H
 #define TPYTHON_DISPATCH_H
 #include <Python.h>

@@ -2,8 +2,8 @@
  *
  * Code can reach the interpreter without io.open_code: extension modules are loaded
  * with dlopen, and a program can replace io.open_code or install its own finders and
- * loaders. Whatever the route, the code still passes an audit event, and dispatch.c's
- * hook hands these events here before the policy decides them:
+ * loaders. Whatever the route, the code still passes an audit event, and the audit
+ * hook (hook.c) hands these events here before the policy decides them:
  *
  * * `import` of an extension-module file: the file is checked (and its SHA-256 vouched
  *   for) before dlopen runs;

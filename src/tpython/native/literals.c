@@ -3,7 +3,7 @@
  * Most events CPython raises name themselves with a C string literal
  * (`PySys_Audit("builtins.id", ...)`): the same address every time, in a
  * read-only segment of libpython that is never unloaded and never written. The
- * hook keeps a small cache from such an address to its table entry (dispatch.c),
+ * hook keeps a small cache from such an address to its table entry (events.c),
  * which saves hashing and comparing the name: most of what a counted event cost
  * over a no-op hook. Names at any other address (a Python `sys.audit("x")`, whose
  * bytes live in a str that can be freed and reused; extension modules loaded

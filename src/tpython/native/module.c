@@ -31,14 +31,14 @@
 
 static PyMethodDef methods[] = {
     {"install_audit", tp_install_audit, METH_VARARGS,
-     "install_audit(defaults, other_default, rules, guarded, slow_path): freeze the policy and add "
+     "install_audit(defaults, other_default, rules, options): freeze the policy and add "
      "the audit hook (once per process)."},
     {"counts", tp_counts, METH_NOARGS, "counts() -> {event: n} of the events counted in C."},
     {"denials", tp_denials, METH_NOARGS, "denials() -> [(event, rule, n)] of the events denied in C."},
     {"reset_counts", tp_reset_counts, METH_NOARGS, "reset_counts(): zero the counters (a forked child)."},
     {"entry", tp_entry, METH_O, "entry(event) -> (action, rule, can_block) as the frozen table resolves it."},
     {"decide", tp_decide, METH_VARARGS,
-     "decide(event, args) -> (action, rule) as C decides it, recording nothing; \"python\": the slow path's."},
+     "decide(event, args) -> (action, rule) as C decides it, recording nothing."},
     {"glob_match", tp_glob_match, METH_VARARGS,
      "glob_match(tokens, text) -> whether C's glob matcher matches TEXT."},
     {"set_busy", tp_set_busy, METH_O, "set_busy(flag) -> previous: mark this thread's work as tpython's."},

@@ -12,8 +12,7 @@
  * drops anything: such records are written in full every time, and counted as
  * "untracked". At each summary, keys not repeated since the summary before are
  * forgotten, so the table follows what the program does now. Decisions are untouched:
- * this runs after an event has been decided `log`; denials, `ask` and everything the
- * Python slow path records are written in full.
+ * this runs after an event has been decided `log`; denials and `ask` are written in full.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
