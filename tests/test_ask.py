@@ -337,7 +337,7 @@ TAMPER_YES = """
 import os, signal, sys, types
 def yes(*args, **kwargs):
     return True, "yes"
-for name in ("tpython.engine.prompt", "tpython.engine.hook", "tpython.engine.native"):
+for name in [n for n in sys.modules if n.startswith("tpython.")]:
     module = sys.modules.get(name)
     for owner in ([module] + [v for v in vars(module).values() if isinstance(v, type)]) if module else []:
         for key, value in list(vars(owner).items()):

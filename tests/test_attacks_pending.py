@@ -34,7 +34,7 @@ def test_a_raw_handler_run_while_tpython_decides_is_still_decided(tp):
         if done:
             return
         while f is not None:
-            if f.f_code.co_filename.endswith(("engine/hook.py", "engine/native.py")):
+            if "/tpython/" in f.f_code.co_filename:  # any Python code of tpython's on the stack
                 done.append(1)
                 _signal.setitimer(_signal.ITIMER_REAL, 0, 0)
                 os.system("touch pwned")

@@ -41,7 +41,7 @@ def test_the_engine_setting_of_old_policies_and_the_removed_option(tp):
 
 RESOLVE = """
 import json, sys
-from tpython.engine.native import NativeEngine
+from tpython.engine.engine import Engine as NativeEngine
 from tpython.policy.catalog import EVENTS
 from tpython.policy.loader import load_policy
 import tpython._native as native
@@ -458,7 +458,7 @@ def breaks(fn):
     except Exception:
         return False
 
-for name in ("tpython.engine.hook", "tpython.engine.rules", "tpython.engine.facts", "tpython.engine.render"):
+for name in [n for n in sys.modules if n.startswith("tpython.engine")]:
     module = sys.modules.get(name)
     for attr, value in list(vars(module or types.ModuleType("gone")).items()):
         if isinstance(value, types.FunctionType) and not breaks(value):

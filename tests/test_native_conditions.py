@@ -84,7 +84,7 @@ when = { caller = ["pkg.*", "a?c", "[xy]mod", "exact"] }
 
 DECIDE = r'''
 import json, os, sys
-from tpython.engine.native import NativeEngine
+from tpython.engine.engine import Engine as NativeEngine
 from tpython.policy.loader import load_policy
 import tpython._native as native
 

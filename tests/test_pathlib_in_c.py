@@ -154,10 +154,10 @@ elif how == "__getattribute__":
             return "ok.txt" if name == "_str" else object.__getattribute__(self, name)
     path = Lying("secret.txt")
 elif how == "tpython's renderer":
-    import tpython.engine.render as render
-    for name, value in list(vars(render).items()):
-        if isinstance(value, types.FunctionType):
-            setattr(render, name, lambda *a, **k: "ok.txt")
+    for module in [m for n, m in list(sys.modules.items()) if n.startswith("tpython.engine") and m]:
+        for name, value in list(vars(module).items()):
+            if isinstance(value, types.FunctionType):
+                setattr(module, name, lambda *a, **k: "ok.txt")
 elif how == "fake pathlib":
     fake = types.ModuleType("pathlib")
     class PurePath:

@@ -24,8 +24,7 @@ from conftest import Runner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tpython.engine import facts, render
-from tpython.jsontext import dumps
+from tpython.engine import facts
 
 # Objects a program may hand to an audit event. Every method of the program's own
 # classes records its name in CALLS and raises: rendering must call none of them.
@@ -249,40 +248,27 @@ def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 OBJECTS = st.recursive(_LEAVES, _containers, max_leaves=40)
 
 
-def _python(value: Any) -> str:
-    return dumps(render.render_args("tpython.test.render", (value,)))
-
-
 @settings(max_examples=600, deadline=None)
 @given(OBJECTS)
-def test_python_renderer_never_raises_and_runs_no_program_code(recipe):
-    value = build(recipe)
-    del CALLS[:]
-    text = _python(value)  # JSON, whatever the object: no exception from render or from dumps
-    assert CALLS == []
-    assert isinstance(json.loads(text), list)
-
-
-@settings(max_examples=600, deadline=None)
-@given(OBJECTS)
-def test_c_renders_what_python_renders_or_leaves_it_to_python(recipe):
+def test_c_renders_anything_as_json_and_runs_no_program_code(recipe):
+    """C renders whatever the program passes (hostile containers, subclasses, cycles,
+    huge values) as one JSON array, never calling a method of the program's."""
     native = pytest.importorskip("tpython._native")
     value = build(recipe)
     del CALLS[:]
-    c_text = native.render_args((value,))
+    text = native.render_args((value,))
     assert CALLS == []
-    if c_text is not None:  # the same JSON (a dict's keys named by their type may repeat in C's text)
-        assert json.loads(c_text) == json.loads(_python(value))
+    rendered = json.loads(text)
+    assert isinstance(rendered, list) and len(rendered) == 1
 
 
-def test_each_pooled_object_renders_alike_in_c_and_python():
+def test_each_pooled_object_renders_in_c_without_program_code():
     native = pytest.importorskip("tpython._native")
     for name, value in VALUES.items():
         del CALLS[:]
-        python = _python(value)
-        c_text = native.render_args((value,))
+        text = native.render_args((value,))
         assert CALLS == [], name
-        assert c_text is None or json.loads(c_text) == json.loads(python), name
+        assert isinstance(json.loads(text), list), name
     del CALLS[:]
 
 
@@ -306,7 +292,6 @@ def test_facts_never_raise_and_run_no_program_code(event, recipes):
     facts.is_write(event, args)
     facts.event_host_port(event, args)
     facts.event_executables(event, args)
-    render.render_args(event, args)
     assert CALLS == []
 
 

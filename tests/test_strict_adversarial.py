@@ -1115,32 +1115,30 @@ def find_engine():
     raise LookupError('no engine via sys.meta_path')
 """
 
+def _tamper(step: str) -> str:
+    """GO: try STEP (which may fail: tpython refuses it, or the object is gone), then the
+    denied action."""
+    return ("def go():\n    try:\n        " + step.replace("\n", "\n        ")
+            + "\n    except Exception as exc:\n        print('tamper failed:', type(exc).__name__)\n"
+            "    os.system('touch ' + MARK)")
+
+
 ENGINE_OFF_CASES = {
-    "frames: engine.busy.add(thread)": (
+    "frames: native.set_busy(True)": (FIND_ENGINE_FROM_FRAMES, _tamper("find_engine().native.set_busy(True)")),
+    "frames: engine.enforce = False": (FIND_ENGINE_FROM_FRAMES, _tamper("find_engine().enforce = False")),
+    "frames: a policy without rules": (
         FIND_ENGINE_FROM_FRAMES,
-        "import _thread\ndef go():\n    find_engine().busy.add(_thread.get_ident())\n    os.system('touch ' + MARK)"),
-    "frames: engine.enforce = False": (
-        FIND_ENGINE_FROM_FRAMES,
-        "def go():\n    find_engine().enforce = False\n    os.system('touch ' + MARK)"),
-    "frames: dispatch table entry -> allow": (
-        FIND_ENGINE_FROM_FRAMES,
-        "def go():\n    find_engine().table.table['os.system'] = 'allow'\n    os.system('touch ' + MARK)"),
-    "meta_path closure: clear the rules": (
+        _tamper("e = find_engine()\ne.policy = e.policy._replace(rules=(), defaults={'*': 'allow'})\ne.install()")),
+    "meta_path closure: install again, allowing all": (
         FIND_ENGINE_FROM_META_PATH,
-        "def go():\n    e = find_engine()\n    e.table.rules.clear()\n    e.table.table.clear()\n"
-        "    e.policy.defaults.clear() if isinstance(getattr(e.policy, 'defaults', None), dict) else None\n"
-        "    os.system('touch ' + MARK)"),
+        _tamper("e = find_engine()\ne.native.install_audit({}, 'allow', [], e.c_options())")),
     "meta_path closure: with engine.internal()": (
         FIND_ENGINE_FROM_META_PATH,
         "def go():\n    with find_engine().internal():\n        os.system('touch ' + MARK)"),
-    "sys.modules: patch Engine._record": (
-        "",
-        "def go():\n    sys.modules['tpython.engine.hook'].Engine._record = lambda *a, **k: None\n"
-        "    os.system('touch ' + MARK)"),
-    "sys.modules: patch Decision.decide": (
-        "",
-        "def go():\n    sys.modules['tpython.engine.rules'].Decision.decide = lambda self, f: ('allow', None)\n"
-        "    os.system('touch ' + MARK)"),
+    "sys.modules: patch Engine.emit_internal": (
+        "", _tamper("sys.modules['tpython.engine.engine'].Engine.emit_internal = lambda *a, **k: None")),
+    "sys.modules: patch native_conditions": (
+        "", _tamper("sys.modules['tpython.engine.rules'].native_conditions = lambda *a: None")),
 }
 
 
@@ -1158,19 +1156,22 @@ def test_tamper_switch_engine_off(tp, name, python_sink):
     assert_denied(r, "strict-process")
 
 
-def test_tamper_patch_policyviolation_out_of_hook_module_still_blocks(tp):
-    """Replacing the exception class makes the hook raise TypeError, which still aborts the event."""
+def test_tamper_replace_policyviolation_everywhere_still_blocks_with_the_real_one(tp):
+    """Replacing the exception class wherever Python names it changes nothing: C raises its
+    own (a static type the program cannot modify)."""
     r = run_case(tp, """
+    import tpython, tpython.errors
     def go():
-        sys.modules['tpython.engine.hook'].PolicyViolation = None
+        for module in (tpython, tpython.errors):
+            module.PolicyViolation = None
         try:
             os.system('touch ' + MARK)
-        except TypeError:
-            pass
-        if not os.path.exists(MARK):
-            raise PermissionError('still denied')
+        except PermissionError as exc:
+            print('raised', type(exc).__module__, type(exc).__name__)
+            raise
     """)
     assert not (tp.cwd / "pwned").exists(), r.out
+    assert "raised tpython.errors PolicyViolation" in r.out, r.out
     assert_denied(r, "strict-process")
 
 

@@ -9,11 +9,14 @@ or a written path means the same thing here as in a rule condition.
 from __future__ import annotations
 
 import os
+import urllib.parse
 from typing import Any, NamedTuple, Optional
 
 from tpython.engine import facts
 from tpython.engine.eventargs import PATH_ARGS, WRITE_EVENTS
 from tpython.policy.catalog import EVENTS
+
+facts.trust_urllib_parse(urllib.parse)  # logged URLs read here, in tpython's own process
 
 # Events that can run code made from a string rather than imported from a file
 # (marshal.loads is left out: imports raise it for every .pyc they load).

@@ -5,37 +5,40 @@ import json
 import sys
 from typing import Optional, TextIO
 
-from tpython.engine.rules import Decision, DispatchTable
 from tpython.errors import UsageError
-from tpython.policy.catalog import CATEGORIES, EVENTS
+from tpython.policy.catalog import CATEGORIES, EVENTS, category_of
 from tpython.policy.loader import load_policy
+from tpython.policy.model import Policy
+from tpython.policy.patterns import compile_globs
 from tpython.policy.profile_cache import PROFILES
 
 
-def _describe(entry: object) -> str:
-    if not isinstance(entry, Decision):
-        return str(entry)
+def _describe(policy: Policy, event: str) -> str:
+    """The rules that name EVENT, in order, up to the first without conditions, then the
+    category default: what the policy says of it (C decides each event from the same)."""
     parts = []
-    for rule in entry.candidates:
+    for rule in policy.rules:
+        if not compile_globs(list(rule.events), path=False)(event):
+            continue
         conditional = bool(rule.when or rule.unless)
         parts.append(f"{rule.action}{'?' if conditional else ''} ({rule.id})")
         if not conditional:
             return ", ".join(parts)
-    parts.append(f"else {entry.default}")
-    return ", ".join(parts)
+    default = policy.default_for(category_of(event))
+    return ", ".join([*parts, f"else {default}"]) if parts else default
 
 
 def list_events(*, as_json: bool = False, category: Optional[str] = None, out: TextIO = sys.stdout) -> int:
     """Print the table; `?` marks a rule that applies only when its conditions hold."""
     if category is not None and category not in CATEGORIES:
         raise UsageError(f"unknown category {category!r} (known: {', '.join(CATEGORIES)})")
-    tables = {name: DispatchTable(load_policy(name)) for name in PROFILES}
+    policies = {name: load_policy(name) for name in PROFILES}
     rows = []
     for name, info in sorted(EVENTS.items()):
         if category and info.category != category:
             continue
         rows.append({"event": name, "args": list(info.args), "category": info.category, "since": info.since,
-                     **{p: _describe(t.lookup(name)) for p, t in tables.items()}})
+                     **{p: _describe(policy, name) for p, policy in policies.items()}})
     if as_json:
         json.dump(rows, out, indent=1)
         out.write("\n")

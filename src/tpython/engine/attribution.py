@@ -1,20 +1,19 @@
-"""Which module is responsible for an event, and which distribution owns it.
+"""What C's attribution (native/attrib.c) asks of Python: the launcher's own file, and
+the distribution that owns a top-level module.
 
-The responsible module is the innermost frame outside the standard
-library and tpython itself (SPEC 4). Classifying a code object's file is
-cached by filename; the owning distribution is looked up only for modules
-that live in a site-packages directory, once per top-level name.
+C finds the responsible module of each event itself (the innermost frame outside the
+standard library and tpython, SPEC 4); for a module in a site-packages directory it
+asks :meth:`Attributor.distribution` once per top-level name, from its record writing
+(not while it decides, and never with the hook standing aside).
 """
 from __future__ import annotations
 
-import os
 import sys
 
 from tpython.locations import locations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import FrameType
     from typing import Any, Optional
 
 
@@ -31,56 +30,16 @@ def launcher_file() -> str:
 
 
 class Attributor:
-    """Finds the responsible module for the current event, with caches."""
+    """The launcher's file, and distributions by top-level module name, cached."""
 
     def __init__(self) -> None:
         where = locations()
         self.launcher_file = launcher_file()
-        self._stdlib = tuple(d + os.sep for d in where.stdlib)
-        try:  # where C reads pathlib's own code from (render.pathlib_text), before the program runs
-            from tpython._native import pathlib_configure
-        except ImportError:
-            pass
-        else:
-            pathlib_configure(list(where.stdlib))
-        self._site = tuple(d + os.sep for d in where.site)
-        self._tpython = where.tpython + os.sep
-        self._skip: dict[str, bool] = {}
+        from tpython._native import pathlib_configure  # where C reads pathlib's own code from (pathobj.c)
+
+        pathlib_configure(list(where.stdlib))
         self._packages: dict[str, Optional[dict[str, str]]] = {}
         self._dist_map: Optional[dict[str, list[str]]] = None
-
-    def _skipped(self, filename: str) -> bool:
-        skip = self._skip.get(filename)
-        if skip is None:
-            if filename.startswith("<frozen "):
-                skip = True
-            elif filename.startswith(self._tpython):
-                skip = True
-            elif filename.startswith(self._site):
-                skip = False
-            else:
-                skip = filename.startswith(self._stdlib)
-            self._skip[filename] = skip
-        return skip
-
-    def responsible(self, frame: Optional[FrameType]) -> tuple[Optional[str], Optional[str]]:
-        """(module name, file) of the innermost frame outside the stdlib and tpython."""
-        while frame is not None:
-            code = frame.f_code
-            if frame.f_back is None and code.co_filename == self.launcher_file:
-                break  # the launcher's own frame: the `tpython` command, or the `-c` bootstrap line
-            if not self._skipped(code.co_filename):
-                name = frame.f_globals.get("__name__")
-                return (name if type(name) is str else None), code.co_filename
-            frame = frame.f_back
-        return None, None
-
-    def package(self, module: Optional[str], filename: Optional[str]) -> Optional[dict[str, str]]:
-        """{"name", "version"} of the distribution owning MODULE, or None."""
-        if not module or not filename or not filename.startswith(self._site):
-            return None
-        top = module.split(".", 1)[0]
-        return None if top == "__main__" else self.distribution(top)
 
     def distribution(self, top: str) -> Optional[dict[str, str]]:
         """{"name", "version"} of the distribution providing top-level module TOP, cached."""
@@ -114,11 +73,3 @@ def _packages_distributions(metadata: Any) -> dict[str, list[str]]:
         for name in top_level:
             mapping.setdefault(name, []).append(dist.metadata["Name"])
     return mapping
-
-
-def current_frame(depth: int) -> Optional[FrameType]:
-    """The caller's frame DEPTH levels up (sys._getframe, bound once)."""
-    try:
-        return sys._getframe(depth + 1)
-    except ValueError:
-        return None

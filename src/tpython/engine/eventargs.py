@@ -5,6 +5,8 @@ that rule conditions test.
 """
 from __future__ import annotations
 
+import os
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Mapping, Optional
@@ -114,3 +116,9 @@ def condition_facts() -> dict[str, tuple[tuple[object, ...], ...]]:
     return {"socket_address": rows(SOCKET_ADDRESS_ARGS), "host_port": rows(HOST_PORT_ARGS), "url": rows(URL_ARGS),
             "programs": rows(PROGRAM_ARGS), "shell": rows(SHELL_ARGS), "program_lists": rows(PROGRAM_LIST_ARGS),
             "new_links": rows(NEW_LINKS)}
+
+# Events whose arguments at these positions are source text (an excerpt and its digest).
+SOURCE_ARGS: dict[str, tuple[int, ...]] = {"compile": (0,), "cpython.run_command": (0,), "exec": (0,)}
+
+# The open flags that make an `open` a write.
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND

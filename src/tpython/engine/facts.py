@@ -1,13 +1,14 @@
 """What a rule condition can ask about one event: paths, write, host, port, executable.
 
 Each fact is extracted from the event's arguments per event kind, without
-running the program's code (see :mod:`tpython.engine.render`). Unknown
+running the program's code (see :mod:`tpython.engine.plain`). Unknown
 facts are ``None``; conditions then decide conservatively.
 """
 from __future__ import annotations
 
 import os
 
+from tpython._native import inet_aton, is_ipv6
 from tpython.engine.eventargs import (
     HOST_PORT_ARGS,
     MOVED_LINKS,
@@ -20,7 +21,7 @@ from tpython.engine.eventargs import (
     URL_ARGS,
     WRITE_EVENTS,
 )
-from tpython.engine.render import exact_str, inet_aton, is_ipv6, isa, path_text, plain_bytes, plain_seq
+from tpython.engine.plain import exact_str, isa, path_text, plain_bytes, plain_seq
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
 
-WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+from tpython.engine.eventargs import WRITE_FLAGS  # noqa: E402
 
 _SOCKET_ADDRESS = SOCKET_ADDRESS_ARGS
 _HOST_PORT = HOST_PORT_ARGS

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import _frozen_importlib_external as _bootstrap_external  # the import system, loaded at start
 import io
-import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -63,19 +62,6 @@ def native_config(*, max_size: int, kernel_check: bool, require: bool, xattr: bo
     (its path, {real path: sha256})."""
     return {"max_size": max_size, "kernel_check": kernel_check, "require": require, "xattr": xattr,
             "manifest": manifest}
-
-
-class PythonEngineGuard:
-    """The C guard, called from the Python engine's audit hook (the native engine's
-    hook calls it itself)."""
-
-    EVENTS = GUARD_EVENTS
-
-    def __init__(self, native: Any) -> None:
-        self.guard_event = native.guard_event
-
-    def __call__(self, event: str, args: tuple[Any, ...]) -> None:
-        self.guard_event(event, args, sys._getframe(2))  # the frame that raised the event
 
 
 def close_sourceless_gap() -> None:

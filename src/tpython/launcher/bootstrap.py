@@ -23,7 +23,6 @@ import sys
 import tpython
 from tpython import startup_bundle
 from tpython.engine import c_module
-from tpython.engine.facts import trust_urllib_parse
 from tpython.errors import Error, LaunchRefused, PolicyViolation, StartDenied
 from tpython.launcher import children, guards, signals
 from tpython.launcher.spec import ENV_VAR, FAULT_VARIABLE, LaunchSpec, Target, interpreter_argv, package_parent
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any, NoReturn, Optional
 
-    from tpython.engine.native import NativeEngine as Engine
+    from tpython.engine.engine import Engine
 
 
 _TPYTHON_DIR = os.path.dirname(os.path.abspath(tpython.__file__)) + os.sep
@@ -139,9 +138,9 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
         _die(str(exc), exc.exit_status)
     try:
         c_module.load()
-        from tpython.engine.native import NativeEngine
+        from tpython.engine.engine import Engine
 
-        engine = NativeEngine(policy, sinks, warn_fd=warn_fd)
+        engine = Engine(policy, sinks, warn_fd=warn_fd)
     except Error as exc:
         _die(str(exc), exc.exit_status)
     guards.wrap_fork_exec(sys.audit)
@@ -162,7 +161,7 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
     except Error as exc:
         _refuse_start(engine, exc)
     startup_bundle.finish()  # out of sys.meta_path before the hooks and the program
-    engine.install(_python_engine_guard())
+    engine.install()
     try:
         with engine.internal():  # tpython's own imports and reads, not the program's
             integrity.update(_install_open_code(trust, engine, spec.quiet))
@@ -183,7 +182,6 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
                         after_in_parent=lambda: engine.recorder.lock.release(),
                         after_in_child=engine.after_fork_in_child)
     patches = {
-        "urllib.parse": trust_urllib_parse,
         "socket": lambda module: guards.audit_name_resolution(module.socket, sys.audit),
         "multiprocessing.util": children.make_mp_patch(
             spec.policy_json, lambda: engine.recorder.run, engine.internal, start_loader_env,
@@ -215,17 +213,6 @@ def _prepare_integrity(policy: Policy, spec: LaunchSpec) -> dict[str, Any]:
     from tpython.integrity.hook import trust_config
 
     return trust_config(policy.integrity, spec.manifest_sha256)
-
-
-def _python_engine_guard() -> Any:
-    """The C guard for the Python engine's hook (the native engine's hook calls it itself)."""
-    try:
-        import tpython._native as native
-    except ImportError:
-        return None
-    from tpython.integrity.hook import PythonEngineGuard
-
-    return PythonEngineGuard(native)
 
 
 def _install_open_code(config: dict[str, Any], engine: Engine, quiet: bool) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 
 from tpython.engine.facts import is_address
-from tpython.engine.render import exact_str, plain_bytes, plain_seq
+from tpython.engine.plain import exact_str, plain_bytes, plain_seq
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

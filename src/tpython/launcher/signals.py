@@ -44,7 +44,6 @@ those runs end without `tpython.exit`.
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # `signal` imports enum: not loaded at start
-import _thread
 import os
 import sys
 
@@ -53,7 +52,7 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import Any, Callable, NoReturn, Optional
 
-    from tpython.engine.hook import Engine
+    from tpython.engine.engine import Engine
 
     Handler = Callable[[int, Optional[FrameType]], Any]
 
@@ -66,11 +65,7 @@ RELAY_DONE, RELAY_PROGRAM, RELAY_PLAIN = 0, 1, 2  # what relay() says of the han
 
 _real_signal = _signal.signal
 _real_getsignal = _signal.getsignal
-native: Any
-try:  # C in front of Python's handler (native/signals.c): a signal never waits for a blocked call
-    import tpython._native as native
-except ImportError:  # where it is not built: see install()
-    native = None
+import tpython._native as native  # noqa: E402  C in front of Python's handler (native/signals.c, signalguard.c)
 
 
 def fatal_signals() -> frozenset[int]:
@@ -157,19 +152,6 @@ def _drop_own_frames(exc: BaseException) -> None:
         exc.__traceback__ = tb
 
 
-def _as_program(engine: Engine, handler: Any, number: int, frame: Optional[FrameType]) -> Any:
-    """HANDLER(NUMBER, FRAME) as the program's work, audited like the rest of it, though
-    the signal may have come while tpython decided an event or asked a question."""
-    ident = _thread.get_ident()
-    busy = ident in engine.busy  # the Python engine's mark
-    engine.busy.discard(ident)
-    try:
-        return native.signal_call(handler, number, frame) if native is not None else handler(number, frame)
-    finally:
-        if busy:
-            engine.busy.add(ident)
-
-
 def install(engine: Engine) -> None:
     """Record the end of the run by a signal, and each signal a handler of the program's
     takes (step 5 of the launcher's start, after `tpython.start`)."""
@@ -228,7 +210,7 @@ def install(engine: Engine) -> None:
             def when_written() -> None:
                 if record is not None:
                     record()
-                _as_program(engine, handler, number, frame)
+                native.signal_call(handler, number, frame)  # the program's work, under the hook
 
             engine.recorder.defer(when_written)
             return RELAY_DONE
@@ -239,99 +221,9 @@ def install(engine: Engine) -> None:
                 record()
         if interrupted_in(frame, holding):  # C's record on its way to the Python sinks: as before,
             return RELAY_PLAIN  # what the handler does is not recorded (it would wait)
-        if engine.busy and _thread.get_ident() in engine.busy:  # the Python engine's mark: lifted here
-            try:
-                _as_program(engine, handler, number, frame)
-            except BaseException as exc:
-                _drop_own_frames(exc)
-                raise
-            return RELAY_DONE
         return RELAY_PROGRAM
 
-    if native is not None:  # C decides what stands in (native/signalguard.c); the originals are C's
-        native.signal_guard(_real_signal, _real_getsignal, tuple(sorted(fatal)), end_by,
-                            interrupt if sys.version_info >= (3, 11) else None, relay, _signal.default_int_handler)
-        os.register_at_fork(after_in_child=native.signal_refront)  # the child's own timer
-        return
-    _install_in_python(engine, fatal, end_by, interrupt, relay)
-
-
-def _install_in_python(engine: Engine, fatal: frozenset[int], end_by: Handler, interrupt: Handler,
-                       relay: Callable[[Any, int, Optional[FrameType]], int]) -> None:
-    """Where the C module is not built: Python wrappers of `_signal.signal` and `getsignal`
-    (the genuine ones stay reachable from them: docs/limits.md)."""
-    shown: dict[int, Any] = {}  # what the program set, where a handler of tpython's stands in for it
-    standing_in: dict[int, Any] = {}  # that handler of tpython's
-
-    def wrap(handler: Any) -> Handler:
-        def handler_wrapper(number: int, frame: Optional[FrameType]) -> Any:
-            how = relay(handler, number, frame)
-            if how == RELAY_DONE:
-                return None
-            try:
-                return handler(number, frame) if how == RELAY_PLAIN else _as_program(engine, handler, number, frame)
-            except BaseException as exc:
-                _drop_own_frames(exc)
-                raise
-
-        return handler_wrapper
-
-    def stand_in(number: Optional[int], handler: Any) -> Any:
-        """What tpython installs when the program sets HANDLER for signal NUMBER."""
-        if number is None:
-            return handler  # not a signal number: _signal says what is wrong
-        if handler is _signal.default_int_handler:
-            return interrupt if sys.version_info >= (3, 11) else handler  # 3.10-: its frame would show
-        if callable(handler):
-            return wrap(handler)
-        if number in fatal and isinstance(handler, int) and not isinstance(handler, bool) \
-                and int(handler) == SIG_DFL:
-            return end_by
-        return handler
-
-    def signal(signalnum: Any, handler: Any) -> Any:
-        number = int(signalnum) if isinstance(signalnum, int) else None
-        installed = stand_in(number, handler)
-        try:
-            previous = _real_signal(signalnum, installed)  # raises as for the program's own arguments
-        except BaseException as exc:
-            _drop_own_frames(exc)
-            raise
-        if number is None:
-            return previous
-        stood, was = standing_in.pop(number, None), shown.pop(number, None)
-        if stood is not None and stood is previous:
-            previous = was
-        if installed is not handler:
-            shown[number], standing_in[number] = handler, installed
-        return previous
-
-    def getsignal(signalnum: Any) -> Any:
-        try:
-            current = _real_getsignal(signalnum)
-        except BaseException as exc:
-            _drop_own_frames(exc)
-            raise
-        number = int(signalnum) if isinstance(signalnum, int) else None
-        if number is not None and number in standing_in and standing_in[number] is current:
-            return shown[number]
-        return current
-
-    for number in sorted(fatal | {SIGINT}):
-        current = _real_getsignal(number)
-        installed = stand_in(number, current) if current == SIG_DFL or current is _signal.default_int_handler \
-            else current  # ignored (nohup), or a handler from before tpython: left so
-        if installed is not current:
-            _real_signal(number, installed)
-            shown[number], standing_in[number] = current, installed
-
-    def after_fork_in_child() -> None:
-        for number in [n for n, installed in standing_in.items() if installed is end_by]:
-            # without C, a signal could wait for a blocked call for ever: a pool's terminated
-            _real_signal(number, SIG_DFL)  # worker would hang its parent; it ends unrecorded
-            del standing_in[number], shown[number]
-
-    os.register_at_fork(after_in_child=after_fork_in_child)
-    signal.__doc__, getsignal.__doc__ = _real_signal.__doc__, _real_getsignal.__doc__
-    signal.__qualname__, getsignal.__qualname__ = signal.__name__, getsignal.__name__
-    _signal.signal, _signal.getsignal = signal, getsignal
+    # C decides what stands in (native/signalguard.c); the originals are C's
+    native.signal_guard(_real_signal, _real_getsignal, tuple(sorted(fatal)), end_by,
+                        interrupt if sys.version_info >= (3, 11) else None, relay, _signal.default_int_handler)
+    os.register_at_fork(after_in_child=native.signal_refront)  # the child's own timer

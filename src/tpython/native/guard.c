@@ -417,26 +417,3 @@ tp_guard(const char *event, PyObject *args)
      * finalizer the collector runs here is decided as any code is. */
     return guard(event, args, PyEval_GetFrame());
 }
-
-PyObject *
-tp_guard_event(PyObject *module, PyObject *args)
-{
-    (void)module;
-    const char *event;
-    PyObject *event_args, *frame = Py_None;
-    if (!PyArg_ParseTuple(args, "sO!|O:guard_event", &event, &PyTuple_Type, &event_args, &frame)) {
-        return NULL;
-    }
-    if (tp_is_sealed()) { /* the native engine's hook calls the guard itself: nothing for the program */
-        PyErr_SetString(PyExc_RuntimeError, "tpython: the guard is the native engine's hook's own");
-        return NULL;
-    }
-    if (frame != Py_None && !PyFrame_Check(frame)) {
-        PyErr_SetString(PyExc_TypeError, "guard_event: frame must be a frame or None");
-        return NULL;
-    }
-    if (active && guard(event, event_args, frame == Py_None ? NULL : (PyFrameObject *)frame) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}

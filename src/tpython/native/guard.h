@@ -8,8 +8,5 @@ int guard_install(void);
 /* EVENT with ARGS, before the policy decides it: 0 to go on, -1 with the refusal raised.
  * Cheap for every other event. */
 int tp_guard(const char *event, PyObject *args);
-/* guard_event(event, args, frame=None): tp_guard for the Python engine's hook, FRAME
- * the frame that raised the event. */
-PyObject *tp_guard_event(PyObject *module, PyObject *args);
 
 #endif

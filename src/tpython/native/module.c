@@ -67,8 +67,6 @@ static PyMethodDef methods[] = {
     {"check_code", tp_check_code, METH_VARARGS,
      "check_code(path, config) -> (real_path, reason or None, data or None, sha256 or None, vouched_by or None)."},
     {"trust_sources", tp_trust_sources, METH_O, "trust_sources(config) -> the names of its trust sources."},
-    {"guard_event", tp_guard_event, METH_VARARGS,
-     "guard_event(event, args, frame=None): the integrity guard, for the Python engine's hook."},
     {"compile_source", tp_compile_source, METH_VARARGS,
      "compile_source(source, filename) -> compile(source, filename, \"exec\", dont_inherit=True) for bytes "
      "without NUL, the same audit event, without creating the ast module's classes."},
