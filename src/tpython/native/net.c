@@ -27,6 +27,7 @@
 
 #include "dispatch.h"
 #include "net.h"
+#include "sinkdest.h"
 
 /* ARG's text as UTF-8 in *TEXT, or NULL there when it can be no address (a NUL, a lone
  * surrogate). -1 with a Python error when ARG is not a str. */
@@ -96,95 +97,6 @@ errno_error(int error)
     return PyErr_SetFromErrno(PyExc_OSError);
 }
 
-/* Once the program runs (sealed), the sinks keep using what they set up before it: the
- * addresses resolved then, sockets opened to those, and nothing else. These functions are
- * plain system calls with no audit event; the program can call them too, so after the
- * seal they refuse anything tpython did not set up itself before it. */
-#define MAX_KNOWN 32
-typedef struct {
-    char *where;
-    int port, stream;
-    int family;
-    socklen_t len;
-    struct sockaddr_storage addr;
-} KnownAddress;
-static KnownAddress known[MAX_KNOWN];
-static int n_known;
-static int known_fds[MAX_KNOWN * 4];
-static int n_known_fds;
-
-static void
-remember_address(const char *where, int port, int stream, int family, const void *addr, socklen_t len)
-{
-    if (n_known >= MAX_KNOWN || len > sizeof(struct sockaddr_storage)) {
-        return;
-    }
-    KnownAddress *k = &known[n_known];
-    if ((k->where = strdup(where)) == NULL) {
-        return;
-    }
-    k->port = port;
-    k->stream = stream;
-    k->family = family;
-    k->len = len;
-    memcpy(&k->addr, addr, len);
-    n_known++;
-}
-
-static const KnownAddress *
-known_name(const char *where, int port, int stream)
-{
-    for (int i = 0; i < n_known; i++) {
-        if (known[i].port == port && known[i].stream == stream && strcmp(known[i].where, where) == 0) {
-            return &known[i];
-        }
-    }
-    return NULL;
-}
-
-static int
-known_address(const void *addr, socklen_t len)
-{
-    for (int i = 0; i < n_known; i++) {
-        if (known[i].len == len && memcmp(&known[i].addr, addr, len) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int
-known_fd(int fd)
-{
-    for (int i = 0; i < n_known_fds; i++) {
-        if (known_fds[i] == fd) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static void
-remember_fd(int fd)
-{
-    for (int i = 0; i < n_known_fds; i++) {
-        if (known_fds[i] == fd) {
-            return;
-        }
-    }
-    if (n_known_fds < (int)(sizeof known_fds / sizeof known_fds[0])) {
-        known_fds[n_known_fds++] = fd;
-    }
-}
-
-static PyObject *
-refuse_unknown(const char *what)
-{
-    PyErr_Format(PyExc_PermissionError, "tpython: %s: not a destination tpython set up before the program ran",
-                 what);
-    return NULL;
-}
-
 /* net_address(where, port, stream) -> (family, sockaddr): PORT < 0: WHERE is a local
  * socket's path; otherwise a host name or address, resolved once (getaddrinfo(3)). */
 PyObject *
@@ -197,9 +109,9 @@ tp_net_address(PyObject *module, PyObject *args)
         return NULL;
     }
     if (tp_is_sealed()) { /* no lookup (an unaudited DNS query) after the seal: what was found before */
-        const KnownAddress *k = known_name(where, port, stream);
+        const KnownAddress *k = sinkdest_known_name(where, port, stream);
         return k != NULL ? Py_BuildValue("(iy#)", k->family, (const char *)&k->addr, (Py_ssize_t)k->len)
-                         : refuse_unknown("net_address");
+                         : sinkdest_refuse("net_address");
     }
     if (port < 0) {
         struct sockaddr_un un;
@@ -211,7 +123,7 @@ tp_net_address(PyObject *module, PyObject *args)
         }
         memcpy(un.sun_path, where, len);
         socklen_t un_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
-        remember_address(where, port, stream, AF_UNIX, &un, un_len);
+        sinkdest_remember_address(where, port, stream, AF_UNIX, &un, un_len);
         return Py_BuildValue("(iy#)", AF_UNIX, (const char *)&un, (Py_ssize_t)un_len);
     }
     char service[16];
@@ -229,7 +141,7 @@ tp_net_address(PyObject *module, PyObject *args)
                      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
         return NULL;
     }
-    remember_address(where, port, stream, found->ai_family, found->ai_addr, found->ai_addrlen);
+    sinkdest_remember_address(where, port, stream, found->ai_family, found->ai_addr, found->ai_addrlen);
     PyObject *out = Py_BuildValue("(iy#)", found->ai_family, (const char *)found->ai_addr,
                                   (Py_ssize_t)found->ai_addrlen);
     freeaddrinfo(found);
@@ -263,8 +175,8 @@ tp_net_open(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "not a socket address");
         return NULL;
     }
-    if (tp_is_sealed() && !known_address(address, (socklen_t)address_len)) {
-        return refuse_unknown("net_open");
+    if (tp_is_sealed() && !sinkdest_known_address(address, (socklen_t)address_len)) {
+        return sinkdest_refuse("net_open");
     }
     int fd = socket(family, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
@@ -297,7 +209,7 @@ tp_net_open(PyObject *module, PyObject *args)
         close(fd);
         return errno_error(error);
     }
-    remember_fd(fd);
+    sinkdest_remember_fd(fd);
     return Py_BuildValue("(iO)", fd, ready ? Py_True : Py_False);
 }
 
@@ -363,12 +275,13 @@ tp_net_send(PyObject *module, PyObject *args)
     int flags = MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT);
     const struct sockaddr *address = to.buf != NULL && to.len > 0 ? (const struct sockaddr *)to.buf : NULL;
     socklen_t address_len = address != NULL ? (socklen_t)to.len : 0;
-    if (tp_is_sealed() && (!known_fd(fd) || (address != NULL && !known_address(address, address_len)))) {
+    if (tp_is_sealed()
+        && (!sinkdest_known_fd(fd) || (address != NULL && !sinkdest_known_address(address, address_len)))) {
         PyBuffer_Release(&data);
         if (to.obj != NULL) {
             PyBuffer_Release(&to);
         }
-        return refuse_unknown("net_send");
+        return sinkdest_refuse("net_send");
     }
     const char *bytes = data.buf;
     size_t left = (size_t)data.len;
@@ -489,10 +402,10 @@ tp_net_send_memfd(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "iy*y*:net_send_memfd", &fd, &data, &to)) {
         return NULL;
     }
-    if (tp_is_sealed() && (!known_fd(fd) || !known_address(to.buf, (socklen_t)to.len))) {
+    if (tp_is_sealed() && (!sinkdest_known_fd(fd) || !sinkdest_known_address(to.buf, (socklen_t)to.len))) {
         PyBuffer_Release(&data);
         PyBuffer_Release(&to);
-        return refuse_unknown("net_send_memfd");
+        return sinkdest_refuse("net_send_memfd");
     }
     int error = 0;
     Py_BEGIN_ALLOW_THREADS
