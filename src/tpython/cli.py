@@ -8,12 +8,14 @@ user can cause are one line on stderr (`--verbose` adds the traceback).
 import os
 import sys
 
-# Only os and sys (already loaded by the interpreter) before _isolate():
-# anything imported from sys.path could come from a PYTHONPATH directory.
+# Only os and sys (already loaded by the interpreter), and tpython's own constants (from
+# the package's own directory), before _isolate(): anything imported from sys.path could
+# come from a PYTHONPATH directory.
+from tpython import exit_status as status  # noqa: E402
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+EXIT_OK = status.OK
+EXIT_FAILURE = status.FAILURE
+EXIT_USAGE = status.USAGE
 
 
 def _isolate(args: "list[str]") -> None:

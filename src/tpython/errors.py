@@ -3,16 +3,17 @@
 The CLI catches :class:`Error` and prints its message as one line; each
 error has a short stable ``slug`` listed in docs/messages.md.
 """
-# No imports here, not even `from __future__`: this module is loaded by the
-# `tpython` command before it isolates itself from PYTHON* variables
-# (see tpython.cli._isolate), so it must not import anything from sys.path.
+# Only tpython's own constants are imported here, not even `from __future__`: this
+# module is loaded by the `tpython` command before it isolates itself from PYTHON*
+# variables (see tpython.cli._isolate), so it must not import anything from sys.path.
+from tpython import exit_status as status
 
 
 class Error(Exception):
     """Base of tpython's user-facing errors; the message says what and why."""
 
     slug = "error"
-    exit_status = 2
+    exit_status = status.USAGE
 
 
 class UsageError(Error):
@@ -25,21 +26,21 @@ class PolicyError(Error):
     """A policy file is missing, malformed or invalid."""
 
     slug = "policy"
-    exit_status = 78  # EX_CONFIG
+    exit_status = status.CONFIG
 
 
 class SinkError(Error):
     """A log sink is unknown, malformed or cannot be opened."""
 
     slug = "sink"
-    exit_status = 78
+    exit_status = status.CONFIG
 
 
 class LaunchRefused(Error):
     """The policy does not allow this kind of launch."""
 
     slug = "launch-refused"
-    exit_status = 2
+    exit_status = status.USAGE
 
 
 class LogFileError(Error):
@@ -52,14 +53,14 @@ class StartDenied(Error):
     """The policy denies what the interpreter itself needs before the program runs."""
 
     slug = "start-denied"
-    exit_status = 78
+    exit_status = status.CONFIG
 
 
 class NativeMissing(Error):
     """tpython's C module (the engine that makes every decision) was not built or cannot load."""
 
     slug = "native-missing"
-    exit_status = 78
+    exit_status = status.CONFIG
 
 
 TYPE_CHECKING = False

@@ -5,6 +5,7 @@ import os
 import sys
 
 from tpython import __version__
+from tpython import exit_status as status
 from tpython.errors import Error, UsageError
 
 TYPE_CHECKING = False
@@ -12,8 +13,8 @@ if TYPE_CHECKING:
     import argparse
     from typing import Optional
 
-EXIT_OK = 0
-EXIT_USAGE = 2
+EXIT_OK = status.OK
+EXIT_USAGE = status.USAGE
 
 RUN_USAGE = ("tpython run [--policy FILE|PROFILE] [--mode audit|enforce]\n"
              "            [--log SINK]... [--quiet]\n"

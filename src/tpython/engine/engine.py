@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+from tpython import exit_status as status
 from tpython.engine.attribution import Attributor
 from tpython.engine.eventargs import (
     PATH_ARGS,
@@ -100,6 +101,7 @@ class Engine:
             "move_events": tuple(sorted(MOVE_EVENTS)), "write_events": tuple(sorted(WRITE_EVENTS)),
             "write_flags": WRITE_FLAGS, "fail_closed": self.fail_closed,
             "condition_facts": condition_facts(),  # where events keep hosts, ports, programs
+            "statuses": (status.KILLED, status.NOT_FOUND),
         }
 
     def internal(self) -> ContextManager[None]:

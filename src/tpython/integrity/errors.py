@@ -1,6 +1,7 @@
 """Errors of the integrity layer."""
 from __future__ import annotations
 
+from tpython import exit_status as status
 from tpython.errors import Error
 
 
@@ -8,7 +9,7 @@ class IntegrityError(Error):
     """A manifest, key or signature cannot be used; the message names the file and why."""
 
     slug = "integrity"
-    exit_status = 78
+    exit_status = status.CONFIG
 
 
 def read_trust_file(path: str, what: str) -> bytes:

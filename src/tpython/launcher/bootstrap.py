@@ -21,6 +21,7 @@ import os
 import sys
 
 import tpython
+from tpython import exit_status as status
 from tpython import startup_bundle
 from tpython.engine import c_module
 from tpython.errors import Error, LaunchRefused, PolicyViolation, StartDenied
@@ -40,8 +41,8 @@ if TYPE_CHECKING:
 
 
 _TPYTHON_DIR = os.path.dirname(os.path.abspath(tpython.__file__)) + os.sep
-EXIT_LAUNCH_REFUSED = 2
-EXIT_CODE_REFUSED = 126  # as a shell says of a file it cannot execute
+EXIT_LAUNCH_REFUSED = status.USAGE
+EXIT_CODE_REFUSED = status.CODE_REFUSED
 INTERRUPTED = object()  # an uncaught KeyboardInterrupt: python ends itself with SIGINT
 _c_compile: Any
 try:

@@ -20,5 +20,7 @@ int tp_is_sealed(void);
 int tp_is_busy(void);
 /* -1 with PermissionError once sealed: NAME is tpython's own, not the program's to call. */
 int tp_refuse_sealed(const char *name);
+/* The exit statuses tpython ends a process with (tpython.exit_status, given at install). */
+extern int tp_status_killed, tp_status_not_found;
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "ask.h"
 #include "attrib.h"
+#include "dispatch.h"
 #include "enforce.h"
 #include "record.h"
 #include "repeats.h"
@@ -22,7 +23,7 @@ uint64_t unrecorded;
 uint64_t asks_allowed;
 
 /* [log] on_sink_failure = "fail-closed": a deny that no sink could record ends the
- * process (status 255, as a kill does), so making the log fail (a full disk) cannot
+ * process (tpython.exit_status.KILLED, as a kill does), so making the log fail (a full disk) cannot
  * be used to try denied things unseen. */
 static void
 fail_closed_exit(const char *event, const char *rule)
@@ -32,7 +33,7 @@ fail_closed_exit(const char *event, const char *rule)
              "tpython: a deny of %s (rule %s) could not be recorded by any sink; [log] on_sink_failure = "
              "\"fail-closed\": ending the process\n", event, rule && rule[0] ? rule : "default");
     chain_warn(message);
-    _exit(255);
+    _exit(tp_status_killed);
 }
 
 /* Chain and write one record of EVENT, attributed to PLACE, with its arguments RENDERED
@@ -171,7 +172,8 @@ kill_exit_record(const char *event, const char *rule)
     uint64_t denied = 0, killed = 0, counted = 0;
     char reason[512];
     snprintf(reason, sizeof reason, "killed by rule '%s' on %s", rule[0] ? rule : "default", event);
-    int rc = buf_puts(&args, "{\"status\":255,\"counted\":") || tally_json(&args, A_COUNT, &counted)
+    int rc = buf_puts(&args, "{\"status\":") || buf_u64(&args, (uint64_t)tp_status_killed)
+             || buf_puts(&args, ",\"counted\":") || tally_json(&args, A_COUNT, &counted)
              || buf_puts(&args, ",\"actions\":{\"log\":")
              || buf_u64(&args, __atomic_load_n(&logged_in_c, __ATOMIC_RELAXED))
              || tally_json(&scratch, A_DENY_C, &denied) || tally_json(&scratch, A_KILL_C, &killed)
@@ -211,7 +213,7 @@ flush_std_streams(void)
 }
 
 /* A `kill`: recorded, then (enforced) the run's tpython.exit is written and the process
- * ends with status 255, all in C: the event never proceeds, and nothing the program did
+ * ends with tpython.exit_status.KILLED, all in C: the event never proceeds, and nothing the program did
  * to tpython's Python objects runs. A record that fails does not save the process. */
 int
 kill_in_c(const char *event, PyObject *args, const Entry *entry, const char *rule_id, uint64_t *counter,
@@ -238,7 +240,7 @@ kill_in_c(const char *event, PyObject *args, const Entry *entry, const char *rul
     if (in_main) {
         flush_std_streams(); /* what the program printed so far */
     }
-    _exit(255);
+    _exit(tp_status_killed);
 }
 
 /* The `ask` of RULE_ID: asked at the terminal (ask.c; audit mode: not asked), recorded with

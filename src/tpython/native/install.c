@@ -29,6 +29,8 @@ Py_ssize_t n_shapes;
 int enforce;
 int fail_closed;
 char *policy_name;
+int tp_status_killed = 255;    /* tpython.exit_status.KILLED, given at install */
+int tp_status_not_found = 127; /* tpython.exit_status.NOT_FOUND, given at install */
 PyInterpreterState *main_interp;
 PyObject *std_streams[2];
 
@@ -242,10 +244,14 @@ build_options(PyObject *options)
     PyObject *enforce_obj = PyDict_GetItemString(options, "enforce");
     PyObject *policy_obj = PyDict_GetItemString(options, "policy");
     PyObject *fail_closed_obj = PyDict_GetItemString(options, "fail_closed");
+    PyObject *statuses = PyDict_GetItemString(options, "statuses");
     if (!shapes_obj || !stdlib || !site || !tpython_dir || !lookup || !launcher_file || !enforce_obj
-        || !policy_obj || !fail_closed_obj) {
+        || !policy_obj || !fail_closed_obj || !statuses) {
         PyErr_SetString(PyExc_KeyError, "options need shapes, stdlib, site, tpython, package_lookup, "
-                                        "launcher_file, enforce, policy, fail_closed");
+                                        "launcher_file, enforce, policy, fail_closed, statuses");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(statuses, "ii:statuses", &tp_status_killed, &tp_status_not_found)) {
         return -1;
     }
     if (conds_configure(options) < 0 /* move_events, write_events, write_flags, condition_facts */

@@ -202,7 +202,7 @@ tp_spawn_worker(PyObject *module, PyObject *args)
             fcntl(fds[i], F_SETFD, 0);
         }
         execve(base_argv[0], base_argv, envp);
-        _exit(127);
+        _exit(tp_status_not_found);
     }
     int err = errno;
     buf_free(&spec);

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 
+from tpython import exit_status as status
 from tpython.policy.settings import LogSettings
 from tpython.sinks.fields import CRITICAL, facility_code, header_token
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from typing import NoReturn, Optional
 
 
-CRITICAL_STATUS = 255
+CRITICAL_STATUS = status.KILLED
 
 
 def critical_failure(message: str, settings: Optional[LogSettings] = None) -> NoReturn:
