@@ -264,10 +264,13 @@ def test_text_is_what_pathlib_itself_gives(tp):
 
 
 def test_python_has_no_pathlib_trust_list():
-    """pathlib's text is C's alone: the Python renderer asks C (render.pathlib_text) and keeps
-    no list of trusted classes, and tpython no longer patches pathlib's import."""
-    from tpython.engine import render
+    """pathlib's text is C's alone: Python asks C (plain.pathlib_text) and keeps no list of
+    trusted classes, and tpython no longer patches pathlib's import."""
+    import importlib.util
+
+    from tpython.engine import plain
     from tpython.launcher import bootstrap
-    assert not hasattr(render, "trust_pathlib") and not hasattr(render, "_TRUSTED_PATHS")
-    assert render.pathlib_text.__module__ == "tpython._native"
+    assert importlib.util.find_spec("tpython.engine.render") is None
+    assert not hasattr(plain, "trust_pathlib") and not hasattr(plain, "_TRUSTED_PATHS")
+    assert plain.pathlib_text.__module__ == "tpython._native"
     assert "pathlib" not in Path(bootstrap.__file__).read_text()

@@ -1,6 +1,6 @@
 """`tpython.repeats` summaries: the records they stand for, and how often each happened.
 
-The native engine writes a repeated `log` record once per run and counts later
+tpython writes a repeated `log` record once per run and counts later
 occurrences in `tpython.repeats` records (src/tpython/native/repeats.c). This is
 the one reading of those summaries: analysis weighs each item by its count
 (:class:`.stream.LogStream`), `tpython log show` prints one line per item.

@@ -1,4 +1,4 @@
-"""The recorder of the native engine: the chain and the JSONL files are C's.
+"""The run's recorder: the chain and the JSONL files are C's.
 
 :class:`NativeRecorder` keeps the :class:`~tpython.engine.recorder.Recorder`
 interface. Records are numbered, hashed and written to the JSONL files by

@@ -44,11 +44,7 @@ _TPYTHON_DIR = os.path.dirname(os.path.abspath(tpython.__file__)) + os.sep
 EXIT_LAUNCH_REFUSED = status.USAGE
 EXIT_CODE_REFUSED = status.CODE_REFUSED
 INTERRUPTED = object()  # an uncaught KeyboardInterrupt: python ends itself with SIGINT
-_c_compile: Any
-try:
-    from tpython._native import compile_source as _c_compile
-except ImportError:  # the Python engine's platforms
-    _c_compile = None
+from tpython._native import compile_source as _c_compile  # noqa: E402
 
 
 def _die(message: str, status: int) -> NoReturn:
@@ -184,9 +180,8 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
                         after_in_child=engine.after_fork_in_child)
     patches = {
         "socket": lambda module: guards.audit_name_resolution(module.socket, sys.audit),
-        "multiprocessing.util": children.make_mp_patch(
-            spec.policy_json, lambda: engine.recorder.run, engine.internal, start_loader_env,
-            engine.emit_internal, spec.manifest_sha256, engine.worker_starter()),
+        "multiprocessing.util": children.make_mp_patch(start_loader_env, engine.emit_internal,
+                                                       engine.worker_starter()),
     }
     for name in [n for n in patches if n in sys.modules]:  # already imported during start-up
         patches.pop(name)(sys.modules[name])
@@ -200,7 +195,7 @@ def _start(spec: LaunchSpec, policy: Policy, in_launcher: bool) -> tuple[Engine,
         engine.exit_hooks.clear()  # the refusal is the one line the user sees
         engine.finish(EXIT_LAUNCH_REFUSED)
         _die(str(exc), EXIT_LAUNCH_REFUSED)
-    # 7. Seal (the native engine takes no more orders from Python), then site, under the hook.
+    # 7. Seal (C takes no more orders from Python), then site, under the hook.
     engine.configure_workers(spec.policy_json, spec.manifest_sha256, interpreter_argv(sys.executable),
                              start_loader_env)
     main_is_package = _main_is_package(spec.target, engine)
@@ -232,12 +227,7 @@ def _install_open_code(config: dict[str, Any], engine: Engine, quiet: bool) -> d
     if not quiet:
         import tpython.logs.summary  # noqa: F401  (what tpython imports at exit, before the hook checks it)
 
-    def record(args_json: str) -> None:  # where C keeps no record chain: the Python engine
-        import json
-
-        engine.emit_internal("tpython.integrity", json.loads(args_json), "deny", rule="integrity")
-
-    native.install_open_code(config, CodeRefused, CacheRefused, record)
+    native.install_open_code(config, CodeRefused, CacheRefused)
     close_sourceless_gap()
     bits = native.securebits()
     available = native.execve_check_available(sys.executable)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import sys
 
-from tpython.launcher.spec import ENV_VAR, LaunchSpec, Target, interpreter_argv
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
@@ -102,14 +100,12 @@ class _environment:  # noqa: N801 - used as a function: `with _environment(...)`
         os.environ.update(self.saved)
 
 
-def make_mp_patch(policy_json: str, current_run: Callable[[], str], internal: Callable[[], Any],
-                  start_loader_env: dict[str, str], record: Callable[[str, dict[str, Any]], None],
-                  manifest_sha256: Optional[str] = None,
-                  start_worker: Optional[Callable[[str, list[str], tuple[int, ...]], int]] = None,
-                  ) -> Callable[[ModuleType], None]:
-    """The patch for `multiprocessing.util`: its interpreters start through tpython,
-    as this interpreter (never the program's path object), with the loader
-    variables tpython itself started with (never ones the program set since)."""
+def make_mp_patch(start_loader_env: dict[str, str], record: Callable[[str, dict[str, Any]], None],
+                  start_worker: Callable[[str, list[str], tuple[int, ...]], int]) -> Callable[[ModuleType], None]:
+    """The patch for `multiprocessing.util`: its interpreters start through tpython, as
+    this interpreter (never the program's path object), by C (START_WORKER: native/spawn.c,
+    with the policy, manifest and loader variables frozen at start, and this run as the
+    parent)."""
 
     def patch(util: ModuleType) -> None:
         original = util.spawnv_passfds
@@ -120,18 +116,11 @@ def make_mp_patch(policy_json: str, current_run: Callable[[], str], internal: Ca
                 at = argv.index("-c")
                 program = argv[at + 1] if at + 1 < len(argv) else ""
                 if isinstance(program, str) and program.startswith(MP_PROGRAM_PREFIXES):
-                    spec = LaunchSpec(policy_json, Target("command", program, tuple(argv[at + 2:])),
-                                      quiet=True, parent_run=current_run(), internal="multiprocessing",
-                                      manifest_sha256=manifest_sha256)
                     changed = sorted(k for k in set(loader_environment()) | set(start_loader_env)
                                      if os.environ.get(k) != start_loader_env.get(k))
                     record("tpython.spawn", {"program": program[:200], "args": argv[at + 2:][:16],
                                              "reset_environment": changed})
-                    if start_worker is not None:  # the native engine: C starts it from what it froze
-                        return start_worker(program, argv[at + 2:], tuple(passfds))
-                    with internal(), _environment(start_loader_env, LOADER_VARIABLES), \
-                            _environment({ENV_VAR: spec.to_env()}, (ENV_VAR,)):
-                        return original(os.fsencode(sys.executable), interpreter_argv(sys.executable), passfds)
+                    return start_worker(program, argv[at + 2:], tuple(passfds))
             return original(path, args, passfds)
 
         spawnv_passfds.__doc__ = original.__doc__

@@ -39,7 +39,6 @@ static TrustConfig config;
 static PyObject *bytes_io;       /* _io.BytesIO */
 static PyObject *code_refused;   /* tpython.integrity.hook.CodeRefused (an ImportError) */
 static PyObject *cache_refused;  /* tpython.integrity.hook.CacheRefused (a PermissionError) */
-static PyObject *record_python;  /* record(args_json): where C keeps no record chain (the Python engine) */
 static PyInterpreterState *main_interp;
 
 const TrustConfig *
@@ -49,7 +48,7 @@ trust_installed(void)
 }
 
 int
-code_checks_install(PyObject *trust, PyObject *code_cls, PyObject *cache_cls, PyObject *record)
+code_checks_install(PyObject *trust, PyObject *code_cls, PyObject *cache_cls)
 {
     if (installed) {
         PyErr_SetString(PyExc_RuntimeError, "tpython's integrity checks are already installed");
@@ -58,8 +57,8 @@ code_checks_install(PyObject *trust, PyObject *code_cls, PyObject *cache_cls, Py
     if (!PyType_Check(code_cls) || !PyType_IsSubtype((PyTypeObject *)code_cls, (PyTypeObject *)PyExc_ImportError)
         || !PyType_Check(cache_cls)
         || !PyType_IsSubtype((PyTypeObject *)cache_cls, (PyTypeObject *)PyExc_PermissionError)
-        || (record != Py_None && !PyCallable_Check(record))) {
-        PyErr_SetString(PyExc_TypeError, "install_open_code(config, CodeRefused, CacheRefused, record=None)");
+        ) {
+        PyErr_SetString(PyExc_TypeError, "install_open_code(config, CodeRefused, CacheRefused)");
         return -1;
     }
     PyObject *io = PyImport_ImportModule("_io");
@@ -74,10 +73,6 @@ code_checks_install(PyObject *trust, PyObject *code_cls, PyObject *cache_cls, Py
     code_refused = code_cls;
     Py_INCREF(cache_cls);
     cache_refused = cache_cls;
-    if (record != Py_None) {
-        Py_INCREF(record);
-        record_python = record;
-    }
     main_interp = PyInterpreterState_Get();
     installed = 1;
     return 0;
@@ -276,17 +271,12 @@ json_member(Buf *b, const char *key, PyObject *value)
 }
 
 /* The tpython.integrity record, from C: into the chain (and its Python sinks, from the
- * main interpreter), or, where C keeps no chain (the Python engine), to record(). */
+ * main interpreter). Before the chain starts there is nothing to record into: refused
+ * all the same. */
 static void
 record_refusal(const Buf *args, int in_main)
 {
     if (!chain_is_ready()) {
-        PyObject *text = in_main && record_python != NULL ? PyUnicode_FromStringAndSize(args->data, (Py_ssize_t)args->len)
-                                                          : NULL;
-        PyObject *r = text == NULL ? NULL : PyObject_CallOneArg(record_python, text);
-        Py_XDECREF(text);
-        Py_XDECREF(r);
-        PyErr_Clear(); /* refused all the same */
         return;
     }
     int feed = in_main && chain_has_listener();

@@ -9,7 +9,7 @@
 
 #define COND_APPLIES 1
 #define COND_NOT 0
-#define COND_PYTHON -1 /* only the Python engine can tell (no exception set) */
+#define COND_PYTHON -1 /* a fact C cannot read: decided as unknown (no exception set) */
 #define COND_UNKNOWN -2 /* a fact C cannot know: the condition decides so as never to open a hole */
 
 typedef struct CondSet CondSet;

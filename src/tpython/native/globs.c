@@ -1,7 +1,7 @@
 /* Globs for rule conditions (paths, module, caller, host and executable names), matched in C.
  *
  * Globs arrive as tokens made by tpython.policy.patterns.native_glob_tokens and are
- * matched by a small NFA over the text's code points (the Python engine matches the
+ * matched by a small NFA over the text's code points (the policy loader matches the
  * same tokens as a regular expression): `?` and `*` stay within one component, `**`
  * crosses them, `**` followed by `/` is zero or more whole components, and a class is
  * a set of code point ranges. A name glob arrives as the path glob that means the same.
@@ -286,7 +286,7 @@ globs_any(const GlobList *list, PyObject *str)
 }
 
 /* glob_match(tokens, text) -> True or False: the matcher alone, for the tests that
- * hold it to the Python engine's regexes. */
+ * hold it to the policy loader's regexes. */
 PyObject *
 tp_glob_match(PyObject *module, PyObject *args)
 {

@@ -107,7 +107,7 @@ rotation_lock(FdSink *sink)
     return fd;
 }
 
-/* Rotation by size (tpython.sinks.jsonl does the same for the Python engine): when LEN
+/* Rotation by size (tpython.sinks.jsonl does the same for the launcher's records before the boot): when LEN
  * more bytes would take the file past rotate_bytes, PATH.i becomes PATH.i+1 (the
  * oldest beyond `keep` is overwritten), PATH becomes PATH.1, and a new PATH is begun,
  * one process at a time (rotation_lock); one that finds PATH is no longer its file

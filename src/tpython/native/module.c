@@ -1,6 +1,6 @@
-/* tpython._native: the native engine's audit hook, the open_code hook, and
- * the kernel's exec checks. Built by setup.py; optional (tpython falls back to
- * the Python engine, and reports which one runs).
+/* tpython._native: the engine that decides every audit event, the open_code hook, and
+ * the kernel's exec checks. Built by setup.py; required (tpython run refuses to start
+ * without it, naming what is missing).
  *
  * Doing any of this from Python through ctypes would leave ctypes loaded in
  * the watched interpreter, where it would hand the program unaudited native
@@ -61,7 +61,7 @@ static PyMethodDef methods[] = {
      "spawn_worker(program, args, passfds, parent_run) -> pid: a multiprocessing worker started through "
      "tpython's bootstrap with the frozen policy."},
     {"install_open_code", tp_install_open_code, METH_VARARGS,
-     "install_open_code(config, CodeRefused, CacheRefused, record=None): C's checks as CPython's open_code hook "
+     "install_open_code(config, CodeRefused, CacheRefused): C's checks as CPython's open_code hook "
      "and the audit hook's integrity guard (once per process; config: max_size, kernel_check, require, xattr, "
      "manifest: None or (path, {real path: sha256}))."},
     {"check_code", tp_check_code, METH_VARARGS,
@@ -125,7 +125,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "tpython._native",
-    "tpython's native engine: audit hook, open_code hook, exec checks.", -1, methods,
+    "tpython's engine: audit hook, open_code hook, exec checks.", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

@@ -470,10 +470,10 @@ tp_net_send_memfd(PyObject *module, PyObject *args)
 }
 
 /* ---- the JSONL sink's file calls ---------------------------------------------
- * What the Python engine's JSONL sink does to its files besides writing (reopening
+ * What the launcher's JSONL sink does to its files besides writing (reopening
  * the log, rotating it under a lock, taking back a torn line) raises audit events
  * through os and fcntl (open, os.rename, fcntl.flock, os.truncate); these do not.
- * The native engine's JSONL files are C's own (record.c). */
+ * The run's JSONL files are C's own (record.c, jsonl.c). */
 
 /* sink_open(path, flags, mode) -> fd */
 PyObject *

@@ -67,21 +67,20 @@ tpython_open_code(PyObject *path, void *user_data)
     return code_checks_open(path);
 }
 
-/* install_open_code(config, CodeRefused, CacheRefused, record=None): see module.c. */
+/* install_open_code(config, CodeRefused, CacheRefused): see module.c. */
 PyObject *
 tp_install_open_code(PyObject *module, PyObject *args)
 {
     (void)module;
-    PyObject *config, *code_refused, *cache_refused, *record = Py_None;
-    if (!PyArg_ParseTuple(args, "O!OO|O:install_open_code", &PyDict_Type, &config, &code_refused, &cache_refused,
-                          &record)) {
+    PyObject *config, *code_refused, *cache_refused;
+    if (!PyArg_ParseTuple(args, "O!OO:install_open_code", &PyDict_Type, &config, &code_refused, &cache_refused)) {
         return NULL;
     }
     if (installed || tp_is_sealed()) {
         PyErr_SetString(PyExc_RuntimeError, "tpython's open_code hook is already installed");
         return NULL;
     }
-    if (code_checks_install(config, code_refused, cache_refused, record) < 0) {
+    if (code_checks_install(config, code_refused, cache_refused) < 0) {
         return NULL;
     }
     const TrustConfig *trust = trust_installed();

@@ -1,6 +1,6 @@
 /* Facts about the files an event names, for `path` and `write` conditions.
  *
- * The same facts as the Python engine (tpython.engine.facts.event_paths / is_write):
+ * The same facts the log analysis reads from logged values (tpython.engine.facts.event_paths / is_write):
  * each path argument made absolute from its dir_fd or the working directory, and
  * its real path. Whatever C cannot work out exactly the way Python would (an
  * argument of another type, a path whose real path realpath(3) cannot give, a

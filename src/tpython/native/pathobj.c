@@ -37,7 +37,7 @@ static PyObject *ref_fspath, *ref_str; /* PurePath.__fspath__ and __str__ as the
 static PyObject *verified[VERIFIED];   /* code objects found equal to one of them (references) */
 static int n_verified;
 static PyObject *s_fspath, *s_dunder_str, *s_str, *s_windows;
-static char *own_dirs[8]; /* the standard library's directories, for the Python engine (pathlib_configure) */
+static char *own_dirs[8]; /* the standard library's directories (pathlib_configure) */
 static int n_own_dirs;
 #if PY_VERSION_HEX >= 0x030C0000
 static PyObject *s_raw_paths;
@@ -89,7 +89,7 @@ const_code(PyObject *code, const char *name)
 }
 
 /* The I-th standard library directory, with a trailing slash: attrib's (the native
- * engine's), else those the Python engine gave; NULL past the last. */
+ * engine's), else those pathlib_configure gave; NULL past the last. */
 static const char *
 stdlib_dir(int i)
 {
@@ -564,8 +564,8 @@ pathobj_text(PyObject *v)
 }
 
 /* pathlib_configure(stdlib_dirs) -> bool: the directories (without a trailing slash) where
- * the Python engine finds the standard library; set once, before the program runs, and
- * never after the native engine is sealed or has its own (False: refused). */
+ * the engine finds the standard library; set once, before the program runs, and
+ * never after the engine is sealed or has its own (False: refused). */
 PyObject *
 tp_pathlib_configure(PyObject *module, PyObject *dirs)
 {

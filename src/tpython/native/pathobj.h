@@ -13,7 +13,7 @@ PyObject *pathobj_text(PyObject *v);
 void pathobj_remember(void);
 /* pathlib_text(value) -> str or None: pathobj_text for Python (the Python renderer). */
 PyObject *tp_pathlib_text(PyObject *module, PyObject *value);
-/* pathlib_configure(stdlib_dirs) -> bool: where the Python engine's standard library is (once). */
+/* pathlib_configure(stdlib_dirs) -> bool: where the standard library is (once). */
 PyObject *tp_pathlib_configure(PyObject *module, PyObject *dirs);
 
 #endif

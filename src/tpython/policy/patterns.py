@@ -10,7 +10,7 @@ Patterns are compiled with the policy, before the hooks are installed, with
 string methods where they suffice: `re` is imported only when a glob needs a
 regular expression, and then when it is first matched; `ipaddress` when a
 host entry is an address. So the built-in profiles start without either (the
-native engine matches their globs in C, and `arg` patterns with PCRE2).
+engine matches their globs in C, and `arg` patterns with PCRE2).
 """
 from __future__ import annotations
 
@@ -263,7 +263,7 @@ def compile_globs(patterns: list[str], *, path: bool) -> Callable[[str], bool]:
     (event names such as ``ctypes.*``), are matched with string methods; the rest
     become one regular expression (always valid: glob_to_regex escapes everything
     else), compiled when the matcher first needs it, since `re` and compiling a
-    profile's globs cost milliseconds that most runs never spend (the native engine
+    profile's globs cost milliseconds that most runs never spend (the engine
     matches path globs in C)."""
     if not patterns:
         raise PatternError("empty list of patterns")
@@ -335,15 +335,8 @@ def parse_port(entry: object) -> tuple[int, int]:
 def compile_arg_regex(pattern: str) -> Any:
     """An `arg` pattern compiled by PCRE2 (tpython._native.Regex: ``.search(text)``);
     PatternError with PCRE2's own message when it refuses the pattern."""
-    try:
-        from tpython._native import Regex
-    except ImportError:  # the Python engine's platforms, without the extension: `re`
-        import re
+    from tpython._native import Regex
 
-        try:
-            return re.compile(pattern)
-        except re.error as exc:
-            raise PatternError(f"bad regex {pattern!r}: {exc}") from None
     try:
         return Regex(pattern)
     except ValueError as exc:

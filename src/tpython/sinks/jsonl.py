@@ -13,7 +13,7 @@ descriptor would not do: flock locks belong to the open file description,
 which fork shares, so parent and child would both hold it); one that finds
 PATH is no longer its file reopens it. Records go on numbering
 and chaining across the files (``tpython log verify`` takes the set). The
-native engine does the same in C (native/record.c). Opening, renaming,
+engine does the same in C (native/record.c). Opening, renaming,
 locking and truncating go through :mod:`tpython.sinks.wire`, so the sink's
 own file work raises no audit event.
 """
