@@ -50,6 +50,7 @@ import tpython
 {route}
 subprocess._fork_exec = m.fork_exec  # subprocess calls it with the arguments of this version
 subprocess._posixsubprocess = m
+subprocess._USE_POSIX_SPAWN = False  # 3.13 would take os.posix_spawn (an event of its own)
 try:
     subprocess.run([{TOUCH!r}, "pwned"])
 except tpython.PolicyViolation as exc:
