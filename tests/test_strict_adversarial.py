@@ -1110,7 +1110,7 @@ def find_engine():
         for patch in getattr(finder, 'patches', {}).values():
             for cell in patch.__closure__ or ():
                 v = cell.cell_contents
-                if getattr(v, '__name__', '') == 'internal':
+                if getattr(v, '__name__', '') in ('internal', 'emit_internal'):
                     return v.__self__
     raise LookupError('no engine via sys.meta_path')
 """
