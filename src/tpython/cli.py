@@ -35,6 +35,14 @@ def main(argv: "list[str] | None" = None, base_sys_path: "list[str] | None" = No
     args_list = list(sys.argv[1:] if argv is None else argv)
     if argv is None:
         _isolate(args_list)
+    from tpython.engine import c_module
+    from tpython.errors import NativeMissing
+
+    try:  # every command needs it (decisions, the record chain's SHA-256): one line without it
+        c_module.load()
+    except NativeMissing as exc:
+        sys.stderr.write(f"tpython: {exc}\n")
+        return exc.exit_status
     from tpython.commands.dispatch import dispatch
 
     return dispatch(args_list, base_sys_path)
