@@ -239,3 +239,50 @@ def test_a_program_list_that_answers_otherwise_when_executed_is_unknown(tp):
     r = tp("run", "--quiet", "--policy", "policy.toml", "app.py")
     assert not (tp.cwd / "pwned").exists(), (r.out, r.err)
     assert "denied" in r.out and r.events("_posixsubprocess.fork_exec")[-1]["action"] == "deny"
+
+
+DENY_EVIL_PROGRAM = """
+version = 1
+extends = "default"
+
+[[rules]]
+id = "no-evil"
+events = ["subprocess.Popen", "_posixsubprocess.fork_exec", "os.exec", "os.posix_spawn", "os.spawn", "os.system"]
+action = "deny"
+when = { executable = ["EVIL/prog"] }
+"""
+
+CHDIR_WHILE_CONVERTING = """
+import os, subprocess
+class Arg:
+    def __fspath__(self):
+        os.chdir("evil")  # runs while fork_exec's arguments are converted
+        return "x"
+try:
+    subprocess.run(["./prog", Arg()])
+    print("ran")
+except PermissionError:
+    print("denied")
+"""
+
+
+def test_program_code_run_while_fork_exec_converts_its_arguments_comes_before_the_decision(tp):
+    """Found by attacking our own build: a path object's __fspath__ in the argument list ran
+    inside fork_exec after the decision and moved the working directory, so `./prog` ran
+    from another directory than the one decided on. C converts the arguments first."""
+    import subprocess as sp
+
+    if not hasattr(sp, "_fork_exec") or not hasattr(sp, "_USE_POSIX_SPAWN"):
+        pytest.skip("this subprocess has no _fork_exec")
+    for where, marker in (("evil", "pwned"), ("", "harmless")):
+        d = tp.cwd / where if where else tp.cwd
+        d.mkdir(exist_ok=True)
+        prog = d / "prog"
+        prog.write_text(f"#!/bin/sh\\ntouch {tp.cwd / marker}\\n")
+        prog.chmod(0o755)
+    tp.policy(DENY_EVIL_PROGRAM.replace("EVIL", str(tp.cwd / "evil")))
+    tp.script("import subprocess\nsubprocess._USE_POSIX_SPAWN = False\n" + CHDIR_WHILE_CONVERTING)
+    r = tp("run", "--quiet", "--policy", "policy.toml", "app.py")
+    assert not (tp.cwd / "pwned").exists(), (r.out, r.err)
+    assert "denied" in r.out, (r.out, r.err)
+    assert r.events("_posixsubprocess.fork_exec")[-1]["rule"] == "no-evil"

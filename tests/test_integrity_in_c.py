@@ -244,3 +244,68 @@ def test_the_program_cannot_reconfigure_the_checks_or_write_refusals(vouched):
     assert "check_code refused: tpython: check_code is tpython's own" in r.out and "evil refused" in r.out
     [record] = r.events("tpython.integrity")  # evil.py's, not one the program asked for
     assert record["args"]["path"] == str(tp.cwd / "app" / "evil.py") and "event" not in record["args"]
+
+
+def test_an_extension_under_any_name_or_a_str_subclass_is_checked(vouched):
+    """Found by attacking our own build: a file loaded as an extension module whose name
+    ends in no extension suffix, or named by a str subclass, was loaded unchecked."""
+    tp = vouched(ATTACK + "import importlib.machinery as m, importlib.util, shutil, sys\n"
+                          "class S(str):\n    pass\n"
+                          "odd = sys.argv[1] + '.bin'\n"
+                          "shutil.copy(sys.argv[1], odd)\n"
+                          "for name, path in (('odd', odd), ('sub', S(sys.argv[1]))):\n"
+                          "    spec = importlib.util.spec_from_loader('xxlimited', m.ExtensionFileLoader('xxlimited', path),"
+                          " origin=path)\n"
+                          "    try:\n        module = importlib.util.module_from_spec(spec)\n"
+                          "        print('LOADED', name)\n"
+                          "    except ImportError as exc:\n        print('refused:', name, type(exc).__name__)\n")
+    ext = _extension_copy(tp)
+    r = _run(tp, str(ext))
+    assert r.rc == 0, r.err
+    assert "LOADED" not in r.out and "refused: odd CodeRefused" in r.out and "refused: sub CodeRefused" in r.out
+    refused = {x["args"]["path"] for x in r.events("tpython.integrity") if x["args"].get("event") == "import"}
+    assert {str(ext), str(ext) + ".bin"} <= refused
+
+
+def test_code_unmarshalled_from_a_file_is_refused_under_require(vouched):
+    """marshal.load's event carries no data to check: under require = true it is refused."""
+    tp = vouched(ATTACK + "import marshal, sys\n"
+                          "with open(sys.argv[1] + '.bin', 'wb') as f:\n"
+                          "    marshal.dump(compile(open(sys.argv[1]).read(), '<x>', 'exec'), f)\n"
+                          "try:\n    exec(marshal.load(open(sys.argv[1] + '.bin', 'rb')))\n"
+                          "except ImportError as exc:\n    print('refused:', type(exc).__name__)\n")
+    r = _run(tp, str(tp.cwd / "app" / "evil.py"))
+    assert r.rc == 0, r.err
+    assert "EVIL RAN" not in r.out and "refused: CodeRefused" in r.out
+    assert "marshal.load" in {x["args"].get("event") for x in r.events("tpython.integrity")}
+
+
+DUP2 = """
+import os, sys
+null = os.open("/dev/null", os.O_WRONLY)
+for fd in range(3, 1024):
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        continue
+    if target.endswith("audit.jsonl"):
+        os.dup2(null, fd)
+try:
+    os.system("touch pwned")
+except PermissionError:
+    print("denied")
+"""
+
+
+def test_a_denial_reaches_the_log_after_the_program_dup2s_over_its_descriptor(tp):
+    """Found by attacking our own build: dup2 of /dev/null over the log's descriptor (no
+    audit event) hid the denials while the writes succeeded. A block's record checks the
+    descriptor is still the log's file, and writes to the file again."""
+    tp.policy('version = 1\nextends = "default"\n[[rules]]\nid = "no-system"\nevents = ["os.system"]\n'
+              'action = "deny"\n')
+    tp.script(DUP2)
+    r = tp("run", "--quiet", "--policy", "policy.toml", "app.py")
+    assert r.rc == 0 and "denied" in r.out, (r.out, r.err)
+    assert not (tp.cwd / "pwned").exists()
+    assert [x["rule"] for x in r.events("os.system")] == ["no-system"]
+    assert len(r.events("tpython.exit")) == 1  # written after it, to the log's file too

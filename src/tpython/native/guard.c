@@ -34,8 +34,6 @@
 #define CODE_TYPE 'c' /* marshal's TYPE_CODE; the high bit is FLAG_REF */
 
 static int active;
-static char **suffixes; /* the extension-module suffixes (importlib.machinery.EXTENSION_SUFFIXES) */
-static Py_ssize_t n_suffixes;
 static PyObject *frozen_codes;   /* the frozen importer's code objects (a tuple) */
 static PyObject *frames_removed; /* importlib._bootstrap._call_with_frames_removed's code */
 
@@ -82,29 +80,6 @@ capture_frozen_codes(void)
     return rc;
 }
 
-static int
-capture_suffixes(void)
-{
-    PyObject *imp = PyImport_ImportModule("_imp");
-    PyObject *list = imp ? PyObject_CallMethod(imp, "extension_suffixes", NULL) : NULL;
-    Py_XDECREF(imp);
-    if (list == NULL || !PyList_Check(list)) {
-        Py_XDECREF(list);
-        return -1;
-    }
-    n_suffixes = PyList_GET_SIZE(list);
-    suffixes = calloc((size_t)(n_suffixes ? n_suffixes : 1), sizeof(char *));
-    for (Py_ssize_t i = 0; suffixes != NULL && i < n_suffixes; i++) {
-        const char *s = PyUnicode_Check(PyList_GET_ITEM(list, i)) ? PyUnicode_AsUTF8(PyList_GET_ITEM(list, i)) : NULL;
-        if (s == NULL || (suffixes[i] = strdup(s)) == NULL) {
-            Py_DECREF(list);
-            return -1;
-        }
-    }
-    Py_DECREF(list);
-    return suffixes == NULL ? -1 : 0;
-}
-
 int
 guard_install(void)
 {
@@ -112,7 +87,7 @@ guard_install(void)
         PyErr_SetString(PyExc_RuntimeError, "the guard is installed once, after the checks");
         return -1;
     }
-    if (capture_suffixes() < 0 || capture_frozen_codes() < 0) {
+    if (capture_frozen_codes() < 0) {
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_RuntimeError, "tpython: the import system's parts cannot be found");
         }
@@ -183,13 +158,6 @@ check_path(PyObject *path, const char *event, int cannot_read)
     }
     verdict_clear(&v);
     return rc;
-}
-
-static int
-ends_with(const char *s, size_t n, const char *suffix)
-{
-    size_t k = strlen(suffix);
-    return n >= k && memcmp(s + n - k, suffix, k) == 0;
 }
 
 static int
@@ -363,19 +331,23 @@ guard(const char *event, PyObject *args, PyFrameObject *frame)
 {
     Py_ssize_t n = PyTuple_Check(args) ? PyTuple_GET_SIZE(args) : 0;
     if (strcmp(event, "import") == 0) {
-        PyObject *filename = n > 1 ? PyTuple_GET_ITEM(args, 1) : NULL;
-        Py_ssize_t len;
-        const char *text = filename && PyUnicode_CheckExact(filename) ? PyUnicode_AsUTF8AndSize(filename, &len) : NULL;
-        if (text == NULL) {
-            PyErr_Clear();
+        /* Only an extension module's load names a file (_imp.create_dynamic: its spec's
+         * origin, whatever it ends with): that file is checked before dlopen. A name that
+         * is not text (an object with __fspath__) could name another file at the load:
+         * refused. */
+        PyObject *filename = n > 1 ? PyTuple_GET_ITEM(args, 1) : Py_None;
+        if (filename == Py_None) {
             return 0;
         }
-        for (Py_ssize_t i = 0; i < n_suffixes; i++) {
-            if (ends_with(text, (size_t)len, suffixes[i])) {
-                return check_path(filename, event, 0);
-            }
+        if (!PyUnicode_Check(filename)) {
+            PyErr_SetString(PyExc_ImportError, "tpython: refused to load an extension module named by a "
+                                               "value that is not text");
+            return -1;
         }
-        return 0;
+        PyObject *text = PyUnicode_FromObject(filename); /* a str subclass: its text, no methods */
+        int rc = text != NULL ? check_path(text, event, 0) : -1;
+        Py_XDECREF(text);
+        return rc;
     }
     if (!trust_installed()->require) {
         return 0;
@@ -394,6 +366,10 @@ guard(const char *event, PyObject *args, PyFrameObject *frame)
         }
         return known(PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), NULL, "unmarshalled code", event);
     }
+    if (strcmp(event, "marshal.load") == 0) { /* from a file: its bytes are not in the event */
+        return refuse_text("<marshal.load>", "data unmarshalled from a file cannot be checked (require = true)",
+                           event);
+    }
     return 0;
 }
 
@@ -410,7 +386,7 @@ tp_guard(const char *event, PyObject *args)
         return 0;
     }
     if (strcmp(event, "import") != 0 && strcmp(event, "compile") != 0 && strcmp(event, "marshal.loads") != 0
-        && strcmp(event, "ctypes.dlopen") != 0) {
+        && strcmp(event, "marshal.load") != 0 && strcmp(event, "ctypes.dlopen") != 0) {
         return 0;
     }
     /* Plain system calls (no audit events); the hook never stands aside meanwhile: a

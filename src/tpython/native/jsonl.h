@@ -19,7 +19,9 @@ void jsonl_set_warn_fd(int fd);
 int jsonl_any_lost(void);
 int jsonl_put_lost(Buf *line, int *first);
 /* LINE to every file; how many took it (a file that did not counts it as lost). */
-int jsonl_write(const char *line, size_t len);
+/* LINE to every file; VERIFY: first make sure each descriptor is still its file (a
+ * block's record: the program may have put another file on the descriptor). */
+int jsonl_write(const char *line, size_t len, int verify);
 /* A forked child's new run: no file has lost anything in it yet. */
 void jsonl_restart(void);
 /* {name: n} of the records each file missed since its last one, and in the whole run. */

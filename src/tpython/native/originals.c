@@ -94,33 +94,164 @@ tp_builtin_def(PyObject *function, const char *name, int flags)
 
 static PyCFunction fork_exec_original; /* never exposed: only the wrappers call it */
 
-/* The audit event of CPython 3.14: (executable_list, args, env); env is the 6th argument. */
+/* A plain text: an exact str or bytes as itself; a subclass as an exact copy; a path
+ * object through its __fspath__ (run here, before the decision), then the same. NULL
+ * with the error (what the original would refuse, it refuses). */
+static PyObject *
+plain_text(PyObject *item)
+{
+    if (PyUnicode_CheckExact(item) || PyBytes_CheckExact(item)) {
+        Py_INCREF(item);
+        return item;
+    }
+    PyObject *path = PyOS_FSPath(item);
+    if (path == NULL) {
+        return NULL;
+    }
+    PyObject *plain = PyUnicode_Check(path) ? PyUnicode_FromObject(path)
+                      : PyBytes_FromStringAndSize(PyBytes_AS_STRING(path), PyBytes_GET_SIZE(path));
+    Py_DECREF(path);
+    return plain;
+}
+
+/* A sequence of paths or texts as a new list of plain texts (plain_text), read once. */
+static PyObject *
+as_plain_list(PyObject *seq)
+{
+    PyObject *fast = PySequence_Fast(seq, "tpython: fork_exec: a sequence is needed");
+    if (fast == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+        PyObject *item = plain_text(PySequence_Fast_GET_ITEM(fast, i));
+        if (item == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, i, item);
+    }
+    Py_DECREF(fast);
+    return out;
+}
+
+/* The arguments fork_exec reads paths and texts from (args 0, cwd 4, env 5: the same
+ * positions from 3.9 to 3.13), made plain texts BEFORE the audit event: what the
+ * program's code does while converting (a path object's __fspath__ may chdir or change a
+ * list) happens before the decision, and the original receives exactly the bytes that
+ * were decided on (exact str and bytes, which the original reads without running any
+ * code), so no code of the program runs between the decision and the exec.
+ * The executable list must already be bytes (the original's own rule). Returns a new
+ * array in CONVERTED (its objects owned) or -1. */
+static int
+convert_fork_exec(PyObject *const *args, Py_ssize_t nargs, PyObject **converted)
+{
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        converted[i] = args[i];
+        Py_INCREF(args[i]);
+    }
+    static const int SEQUENCES[] = {0, 5};
+    for (int k = 0; k < 2; k++) {
+        int i = SEQUENCES[k];
+        if (i < nargs && args[i] != Py_None) {
+            PyObject *list = as_plain_list(args[i]);
+            if (list == NULL) {
+                return -1;
+            }
+            Py_SETREF(converted[i], list);
+        }
+    }
+    if (nargs > 4 && args[4] != Py_None) {
+        PyObject *cwd = NULL;
+        if (!PyUnicode_FSConverter(args[4], &cwd)) { /* bytes: how the program is shown joined to it */
+            return -1;
+        }
+        Py_SETREF(converted[4], cwd);
+    }
+    return 0;
+}
+
+/* The audit event of CPython 3.14: (executable_list, args, env). A relative program with a
+ * cwd given is shown joined to that cwd: where exec finds it in the child. */
 static int
 audit_fork_exec(PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs < 2) {
         return 0; /* the original says what is missing */
     }
-    return PySys_Audit("_posixsubprocess.fork_exec", "OOO", args[1], args[0], nargs > 5 ? args[5] : Py_None);
+    PyObject *programs = args[1];
+    PyObject *joined = NULL;
+    if (nargs > 4 && PyBytes_Check(args[4]) && (PyList_Check(programs) || PyTuple_Check(programs))) {
+        PyObject *fast = PySequence_Fast(programs, "");
+        Py_ssize_t n = fast != NULL ? PySequence_Fast_GET_SIZE(fast) : 0;
+        joined = fast != NULL ? PyList_New(n) : NULL;
+        for (Py_ssize_t i = 0; joined != NULL && i < n; i++) {
+            PyObject *program = PySequence_Fast_GET_ITEM(fast, i);
+            PyObject *item = PyBytes_Check(program) && PyBytes_AS_STRING(program)[0] != '/'
+                             ? PyBytes_FromFormat("%s/%s", PyBytes_AS_STRING(args[4]), PyBytes_AS_STRING(program))
+                             : (Py_INCREF(program), program);
+            if (item == NULL) {
+                Py_CLEAR(joined);
+                break;
+            }
+            PyList_SET_ITEM(joined, i, item);
+        }
+        Py_XDECREF(fast);
+        if (joined == NULL) {
+            return -1;
+        }
+    }
+    int rc = PySys_Audit("_posixsubprocess.fork_exec", "OOO", joined != NULL ? joined : programs, args[0],
+                         nargs > 5 ? args[5] : Py_None);
+    Py_XDECREF(joined);
+    return rc;
+}
+
+static PyObject *
+call_converted(PyObject *self, PyObject *const *args, Py_ssize_t nargs, int fastcall)
+{
+    PyObject *small[32], **converted = nargs <= 32 ? small : PyMem_Malloc((size_t)nargs * sizeof(PyObject *));
+    if (converted == NULL) {
+        return PyErr_NoMemory();
+    }
+    PyObject *result = NULL;
+    if (convert_fork_exec(args, nargs, converted) == 0 && audit_fork_exec(converted, nargs) == 0) {
+        if (fastcall) {
+            result = ((_PyCFunctionFast)(void (*)(void))fork_exec_original)(self, converted, nargs);
+        }
+        else {
+            PyObject *tuple = PyTuple_New(nargs);
+            for (Py_ssize_t i = 0; tuple != NULL && i < nargs; i++) {
+                Py_INCREF(converted[i]);
+                PyTuple_SET_ITEM(tuple, i, converted[i]);
+            }
+            result = tuple != NULL ? fork_exec_original(self, tuple) : NULL;
+            Py_XDECREF(tuple);
+        }
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_XDECREF(converted[i]);
+    }
+    if (converted != small) {
+        PyMem_Free(converted);
+    }
+    return result;
 }
 
 static PyObject *
 fork_exec_varargs(PyObject *self, PyObject *args)
 {
-    if (!PyTuple_Check(args)
-        || audit_fork_exec(&PyTuple_GET_ITEM(args, 0), PyTuple_GET_SIZE(args)) < 0) {
+    if (!PyTuple_Check(args)) {
         return NULL;
     }
-    return fork_exec_original(self, args);
+    return call_converted(self, &PyTuple_GET_ITEM(args, 0), PyTuple_GET_SIZE(args), 0);
 }
 
 static PyObject *
 fork_exec_fastcall(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (audit_fork_exec(args, nargs) < 0) {
-        return NULL;
-    }
-    return ((_PyCFunctionFast)(void (*)(void))fork_exec_original)(self, args, nargs);
+    return call_converted(self, args, nargs, 1);
 }
 
 PyObject *

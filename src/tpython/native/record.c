@@ -138,7 +138,8 @@ chain_record(Buf *line, const char *event, const char *args_json, size_t args_le
     chain_seq++;
     chain_written++;
     if (ok) {
-        *delivered = jsonl_write(line->data, line->len);
+        int block = strcmp(action, "deny") == 0 || strcmp(action, "kill") == 0 || strcmp(action, "ask") == 0;
+        *delivered = jsonl_write(line->data, line->len, block);
     }
     pthread_mutex_unlock(&chain_lock);
     return ok ? seq : -1;
