@@ -254,8 +254,8 @@ def test_an_extension_under_any_name_or_a_str_subclass_is_checked(vouched):
                           "odd = sys.argv[1] + '.bin'\n"
                           "shutil.copy(sys.argv[1], odd)\n"
                           "for name, path in (('odd', odd), ('sub', S(sys.argv[1]))):\n"
-                          "    spec = importlib.util.spec_from_loader('xxlimited', m.ExtensionFileLoader('xxlimited', path),"
-                          " origin=path)\n"
+                          "    loader = m.ExtensionFileLoader('xxlimited', path)\n"
+                          "    spec = importlib.util.spec_from_loader('xxlimited', loader, origin=path)\n"
                           "    try:\n        module = importlib.util.module_from_spec(spec)\n"
                           "        print('LOADED', name)\n"
                           "    except ImportError as exc:\n        print('refused:', name, type(exc).__name__)\n")
