@@ -9,18 +9,15 @@
 #include "record.h"
 #include "tallies.h"
 
-/* How many times E's events were counted (its own count, and its steps' that count). */
+/* How many of E's events were tallied under WANT (A_COUNT: counted; A_DENY_C, A_KILL_C,
+ * A_ASK_C: blocked so): its final action's count and its steps' that took WANT. */
 static uint64_t
-entry_counted(const Entry *e)
+entry_tally(const Entry *e, int want)
 {
-    uint64_t n = 0;
-    if (e->action == A_COUNT || (e->action == A_COND && e->final == A_COUNT)) {
-        n = __atomic_load_n(&e->count, __ATOMIC_RELAXED);
-    }
+    int final = e->action == A_COND ? e->final : e->action;
+    uint64_t n = final == want ? __atomic_load_n(&e->count, __ATOMIC_RELAXED) : 0;
     for (int k = 0; e->action == A_COND && k < e->n_steps; k++) {
-        if (e->step_actions[k] == A_COUNT) {
-            n += __atomic_load_n(&e->step_counts[k], __ATOMIC_RELAXED);
-        }
+        n += e->step_actions[k] == want ? __atomic_load_n(&e->step_counts[k], __ATOMIC_RELAXED) : 0;
     }
     return n;
 }
@@ -32,17 +29,7 @@ tally_json(Buf *out, int want, uint64_t *total)
     unsigned used = events_used();
     for (unsigned i = 0; rc == 0 && i < used; i++) {
         const Entry *e = &entries[i];
-        uint64_t n = 0;
-        if (want == A_COUNT) {
-            n = entry_counted(e);
-        }
-        else {
-            int final = e->action == A_COND ? e->final : e->action;
-            n = final == want ? __atomic_load_n(&e->count, __ATOMIC_RELAXED) : 0;
-            for (int k = 0; e->action == A_COND && k < e->n_steps; k++) {
-                n += e->step_actions[k] == want ? __atomic_load_n(&e->step_counts[k], __ATOMIC_RELAXED) : 0;
-            }
-        }
+        uint64_t n = entry_tally(e, want);
         if (n > 0) {
             *total += n;
             rc = (first ? 0 : buf_puts(out, ",")) || buf_json_cstr(out, e->name) || buf_puts(out, ":")
@@ -72,7 +59,7 @@ tp_counts(PyObject *module, PyObject *unused)
     unsigned used = events_used();
     for (unsigned i = 0; i < used; i++) {
         const char *name = entries[i].name;
-        uint64_t n = entry_counted(&entries[i]);
+        uint64_t n = entry_tally(&entries[i], A_COUNT);
         if (n == 0) {
             continue;
         }
